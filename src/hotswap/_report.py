@@ -1,0 +1,59 @@
+"""Report: one short, plain message per outcome, naming module, file and line."""
+
+from __future__ import annotations
+
+from ._apply import Failure, Reloaded
+
+__all__ = ["describe_failure", "describe_reload", "describe_stayed_old"]
+
+_MAX_NAMES = 8
+
+
+def _names(names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:_MAX_NAMES])
+    return shown + (f" and {len(names) - _MAX_NAMES} more" if len(names) > _MAX_NAMES else "")
+
+
+def describe_reload(outcome: Reloaded) -> str:
+    """``hotswap: reloaded mylib (upgraded f, Model; added g)``."""
+    parts = []
+    for label, names in (
+        ("upgraded", outcome.upgraded),
+        ("added", outcome.added),
+        ("removed", outcome.removed),
+        ("re-bound", outcome.rebound),
+    ):
+        if names:
+            parts.append(f"{label} {_names(names)}")
+    detail = f" ({'; '.join(parts)})" if parts else ""
+    return f"hotswap: reloaded {outcome.module}{detail}"
+
+
+def describe_stayed_old(outcome: Reloaded) -> str | None:
+    """Objects that kept their old code: the user must hear of each, once."""
+    if not outcome.stayed_old:
+        return None
+    lines = [f"hotswap: reloaded {outcome.module}, but some objects could not be upgraded in place:"]
+    lines += [f"  {what}: {why}" for what, why in outcome.stayed_old]
+    return "\n".join(lines)
+
+
+def describe_failure(outcome: Failure) -> str:
+    where = outcome.path if outcome.line is None else f"{outcome.path}:{outcome.line}"
+    if outcome.internal:
+        head = (
+            f"hotswap: could not apply the new version of {outcome.module} ({where}): "
+            f"an error inside hotswap ({outcome.error}); please report it"
+        )
+    elif outcome.interrupted:
+        head = f"hotswap: reloading {outcome.module} was interrupted at {where}"
+    else:
+        head = f"hotswap: {outcome.module} was not reloaded: {outcome.error}\n  at {where}"
+        if outcome.source_line:
+            head += f": {outcome.source_line}"
+    retry = (
+        "run %autoreload now to try again"
+        if outcome.interrupted or outcome.internal
+        else "save a fixed file to try again"
+    )
+    return f"{head}\n  {outcome.module} keeps running its previous version; {retry}."

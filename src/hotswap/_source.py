@@ -1,0 +1,80 @@
+"""Source versions: the exact text hotswap reads, hashes and compiles.
+
+The import system trusts ``__pycache__`` when a file's size and whole-second
+mtime did not change, so an edit saved that way would load old code. hotswap
+never asks it: every version is compiled from the bytes it just read and
+hashed, so the code that runs is always the text that was recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import time
+from dataclasses import dataclass
+from types import CodeType
+
+# A file whose timestamps are this close to the moment we read it may be
+# rewritten within the same timestamp tick (coarse kernel clocks, 1 s or 2 s
+# file systems) without any stat field changing: such a "racy" file is
+# re-hashed at every check until it is old enough to trust its stat.
+RACY_WINDOW_NS = 2_000_000_000
+
+StatSignature = tuple[int, int, int, int]
+
+
+def stat_signature(st: os.stat_result) -> StatSignature:
+    """What changes when a file is written, renamed over, or touched."""
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+@dataclass(frozen=True)
+class SourceVersion:
+    """One version of a module's file, as read at one moment."""
+
+    path: str
+    data: bytes
+    digest: str
+    signature: StatSignature
+    read_at_ns: int
+
+    @property
+    def text(self) -> str:
+        return importlib.util.decode_source(self.data)
+
+    def is_racy(self) -> bool:
+        """Could the file change again without its stat signature changing?"""
+        mtime_ns, ctime_ns = self.signature[0], self.signature[1]
+        return max(mtime_ns, ctime_ns) >= self.read_at_ns - RACY_WINDOW_NS
+
+    def compile(self) -> CodeType:
+        """Compile this exact text, with the module's own ``__future__`` flags only."""
+        return compile(self.text, self.path, "exec", dont_inherit=True)
+
+
+def digest_of(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_version(path: str) -> SourceVersion:
+    """Read ``path`` so that the signature recorded is never newer than the bytes.
+
+    The stat is taken before the read; if the file changed while we read it,
+    read again, so a recorded (signature, bytes) pair never hides a write.
+    Raises ``OSError`` when the file cannot be read.
+    """
+    for _ in range(5):
+        before = os.stat(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        after = os.stat(path)
+        if stat_signature(before) == stat_signature(after):
+            break
+    return SourceVersion(
+        path=path,
+        data=data,
+        digest=digest_of(data),
+        signature=stat_signature(before),
+        read_at_ns=time.time_ns(),
+    )

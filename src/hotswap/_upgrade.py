@@ -1,0 +1,340 @@
+"""Upgrade old objects in place so that every reference to them runs new code.
+
+``upgrade(old, new, txn)`` is the one dispatch: it makes ``old`` behave like
+``new`` and returns the object to bind (``old`` itself when it was upgraded in
+place). When it cannot, it raises ``UpgradeError`` whose message says why; the
+caller then binds ``new`` and tells the user which object stayed old.
+
+Every write goes through a ``Transaction``, so a reload that fails later puts
+every function and class back exactly as it was.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Transaction", "UpgradeError", "describe", "is_code", "try_upgrade", "upgrade", "upgrade_class"]
+
+_MISSING: Any = object()
+
+# Function fields that carry behaviour; all writable on CPython.
+_FUNCTION_FIELDS = (
+    "__code__",
+    "__defaults__",
+    "__kwdefaults__",
+    "__annotations__",
+    "__doc__",
+    "__name__",
+    "__qualname__",
+    "__module__",
+)
+
+# Class-dict entries tied to the class object or its memory layout: keep the old ones.
+_CLASS_KEEP = frozenset({"__dict__", "__weakref__", "_abc_impl"})
+
+
+class UpgradeError(Exception):
+    """An object cannot be upgraded in place; the message says why."""
+
+
+class Transaction:
+    """An undo log for in-place writes, so a failed reload restores everything exactly."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner  # the module whose objects may be upgraded in place
+        self.upgraded: dict[int, object] = {}  # id(new) -> the object bound in its place
+        self.notes: list[tuple[str, str]] = []  # (qualified name, why it stayed old)
+        self._undo: list[Callable[[], None]] = []
+        self._on_commit: list[Callable[[], None]] = []
+        self._alive: list[object] = []  # keeps ids in `upgraded` valid
+
+    def set(self, obj: object, name: str, value: object) -> None:
+        previous = _own_attr(obj, name)
+        setattr(obj, name, value)
+        if previous is _MISSING:
+            self._undo.append(lambda: _quiet_delattr(obj, name))
+        else:
+            self._undo.append(lambda: setattr(obj, name, previous))
+
+    def delete(self, obj: object, name: str) -> None:
+        previous = _own_attr(obj, name)
+        delattr(obj, name)
+        self._undo.append(lambda: setattr(obj, name, previous))
+
+    def set_cell(self, cell: types.CellType, value: object) -> None:
+        try:
+            previous = cell.cell_contents
+        except ValueError:  # an empty cell
+            previous = _MISSING
+        cell.cell_contents = value
+        if previous is _MISSING:
+            self._undo.append(lambda: _empty_cell(cell))
+        else:
+            self._undo.append(lambda: setattr(cell, "cell_contents", previous))
+
+    def on_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` only once the reload is certain (e.g. dropping caches)."""
+        self._on_commit.append(action)
+
+    def remember(self, new: object, bound: object) -> None:
+        self.upgraded[id(new)] = bound
+        self._alive.append(new)
+        self._undo.append(lambda: self.upgraded.pop(id(new), None))
+
+    def savepoint(self) -> int:
+        return len(self._undo)
+
+    def rollback_to(self, savepoint: int) -> None:
+        """Undo the writes made since ``savepoint``: one object's failed upgrade leaves no trace."""
+        while len(self._undo) > savepoint:
+            self._undo.pop()()
+
+    def commit(self) -> None:
+        for action in self._on_commit:
+            action()
+        self._undo.clear()
+        self._on_commit.clear()
+
+    def rollback(self) -> None:
+        """Undo every write, newest first; one failed undo does not stop the others."""
+        errors: list[BaseException] = []
+        while self._undo:
+            undo = self._undo.pop()
+            try:
+                undo()
+            except Exception as exc:  # noqa: BLE001 - keep restoring the rest
+                errors.append(exc)
+        self._on_commit.clear()
+        if errors:
+            raise RuntimeError(f"{len(errors)} write(s) could not be undone: {errors[0]!r}")
+
+
+def _own_attr(obj: object, name: str) -> object:
+    """The value ``obj`` holds itself (not inherited), or ``_MISSING``."""
+    if isinstance(obj, type) and name != "__bases__":
+        return obj.__dict__.get(name, _MISSING)
+    return getattr(obj, name, _MISSING)
+
+
+def _quiet_delattr(obj: object, name: str) -> None:
+    try:
+        delattr(obj, name)
+    except AttributeError:
+        pass
+
+
+def _empty_cell(cell: types.CellType) -> None:
+    del cell.cell_contents
+
+
+def is_code(value: object) -> bool:
+    """Objects whose identity users hold on to and that carry code: worth upgrading."""
+    return isinstance(
+        value, (types.FunctionType, type, staticmethod, classmethod, property)
+    ) or (callable(value) and hasattr(value, "__wrapped__"))
+
+
+def _owned_by(value: object, owner: str) -> bool:
+    return getattr(value, "__module__", None) == owner
+
+
+def describe(value: object) -> str:
+    """A short name for messages: ``function f``, ``class Model``..."""
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    kind = "class" if isinstance(value, type) else type(value).__name__
+    return f"{kind} {name}" if name else kind
+
+
+def upgrade(old: object, new: object, txn: Transaction) -> object:
+    """Make ``old`` run like ``new``; return what to bind (``old`` when upgraded in place)."""
+    if old is new:
+        return old
+    known = txn.upgraded.get(id(new), _MISSING)
+    if known is not _MISSING:
+        return known
+    if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
+        if not _owned_by(old, txn.owner):
+            raise UpgradeError(f"it belongs to module {old.__module__!r}")
+        return _upgrade_function(old, new, txn)
+    if isinstance(old, type) and isinstance(new, type):
+        return upgrade_class(old, new, txn)
+    if type(old) is not type(new):
+        raise UpgradeError(
+            f"it changed kind ({type(old).__name__} -> {type(new).__name__}); "
+            "references to the old object keep the old behaviour"
+        )
+    if isinstance(old, (staticmethod, classmethod)):
+        assert isinstance(new, (staticmethod, classmethod))
+        inner = upgrade(old.__func__, new.__func__, txn)
+        if inner is not old.__func__:
+            raise UpgradeError("its function could not be upgraded in place")
+        txn.remember(new, old)
+        return old
+    if isinstance(old, property):
+        return _upgrade_property(old, new, txn)  # type: ignore[arg-type]
+    if hasattr(old, "__wrapped__") and hasattr(new, "__wrapped__"):
+        return _upgrade_wrapper(old, new, txn)
+    raise UpgradeError(f"{type(old).__name__} objects are replaced, not upgraded")
+
+
+def _upgrade_function(
+    old: types.FunctionType, new: types.FunctionType, txn: Transaction
+) -> types.FunctionType:
+    old_free, new_free = old.__code__.co_freevars, new.__code__.co_freevars
+    if old_free != new_free:
+        raise UpgradeError(
+            f"its free variables changed ({', '.join(old_free) or 'none'} -> "
+            f"{', '.join(new_free) or 'none'}): references taken before the edit "
+            "keep running the old code"
+        )
+    if old.__globals__ is not new.__globals__:
+        raise UpgradeError("it was defined in another namespace")
+    txn.remember(new, old)  # before recursing: closures may refer back to it
+    for old_cell, new_cell in zip(old.__closure__ or (), new.__closure__ or ()):
+        _upgrade_cell(old_cell, new_cell, txn)
+    new_dict = dict(new.__dict__)
+    old_wrapped = old.__dict__.get("__wrapped__", _MISSING)
+    new_wrapped = new_dict.get("__wrapped__", _MISSING)
+    if old_wrapped is not _MISSING and new_wrapped is not _MISSING:
+        new_dict["__wrapped__"] = try_upgrade(old_wrapped, new_wrapped, txn)
+    for field in _FUNCTION_FIELDS:
+        txn.set(old, field, getattr(new, field))
+    txn.set(old, "__dict__", new_dict)
+    return old
+
+
+def _upgrade_cell(old_cell: types.CellType, new_cell: types.CellType, txn: Transaction) -> None:
+    """Give an old closure the value a fresh import would capture, keeping code identities."""
+    if old_cell is new_cell:
+        return
+    try:
+        new_value = new_cell.cell_contents
+    except ValueError:
+        return
+    try:
+        old_value = old_cell.cell_contents
+    except ValueError:
+        old_value = _MISSING
+    if old_value is new_value:
+        return
+    if old_value is not _MISSING and is_code(new_value) and _owned_by(old_value, txn.owner):
+        new_value = try_upgrade(old_value, new_value, txn)
+        if new_value is old_value:
+            return
+    txn.set_cell(old_cell, new_value)
+
+
+def try_upgrade(old: object, new: object, txn: Transaction) -> object:
+    """``upgrade``, or ``new`` with a note saying why ``old`` stayed old (and no partial write)."""
+    savepoint = txn.savepoint()
+    try:
+        return upgrade(old, new, txn)
+    except UpgradeError as why:
+        reason = str(why)
+    except (TypeError, AttributeError, ValueError) as why:  # an object that refuses writes
+        reason = f"it refused the upgrade ({type(why).__name__}: {why})"
+    txn.rollback_to(savepoint)
+    txn.notes.append((describe(old), reason))
+    return new
+
+
+def _upgrade_property(old: property, new: property, txn: Transaction) -> property:
+    parts = []
+    for part in ("fget", "fset", "fdel"):
+        old_part, new_part = getattr(old, part), getattr(new, part)
+        if (old_part is None) != (new_part is None):
+            raise UpgradeError(f"its {part[1:]}ter was added or removed")
+        if old_part is not None and upgrade(old_part, new_part, txn) is not old_part:
+            raise UpgradeError(f"its {part[1:]}ter could not be upgraded in place")
+        parts.append(part)
+    txn.set(old, "__doc__", new.__doc__)
+    txn.remember(new, old)
+    return old
+
+
+def _upgrade_wrapper(old: Any, new: Any, txn: Transaction) -> object:
+    """``functools.lru_cache``-style wrappers: upgrade what they wrap, drop stale results."""
+    inner = upgrade(old.__wrapped__, new.__wrapped__, txn)
+    if inner is not old.__wrapped__:
+        raise UpgradeError("the function it wraps could not be upgraded in place")
+    clear = getattr(old, "cache_clear", None)
+    if callable(clear):
+        txn.on_commit(clear)
+    txn.remember(new, old)
+    return old
+
+
+def upgrade_class(old: type, new: type, txn: Transaction) -> type:
+    """Give ``old`` the namespace of ``new``, so old instances and subclasses follow."""
+    _check_class_layout(old, new)
+    txn.remember(new, old)
+    if old.__bases__ != new.__bases__:
+        try:
+            txn.set(old, "__bases__", new.__bases__)
+        except TypeError as why:
+            raise UpgradeError(f"its base classes changed and old instances cannot follow ({why})") from why
+    old_ns, new_ns = dict(old.__dict__), dict(new.__dict__)
+    layout = _slot_names(new)
+    for name in old_ns:
+        if name not in new_ns and name not in _CLASS_KEEP and name not in layout:
+            txn.delete(old, name)
+    for name, value in new_ns.items():
+        if name in _CLASS_KEEP or name in layout:
+            continue
+        old_value = old_ns.get(name, _MISSING)
+        if old_value is not _MISSING and is_code(value):
+            value = try_upgrade(old_value, value, txn)
+        if old_value is not value:
+            txn.set(old, name, value)
+    _rebind_class_cell(new_ns, new, old, txn)
+    return old
+
+
+def _check_class_layout(old: type, new: type) -> None:
+    if type(old) is not type(new):
+        raise UpgradeError(
+            f"its metaclass changed ({type(old).__name__} -> {type(new).__name__})"
+        )
+    if isinstance(old, enum.EnumMeta):
+        raise UpgradeError("enum classes are re-created, not upgraded in place")
+    if _slot_names(old) != _slot_names(new) or old.__basicsize__ != new.__basicsize__:
+        raise UpgradeError(
+            "its __slots__ or memory layout changed: instances made before cannot take it"
+        )
+
+
+def _slot_names(cls: type) -> frozenset[str]:
+    slots = cls.__dict__.get("__slots__", ())
+    if isinstance(slots, str):
+        slots = (slots,)
+    return frozenset(slots)
+
+
+def _rebind_class_cell(ns: dict[str, object], new: type, old: type, txn: Transaction) -> None:
+    """Zero-argument ``super()`` reads a ``__class__`` cell: point it at the class kept."""
+    for value in ns.values():
+        for func in _functions_in(value):
+            code = func.__code__
+            if "__class__" not in code.co_freevars or func.__closure__ is None:
+                continue
+            cell = func.__closure__[code.co_freevars.index("__class__")]
+            try:
+                contents = cell.cell_contents
+            except ValueError:
+                continue
+            if contents is new:
+                txn.set_cell(cell, old)
+
+
+def _functions_in(value: object) -> list[types.FunctionType]:
+    if isinstance(value, types.FunctionType):
+        return [value]
+    if isinstance(value, (staticmethod, classmethod)):
+        return _functions_in(value.__func__)
+    if isinstance(value, property):
+        return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
+    wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
+    return _functions_in(wrapped) if wrapped is not None else []

@@ -1,0 +1,236 @@
+"""Detect: which of the user's modules have a new version on disk.
+
+A module is watched from the moment it is imported: an import hook reads,
+hashes and compiles its file itself, so the text recorded is exactly the code
+that ran, and an edit saved right after the import is seen. Modules imported
+before hotswap was loaded are adopted once, at load.
+
+A check costs one ``stat`` per watched file; a file is read again only when
+its stat signature changed or is too recent to be trusted, and a content hash
+decides whether it really changed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import site
+import sys
+import sysconfig
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib.machinery import ModuleSpec, SourceFileLoader
+from types import CodeType, ModuleType
+
+from ._source import SourceVersion, read_version, stat_signature
+
+__all__ = ["Change", "Watched", "Watchlist", "is_user_file"]
+
+_NEVER = frozenset({"__main__", "__mp_main__"})
+_OWN_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
+
+
+def _library_roots() -> tuple[str, ...]:
+    roots: set[str] = set()
+    paths = sysconfig.get_paths()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if key in paths:
+            roots.add(paths[key])
+    try:
+        roots.update(site.getsitepackages())
+        roots.add(site.getusersitepackages())
+    except AttributeError:  # some embedded interpreters lack these
+        pass
+    return tuple(os.path.realpath(r).rstrip(os.sep) + os.sep for r in roots if r)
+
+
+_LIBRARY_ROOTS = _library_roots()
+
+
+def is_user_file(path: str) -> bool:
+    """Is this the user's own Python source (not the stdlib, not an installed package)?
+
+    Editable installs count as the user's code: their files live in the
+    user's tree, not under site-packages.
+    """
+    if not path.endswith(".py"):
+        return False
+    real = os.path.realpath(path)
+    parts = real.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return False
+    return not real.startswith(_LIBRARY_ROOTS) and not real.startswith(_OWN_DIR)
+
+
+def source_path(module: ModuleType) -> str | None:
+    """The ``.py`` file a module was loaded from, if it has one we could re-run."""
+    if getattr(module, "__name__", None) in _NEVER:
+        return None
+    path = getattr(module, "__file__", None)
+    spec = getattr(module, "__spec__", None)
+    if not isinstance(path, str) or spec is None or not path.endswith(".py"):
+        return None
+    return path
+
+
+@dataclass
+class Watched:
+    """A module under watch: the version running now and the last one read."""
+
+    name: str
+    path: str
+    running: SourceVersion
+    last_read: SourceVersion
+    order: int
+    failed_digest: str | None = None  # a broken version already reported
+
+
+@dataclass(frozen=True)
+class Change:
+    watched: Watched
+    version: SourceVersion
+
+
+class Watchlist:
+    """The user's modules, by name, with the text each one is running."""
+
+    def __init__(self, is_user: Callable[[str], bool] = is_user_file) -> None:
+        self.is_user = is_user
+        self._modules: dict[str, Watched] = {}
+        self._lock = threading.Lock()
+        self._counter = itertools.count()
+        self._hook: _ImportHook | None = None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def names(self) -> list[str]:
+        return list(self._modules)
+
+    def get(self, name: str) -> Watched | None:
+        return self._modules.get(name)
+
+    def record(self, name: str, version: SourceVersion) -> None:
+        """A module is (re)imported with exactly this version."""
+        with self._lock:
+            self._modules[name] = Watched(name, version.path, version, version, next(self._counter))
+
+    def adopt(self, module: ModuleType, *, force: bool = False) -> bool:
+        """Watch a module imported before hotswap was loaded (its file as it is now)."""
+        name = module.__name__
+        path = source_path(module)
+        if name in self._modules or path is None or not (force or self.is_user(path)):
+            return name in self._modules
+        try:
+            version = read_version(path)
+        except OSError:
+            return False
+        self.record(name, version)
+        return True
+
+    def adopt_loaded(self) -> None:
+        """One walk of ``sys.modules``, at load time only."""
+        for module in list(sys.modules.values()):
+            if isinstance(module, ModuleType):
+                self.adopt(module)
+
+    def start(self) -> None:
+        if self._hook is None:
+            self._hook = _ImportHook(self)
+            sys.meta_path.insert(0, self._hook)
+
+    def stop(self) -> None:
+        if self._hook is not None:
+            self._hook.watchlist = None
+            if self._hook in sys.meta_path:
+                sys.meta_path.remove(self._hook)
+            self._hook = None
+
+    def poll(self, names: Iterable[str], *, retry_failed: bool = False) -> list[Change]:
+        """New versions of these modules, in the order they were first imported."""
+        changes = []
+        for name in names:
+            watched = self._modules.get(name)
+            if watched is None:
+                continue
+            if name not in sys.modules:
+                del self._modules[name]
+                continue
+            version = self._read_if_changed(watched)
+            if version is None or version.digest == watched.running.digest:
+                continue
+            if version.digest == watched.failed_digest and not retry_failed:
+                continue
+            changes.append(Change(watched, version))
+        changes.sort(key=lambda change: change.watched.order)
+        return changes
+
+    def _read_if_changed(self, watched: Watched) -> SourceVersion | None:
+        try:
+            signature = stat_signature(os.stat(watched.path))
+            if signature == watched.last_read.signature and not watched.last_read.is_racy():
+                return None
+            watched.last_read = read_version(watched.path)
+        except OSError:
+            # Missing for now (an editor's atomic save, a checkout): keep the
+            # running version and look again at the next check.
+            return None
+        return watched.last_read
+
+
+class _RecordingLoader(SourceFileLoader):
+    """Compiles the module from the bytes it records, never from ``__pycache__``."""
+
+    def __init__(self, original: SourceFileLoader, watchlist: Watchlist) -> None:
+        super().__init__(original.name, original.path)
+        self.original = original
+        self.watchlist = watchlist
+
+    def get_code(self, fullname: str) -> CodeType:
+        version = read_version(self.path)
+        code = version.compile()
+        self.watchlist.record(fullname, version)
+        module = sys.modules.get(fullname)
+        if module is not None and getattr(module, "__loader__", None) is self:
+            # Leave no trace: the module looks exactly as a plain import makes it.
+            module.__loader__ = self.original
+            if module.__spec__ is not None:
+                module.__spec__.loader = self.original
+        return code
+
+
+class _ImportHook:
+    """A meta-path finder placed first: it asks the others, and records user modules."""
+
+    def __init__(self, watchlist: Watchlist) -> None:
+        self.watchlist: Watchlist | None = watchlist
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        watchlist = self.watchlist
+        if watchlist is None or self not in sys.meta_path:
+            return None
+        spec = None
+        for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
+            find = getattr(finder, "find_spec", None)
+            if find is None:
+                return None  # a legacy finder: let the import system take over
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        if (
+            spec is not None
+            and type(spec.loader) is SourceFileLoader
+            and isinstance(spec.origin, str)
+            and watchlist.is_user(spec.origin)
+        ):
+            spec.loader = _RecordingLoader(spec.loader, watchlist)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        pass
