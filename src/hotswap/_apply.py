@@ -148,7 +148,7 @@ def _intercept_classes(run: _Run) -> Iterator[None]:
         return kept
 
     with _build_class_lock:
-        builtins.__build_class__ = build_class
+        builtins.__build_class__ = build_class  # type: ignore[assignment]
         try:
             yield
         finally:

@@ -261,10 +261,10 @@ class HotswapMagics(Magics):
             except ImportError as error:
                 raise UsageError(f"%aimport: cannot import {name!r}: {error}") from None
             if alias:
-                self.shell.push({alias: module}, interactive=False)
+                self.session.shell.push({alias: module}, interactive=False)
             else:  # like `import a.b`: binds the top-level package
                 top = name.partition(".")[0]
-                self.shell.push({top: sys.modules[top]}, interactive=False)
+                self.session.shell.push({top: sys.modules[top]}, interactive=False)
 
 
 def _retire_ipython_autoreload(shell: Any) -> bool:

@@ -53,16 +53,16 @@ class Transaction:
 
     def set(self, obj: object, name: str, value: object) -> None:
         previous = _own_attr(obj, name)
-        setattr(obj, name, value)
+        _setattr(obj, name, value)
         if previous is _MISSING:
             self._undo.append(lambda: _quiet_delattr(obj, name))
         else:
-            self._undo.append(lambda: setattr(obj, name, previous))
+            self._undo.append(lambda: _setattr(obj, name, previous))
 
     def delete(self, obj: object, name: str) -> None:
         previous = _own_attr(obj, name)
-        delattr(obj, name)
-        self._undo.append(lambda: setattr(obj, name, previous))
+        _delattr(obj, name)
+        self._undo.append(lambda: _setattr(obj, name, previous))
 
     def set_cell(self, cell: types.CellType, value: object) -> None:
         try:
@@ -82,7 +82,10 @@ class Transaction:
     def remember(self, new: object, bound: object) -> None:
         self.upgraded[id(new)] = bound
         self._alive.append(new)
-        self._undo.append(lambda: self.upgraded.pop(id(new), None))
+        self._undo.append(lambda: self._forget(new))
+
+    def _forget(self, new: object) -> None:
+        self.upgraded.pop(id(new), None)
 
     def savepoint(self) -> int:
         return len(self._undo)
@@ -119,9 +122,23 @@ def _own_attr(obj: object, name: str) -> object:
     return getattr(obj, name, _MISSING)
 
 
+def _setattr(obj: object, name: str, value: object) -> None:
+    if isinstance(obj, enum.EnumMeta):  # it refuses to re-bind members, by design
+        type.__setattr__(obj, name, value)
+    else:
+        setattr(obj, name, value)
+
+
+def _delattr(obj: object, name: str) -> None:
+    if isinstance(obj, enum.EnumMeta):
+        type.__delattr__(obj, name)
+    else:
+        delattr(obj, name)
+
+
 def _quiet_delattr(obj: object, name: str) -> None:
     try:
-        delattr(obj, name)
+        _delattr(obj, name)
     except AttributeError:
         pass
 
@@ -277,6 +294,8 @@ def upgrade_class(old: type, new: type, txn: Transaction) -> type:
         except TypeError as why:
             raise UpgradeError(f"its base classes changed and old instances cannot follow ({why})") from why
     old_ns, new_ns = dict(old.__dict__), dict(new.__dict__)
+    if isinstance(old, enum.EnumMeta):
+        _keep_enum_members(old, new, new_ns, txn)
     layout = _slot_names(new)
     for name in old_ns:
         if name not in new_ns and name not in _CLASS_KEEP and name not in layout:
@@ -298,12 +317,43 @@ def _check_class_layout(old: type, new: type) -> None:
         raise UpgradeError(
             f"its metaclass changed ({type(old).__name__} -> {type(new).__name__})"
         )
-    if isinstance(old, enum.EnumMeta):
-        raise UpgradeError("enum classes are re-created, not upgraded in place")
     if _slot_names(old) != _slot_names(new) or old.__basicsize__ != new.__basicsize__:
         raise UpgradeError(
             "its __slots__ or memory layout changed: instances made before cannot take it"
         )
+
+
+def _keep_enum_members(old: Any, new: Any, new_ns: dict[str, Any], txn: Transaction) -> None:
+    """Old members stay the members (``is``, ``==``, dict keys), with the new definition.
+
+    A member whose name survives is kept and takes the new member's attributes;
+    a member of a data-type enum (``IntEnum``...) whose value changed cannot
+    change its value in place: the new member replaces it, and the user is told.
+    Rewrites ``new_ns`` so every member entry and member map names the kept objects.
+    """
+    kept: dict[int, object] = {}
+    for name, member in new._member_map_.items():
+        if id(member) in kept:  # an alias of a member already handled
+            continue
+        previous = old._member_map_.get(name)
+        if previous is not None and (
+            old._member_type_ is object or previous._value_ == member._value_
+        ):
+            for attr, value in vars(member).items():
+                txn.set(previous, attr, old if value is new else value)
+            kept[id(member)] = previous
+            continue
+        txn.set(member, "__class__", old)
+        txn.set(member, "__objclass__", old)
+        if previous is not None:
+            txn.notes.append(
+                (f"{old.__qualname__}.{name}", "its value changed: references to the old member keep the old value")
+            )
+    for key, value in list(new_ns.items()):
+        if id(value) in kept:
+            new_ns[key] = kept[id(value)]
+        elif key in ("_member_map_", "_value2member_map_"):
+            new_ns[key] = {k: kept.get(id(v), v) for k, v in value.items()}
 
 
 def _slot_names(cls: type) -> frozenset[str]:
