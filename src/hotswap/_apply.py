@@ -1,17 +1,23 @@
-"""Apply: run a module's new version, then commit it or roll it back exactly.
+"""Apply: run what a module's new version needs, then commit it or roll it back exactly.
 
-The new code runs in the module's own namespace (so every function it makes
-has the right globals) after a snapshot of that namespace. While it runs,
-``class`` statements of the module are intercepted: a class that existed
-before is upgraded in place and the *old* class object is bound, so that
-subclasses, instances made at import time and decorators all see the class
-the user already holds. When the run finished, functions are upgraded in place
-and the old objects re-bound; if anything failed, the snapshot and the undo log
-put the module back exactly as it was.
+Two strategies, one transaction. By default only what the diff (``_diff``)
+says changed runs again, statement by statement, in the module's own
+namespace, and a changed function body is upgraded without running anything
+else, so module state survives. Where the diff cannot vouch for a partial
+update, the whole module re-runs, as a fresh import would.
+
+Either way the namespace is snapshotted first. While code runs, ``class``
+statements of the module are intercepted: a class that existed before is
+upgraded in place and the *old* class object is bound, so that subclasses,
+instances made at import time and decorators all see the class the user
+already holds. Re-created functions are upgraded in place and the old objects
+re-bound. If anything fails, the snapshot and the undo log put the module back
+exactly as it was.
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
 import threading
 import traceback
@@ -21,8 +27,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _diff
+from ._diff import Kind, Plan, Step
 from ._source import SourceVersion
-from ._upgrade import Transaction, is_code, try_upgrade
+from ._upgrade import Transaction, UpgradeError, functions_named, is_code, try_upgrade, upgrade
 
 __all__ = ["Failure", "Reloaded", "reload_module"]
 
@@ -52,6 +60,8 @@ class Reloaded:
     removed: tuple[str, ...] = ()
     rebound: tuple[str, ...] = ()  # other values whose object changed
     stayed_old: tuple[tuple[str, str], ...] = ()  # (object, why it could not be upgraded)
+    reran: tuple[str, ...] = ()  # statements that ran again ("line 3 (X = 2)")
+    whole_module: str | None = None  # why the whole module re-ran, when it did
 
 
 @dataclass(frozen=True)
@@ -69,39 +79,243 @@ class Failure:
 
 @dataclass
 class _Run:
-    """What one re-run of a module saw; filled by the class interceptor."""
+    """One reload of one module: the snapshot, the undo log, and what happened."""
 
     module: types.ModuleType
     snapshot: dict[str, Any]
     txn: Transaction
-    claimed: set[int] = field(default_factory=set)
+    claimed: set[int] = field(default_factory=set)  # old classes already upgraded
     classes: list[str] = field(default_factory=list)
+    upgraded: list[str] = field(default_factory=list)
+    reran: list[str] = field(default_factory=list)
+    intercepting: bool = True
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        return self.module.__dict__
 
 
-def reload_module(module: types.ModuleType, version: SourceVersion) -> Reloaded | Failure:
-    """Re-run ``module`` from ``version``; on any failure leave it exactly as it was."""
+class _NeedsWholeModule(Exception):
+    """The partial update cannot vouch for the result: re-run the whole module."""
+
+
+def reload_module(
+    module: types.ModuleType,
+    version: SourceVersion,
+    running: SourceVersion | None = None,
+    *,
+    whole: str | None = None,
+) -> Reloaded | Failure:
+    """Bring ``module`` from the ``running`` text to ``version``; on failure leave it as it was.
+
+    ``whole`` forces a whole-module re-run and says why (e.g. ``--full``).
+    """
+    name = module.__name__
     try:
         code = version.compile()
+        plan = None if whole or running is None else _diff.plan(running.text, version.text, path=version.path)
     except SyntaxError as error:
-        return _syntax_failure(module.__name__, version.path, error)
-    namespace = module.__dict__
-    run = _Run(module, dict(namespace), Transaction(module.__name__))
+        return _syntax_failure(name, version.path, error)
+    if plan is not None and plan.full_reason is None:
+        try:
+            return _transaction(module, version, lambda run: _apply_plan(run, plan, version.path))
+        except _NeedsWholeModule as why:
+            whole = str(why)
+    elif plan is not None:
+        whole = plan.full_reason
+    reason = whole or "no earlier text to compare with"
+    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason))
+
+
+def _transaction(
+    module: types.ModuleType, version: SourceVersion, body: Callable[[_Run], Reloaded]
+) -> Reloaded | Failure:
+    """Run ``body`` against a snapshot: commit on success, restore exactly on any failure."""
+    run = _Run(module, dict(module.__dict__), Transaction(module.__name__))
     try:
-        _reset_namespace(namespace, run.snapshot)
         with _intercept_classes(run):
-            exec(code, namespace)
+            outcome = body(run)
+    except _NeedsWholeModule:
+        _restore(run)
+        raise
+    except _InternalError as error:
+        _restore(run)
+        cause = error.__cause__
+        return Failure(
+            module.__name__, version.path, None, f"{type(cause).__name__}: {cause}", internal=True
+        )
     except BaseException as error:  # noqa: BLE001 - every failure is rolled back
         _restore(run)
         return _run_failure(module.__name__, version, error)
-    try:
-        outcome = _commit_globals(run, version.path)
-    except Exception as error:
-        _restore(run)
-        return Failure(
-            module.__name__, version.path, None, f"{type(error).__name__}: {error}", internal=True
-        )
     run.txn.commit()
     return outcome
+
+
+class _InternalError(Exception):
+    """hotswap itself failed while committing (not the user's code)."""
+
+
+def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str) -> Reloaded:
+    _reset_namespace(run.namespace, run.snapshot)
+    exec(code, run.namespace)
+    try:
+        for name, new in list(run.namespace.items()):
+            old = run.snapshot.get(name, _ABSENT)
+            if old is not _ABSENT and name not in _IMPORT_STATE:
+                _keep_identity(run, name, old, new)
+        _keep_submodules(run)
+    except Exception as error:
+        raise _InternalError() from error
+    return _outcome(run, path, whole_module=reason)
+
+
+def _apply_plan(run: _Run, plan: Plan, path: str) -> Reloaded:
+    """Run what changed, and what reads a name whose value changed, in file order."""
+    namespace = run.namespace
+    dirty = set()
+    for name in plan.removed:
+        if name in namespace and not _is_submodule(run.module, name, namespace[name]):
+            del namespace[name]
+            dirty.add(name)
+    for step in plan.steps:
+        touched = bool((step.reads | step.binds) & dirty)
+        if step.kind is Kind.UNCHANGED and not touched:
+            continue
+        if step.kind is Kind.BODY and not touched and _upgrade_function_body(run, step, path, plan):
+            continue
+        if step.kind is Kind.METHODS and not touched and _upgrade_methods(run, step, path, plan):
+            continue
+        dirty |= _rerun(run, step, path, plan)
+    if not any(isinstance(s.node, ast.Expr) and isinstance(s.node.value, ast.Constant) for s in plan.steps[:1]):
+        namespace["__doc__"] = None
+    return _outcome(run, path)
+
+
+def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
+    """Run one statement again; return the names whose object it changed."""
+    if step.dynamic:
+        raise _NeedsWholeModule(f"{step.label()} binds names that cannot be known in advance")
+    if step.late:
+        late = sorted(step.late)[0]
+        raise _NeedsWholeModule(f"{step.label()} reads {late!r}, which a later statement binds")
+    namespace = run.namespace
+    before = {name: namespace.get(name, _ABSENT) for name in step.binds}
+    exec(_diff.statement_code([step.node], path, plan.future_flags), namespace)
+    run.reran.append(step.label())
+    changed = set()
+    for name, old in before.items():
+        new = namespace.get(name, _ABSENT)
+        if new is not old and not (old is not _ABSENT and new is not _ABSENT and _keep_identity(run, name, old, new)):
+            changed.add(name)
+    return changed
+
+
+def _keep_identity(run: _Run, name: str, old: Any, new: Any) -> bool:
+    """Where a name now holds a re-created function or class, upgrade the old one and re-bind it."""
+    if old is new:
+        return True
+    if not (is_code(old) and is_code(new) and getattr(old, "__module__", None) == run.module.__name__):
+        return False
+    kept = try_upgrade(old, new, run.txn)
+    if kept is not old:
+        return False
+    run.namespace[name] = old
+    run.upgraded.append(name)
+    return True
+
+
+def _upgrade_function_body(run: _Run, step: Step, path: str, plan: Plan) -> bool:
+    """A function whose decorators did not change: new code into the old function, nothing re-run."""
+    node = step.node
+    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    old_functions, caches = functions_named(run.namespace.get(node.name), node.name, run.module.__name__)
+    if len(old_functions) != 1:
+        return False
+    scratch: dict[str, Any] = {}
+    exec(_diff.statement_code([_diff.without_decorators(node)], path, plan.future_flags), run.namespace, scratch)
+    if not _upgrade_exactly(run, old_functions[0], scratch[node.name]):
+        return False
+    for cache in caches:
+        run.txn.on_commit(cache.cache_clear)
+    run.upgraded.append(node.name)
+    return True
+
+
+def _upgrade_methods(run: _Run, step: Step, path: str, plan: Plan) -> bool:
+    """A class whose method bodies alone changed: upgrade those methods, run nothing else."""
+    node = step.node
+    assert isinstance(node, ast.ClassDef)
+    cls = run.namespace.get(node.name)
+    if not isinstance(cls, type) or cls.__module__ != run.module.__name__ or cls.__qualname__ != node.name:
+        return False
+    scratch: dict[str, Any] = {}
+    run.intercepting = False  # the bare class is a vehicle, not a new version of the class
+    try:
+        code = _diff.statement_code([_diff.method_class(node, step.methods)], path, plan.future_flags)
+        exec(code, run.namespace, scratch)
+    finally:
+        run.intercepting = True
+    savepoint = run.txn.savepoint()
+    for position in step.methods:
+        method = node.body[position]
+        assert isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef))
+        old = _method_function(cls, method)
+        new = scratch[node.name].__dict__.get(method.name)
+        if old is None or not isinstance(new, types.FunctionType) or not _upgrade_exactly(run, old[0], new):
+            run.txn.rollback_to(savepoint)
+            return False
+        for cache in old[1]:
+            run.txn.on_commit(cache.cache_clear)
+    run.upgraded.append(node.name)
+    return True
+
+
+def _method_function(cls: type, method: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[types.FunctionType, list[Any]] | None:
+    """The function object behind one ``def`` of a class body (a property has up to three)."""
+    found, caches = functions_named(cls.__dict__.get(method.name), method.name, cls.__module__)
+    if len(found) == 1:
+        return found[0], caches
+    binding = cls.__dict__.get(method.name)
+    if isinstance(binding, property):
+        part = "fget"
+        for decorator in method.decorator_list:
+            if isinstance(decorator, ast.Attribute) and decorator.attr in ("setter", "deleter"):
+                part = "fset" if decorator.attr == "setter" else "fdel"
+        function = getattr(binding, part)
+        if isinstance(function, types.FunctionType):
+            return function, caches
+    return None
+
+
+def _upgrade_exactly(run: _Run, old: types.FunctionType, new: types.FunctionType) -> bool:
+    """``upgrade``, or no trace at all (the caller then re-runs the statement instead)."""
+    savepoint = run.txn.savepoint()
+    try:
+        upgrade(old, new, run.txn)
+    except (UpgradeError, TypeError, ValueError, AttributeError):
+        run.txn.rollback_to(savepoint)
+        return False
+    return True
+
+
+def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
+    namespace, snapshot = run.namespace, run.snapshot
+    changed = [
+        n for n, v in namespace.items()
+        if n in snapshot and snapshot[n] is not v and not _is_dunder(n)
+    ]
+    upgraded = list(dict.fromkeys(run.upgraded + [c for c in run.classes if c in namespace]))
+    return Reloaded(
+        module=run.module.__name__,
+        path=path,
+        upgraded=tuple(upgraded),
+        added=tuple(n for n in namespace if n not in snapshot and not _is_dunder(n)),
+        removed=tuple(n for n in snapshot if n not in namespace and not _is_dunder(n)),
+        rebound=tuple(n for n in changed if n not in upgraded),
+        stayed_old=tuple(dict.fromkeys(run.txn.notes)),
+        reran=tuple(run.reran),
+        whole_module=whole_module,
+    )
 
 
 def _reset_namespace(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:
@@ -136,7 +350,11 @@ def _intercept_classes(run: _Run) -> Iterator[None]:
 
     def build_class(func: Any, name: str, *bases: Any, **kwds: Any) -> Any:
         new = original(func, name, *bases, **kwds)
-        if getattr(func, "__globals__", None) is not namespace or not isinstance(new, type):
+        if (
+            not run.intercepting
+            or getattr(func, "__globals__", None) is not namespace
+            or not isinstance(new, type)
+        ):
             return new
         old = _find_old_class(run.snapshot, func.__qualname__)
         if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
@@ -155,51 +373,18 @@ def _intercept_classes(run: _Run) -> Iterator[None]:
             builtins.__build_class__ = original
 
 
-def _commit_globals(run: _Run, path: str) -> Reloaded:
-    """Bind the old functions (upgraded) where the new run made new ones."""
-    namespace, snapshot, txn = run.module.__dict__, run.snapshot, run.txn
-    upgraded: list[str] = []
-    rebound: list[str] = []
-    for name, new in list(namespace.items()):
-        old = snapshot.get(name, _ABSENT)
-        if old is _ABSENT or old is new or name in _IMPORT_STATE:
-            continue
-        if is_code(old) and is_code(new) and getattr(old, "__module__", None) == run.module.__name__:
-            kept = try_upgrade(old, new, txn)
-            if kept is old:
-                namespace[name] = old
-                upgraded.append(name)
-                continue
-        rebound.append(name)
-    _keep_submodules(run)
-    added = [n for n in namespace if n not in snapshot and not _is_dunder(n)]
-    removed = [n for n in snapshot if n not in namespace and not _is_dunder(n)]
-    upgraded += [c for c in run.classes if c in namespace and c not in upgraded]
-    return Reloaded(
-        module=run.module.__name__,
-        path=path,
-        upgraded=tuple(upgraded),
-        added=tuple(added),
-        removed=tuple(removed),
-        rebound=tuple(rebound),
-        stayed_old=tuple(dict.fromkeys(txn.notes)),
-    )
-
-
 _ABSENT: Any = object()
 
 
 def _keep_submodules(run: _Run) -> None:
     """A package's submodules are attributes the import system set: a re-run keeps them."""
-    prefix = run.module.__name__ + "."
-    namespace = run.module.__dict__
     for name, value in run.snapshot.items():
-        if (
-            name not in namespace
-            and isinstance(value, types.ModuleType)
-            and value.__name__ == prefix + name
-        ):
-            namespace[name] = value
+        if name not in run.namespace and _is_submodule(run.module, name, value):
+            run.namespace[name] = value
+
+
+def _is_submodule(package: types.ModuleType, name: str, value: object) -> bool:
+    return isinstance(value, types.ModuleType) and value.__name__ == f"{package.__name__}.{name}"
 
 
 def _is_dunder(name: str) -> bool:

@@ -105,7 +105,8 @@ class Reloader:
     def _apply(self, change: Change) -> Outcome:
         watched, version = change.watched, change.version
         module = sys.modules[watched.name]
-        outcome = reload_module(module, version)
+        whole = "asked for with --full" if self.full else None
+        outcome = reload_module(module, version, watched.running, whole=whole)
         if isinstance(outcome, Reloaded):
             watched.running = version
             watched.failed_digest = None

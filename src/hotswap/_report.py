@@ -25,6 +25,10 @@ def describe_reload(outcome: Reloaded) -> str:
     ):
         if names:
             parts.append(f"{label} {_names(names)}")
+    if outcome.whole_module:
+        parts.append(f"whole module re-run: {outcome.whole_module}")
+    elif outcome.reran:
+        parts.append(f"re-ran {_names(outcome.reran)}")
     detail = f" ({'; '.join(parts)})" if parts else ""
     return f"hotswap: reloaded {outcome.module}{detail}"
 

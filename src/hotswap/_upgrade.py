@@ -12,11 +12,21 @@ every function and class back exactly as it was.
 from __future__ import annotations
 
 import enum
+import functools
 import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Transaction", "UpgradeError", "describe", "is_code", "try_upgrade", "upgrade", "upgrade_class"]
+__all__ = [
+    "Transaction",
+    "UpgradeError",
+    "describe",
+    "functions_named",
+    "is_code",
+    "try_upgrade",
+    "upgrade",
+    "upgrade_class",
+]
 
 _MISSING: Any = object()
 
@@ -388,3 +398,51 @@ def _functions_in(value: object) -> list[types.FunctionType]:
         return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
     wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
     return _functions_in(wrapped) if wrapped is not None else []
+
+
+def functions_named(value: object, name: str, owner: str) -> tuple[list[types.FunctionType], list[Any]]:
+    """The functions called ``name`` that ``value`` is or wraps, and the caches on the way.
+
+    Looks through ``__wrapped__``, ``__func__``, property parts, ``.func``
+    (``partial``, ``cached_property``) and the closure cells of functions
+    (decorators that do not use ``functools.wraps``), never into other objects.
+    Returns ``(functions, cached wrappers)``.
+    """
+    found: list[types.FunctionType] = []
+    caches: list[Any] = []
+    seen: set[int] = set()
+    stack = [value]
+    while stack and len(seen) < 64:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, types.FunctionType):
+            if item.__code__.co_name == name and item.__module__ == owner:
+                found.append(item)
+            stack += [c.cell_contents for c in item.__closure__ or () if _filled(c)]
+        stack += _wrapped_by(item)
+        if callable(getattr(item, "cache_clear", None)) and hasattr(item, "__wrapped__"):
+            caches.append(item)
+    return found, caches
+
+
+def _wrapped_by(item: object) -> list[object]:
+    if isinstance(item, (staticmethod, classmethod)):
+        return [item.__func__]
+    if isinstance(item, property):
+        return [f for f in (item.fget, item.fset, item.fdel) if f is not None]
+    if isinstance(item, (functools.partial, functools.cached_property)):
+        return [item.func]
+    if isinstance(item, type) or not callable(item):
+        return []
+    wrapped = getattr(item, "__dict__", {}).get("__wrapped__")
+    return [] if wrapped is None else [wrapped]
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,368 @@
+"""Diff: old source against new source, per top-level statement and per class body.
+
+``plan(old_text, new_text)`` touches no module: it returns a ``Plan``, a value
+that says, for each statement of the new text, whether it is unchanged, a
+function whose body alone changed, a class whose methods alone changed, or a
+statement that must run again. What also re-runs because it reads a name whose
+value changed is decided while applying (``_apply``), from the values
+themselves: an upgraded function or class keeps its identity, so nothing that
+reads it runs again.
+
+When a partial update cannot be shown to give what a fresh import gives, the
+plan says so (``full_reason``) and the whole module re-runs instead. The rules:
+
+* the ``from __future__`` flags changed (they apply to the whole file);
+* a top-level function or class name is defined twice (old or new text): the
+  statements cannot be paired by name;
+* a statement that must run imports ``*`` or reaches the namespace dynamically
+  (``globals()``, ``locals()``, ``vars()``, ``exec``, ``eval``): the names it
+  binds cannot be known (decided while applying, as such a statement may also
+  have to run because it reads a changed name);
+* a statement that must run reads a name that a later statement binds: in a
+  fresh import it would see an earlier value than the one the namespace holds
+  (decided while applying, from ``Step.late``).
+"""
+
+from __future__ import annotations
+
+import __future__
+import ast
+import copy
+import dataclasses
+import difflib
+import enum
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import CodeType
+
+__all__ = ["Kind", "Plan", "Step", "future_flags", "plan", "statement_code"]
+
+_DYNAMIC_CALLS = frozenset({"globals", "locals", "vars", "exec", "eval"})
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+class Kind(enum.Enum):
+    UNCHANGED = "unchanged"  # runs again only if it reads or binds a name that changed
+    BODY = "body"  # a function whose decorators did not change: upgrade its code in place
+    METHODS = "methods"  # a class whose method bodies alone changed: upgrade them in place
+    RUN = "run"  # new or changed: runs again
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One statement of the new text, and what must happen to it."""
+
+    node: ast.stmt
+    kind: Kind
+    reads: frozenset[str]  # names read while the statement runs (not in function bodies)
+    binds: frozenset[str]  # module-level names it binds
+    dynamic: bool  # binds names that cannot be seen statically
+    late: frozenset[str] = frozenset()  # names it reads that a later statement binds
+    methods: tuple[int, ...] = ()  # METHODS: positions of the changed defs in the class body
+
+    @property
+    def line(self) -> int:
+        return first_line(self.node)
+
+    def label(self) -> str:
+        """``line 12 (X = 2)`` for reports."""
+        text = ast.unparse(self.node).splitlines()[0] if self.node else ""
+        if isinstance(self.node, (*_DEFS, ast.ClassDef)):
+            text = f"{'class' if isinstance(self.node, ast.ClassDef) else 'def'} {self.node.name}"
+        return f"line {self.line} ({text[:40]})"
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    steps: tuple[Step, ...]
+    removed: frozenset[str]  # bound by the old text only: to delete from the module
+    future_flags: int
+    full_reason: str | None = None  # set: re-run the whole module, and say why
+
+
+def first_line(node: ast.stmt) -> int:
+    """Where a statement starts, decorators included."""
+    decorators = getattr(node, "decorator_list", ())
+    return min([node.lineno, *(int(d.lineno) for d in decorators)])
+
+
+def future_flags(tree: ast.Module) -> int:
+    flags = 0
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            for alias in node.names:
+                feature = getattr(__future__, alias.name, None)
+                flags |= int(getattr(feature, "compiler_flag", 0))
+    return flags
+
+
+def statement_code(nodes: list[ast.stmt], path: str, flags: int) -> CodeType:
+    """Compile statements as written: their own file, lines and ``__future__`` flags."""
+    module = ast.Module(body=nodes, type_ignores=[])
+    code: CodeType = compile(module, path, "exec", flags=flags, dont_inherit=True)
+    return code
+
+
+def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
+    """What must run to bring a module from ``old_text`` to ``new_text``.
+
+    Raises ``SyntaxError`` when ``new_text`` does not parse.
+
+    >>> p = plan("X = 1\\nY = X * 2\\ndef f():\\n    return 1\\n",
+    ...          "X = 2\\nY = X * 2\\ndef f():\\n    return 2\\n")
+    >>> [step.kind.value for step in p.steps]
+    ['run', 'unchanged', 'body']
+    """
+    new_tree = ast.parse(new_text, path)
+    try:
+        old_tree = ast.parse(old_text, path)
+    except SyntaxError:
+        return Plan((), frozenset(), future_flags(new_tree), "the running text does not parse")
+    flags = future_flags(new_tree)
+    if flags != future_flags(old_tree):
+        return Plan((), frozenset(), flags, "its __future__ imports changed")
+    for tree in (old_tree, new_tree):
+        twice = _defined_twice(tree.body)
+        if twice:
+            return Plan((), frozenset(), flags, f"{twice!r} is defined more than once")
+    pairs = _pair(old_tree.body, new_tree.body)
+    steps = _mark_late([_step(i, node, pairs.get(i)) for i, node in enumerate(new_tree.body)])
+    removed = _bound_by(old_tree.body) - _bound_by(new_tree.body)
+    return Plan(steps, frozenset(removed), flags)
+
+
+def _defined_twice(body: list[ast.stmt]) -> str | None:
+    names = Counter(n.name for n in body if isinstance(n, (*_DEFS, ast.ClassDef)))
+    return next((name for name, count in names.items() if count > 1), None)
+
+
+def _key(node: ast.stmt) -> tuple[str, str]:
+    if isinstance(node, (*_DEFS, ast.ClassDef)):
+        return ("definition", node.name)
+    return ("statement", ast.dump(node))
+
+
+def _pair(old: list[ast.stmt], new: list[ast.stmt]) -> dict[int, ast.stmt]:
+    """new index -> the old statement it continues (same text, or same definition name)."""
+    matcher = difflib.SequenceMatcher(None, [_key(n) for n in old], [_key(n) for n in new], autojunk=False)
+    pairs = {}
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            pairs[block.b + k] = old[block.a + k]
+    old_defs = {n.name: n for n in old if isinstance(n, (*_DEFS, ast.ClassDef))}
+    for index, node in enumerate(new):  # a definition that moved is still itself
+        if index not in pairs and isinstance(node, (*_DEFS, ast.ClassDef)) and node.name in old_defs:
+            pairs[index] = old_defs[node.name]
+    return pairs
+
+
+def _step(index: int, node: ast.stmt, old: ast.stmt | None) -> Step:
+    scan = _Scan.of(node)
+    kind = _kind(index, node, old)
+    methods: tuple[int, ...] = ()
+    if kind is Kind.METHODS:
+        assert isinstance(old, ast.ClassDef) and isinstance(node, ast.ClassDef)
+        methods = tuple(
+            i for i, (a, b) in enumerate(zip(old.body, node.body)) if ast.dump(a) != ast.dump(b)
+        )
+    return Step(
+        node, kind, frozenset(scan.reads), frozenset(scan.binds), scan.dynamic, methods=methods
+    )
+
+
+def _kind(index: int, node: ast.stmt, old: ast.stmt | None) -> Kind:
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and index > 0:
+        return Kind.UNCHANGED  # a bare string or constant does nothing when it runs
+    if old is None or type(old) is not type(node):
+        return Kind.RUN
+    if ast.dump(old) == ast.dump(node):
+        return Kind.UNCHANGED
+    if isinstance(node, _DEFS) and _same_decorators(old, node):
+        return Kind.BODY
+    if isinstance(node, ast.ClassDef) and isinstance(old, ast.ClassDef) and _methods_only(old, node):
+        return Kind.METHODS
+    return Kind.RUN
+
+
+def _same_decorators(old: ast.stmt, new: ast.stmt) -> bool:
+    return _dump_all(getattr(old, "decorator_list", [])) == _dump_all(getattr(new, "decorator_list", []))
+
+
+def _dump_all(nodes: Iterable[ast.AST]) -> list[str]:
+    return [ast.dump(n) for n in nodes]
+
+
+def _methods_only(old: ast.ClassDef, new: ast.ClassDef) -> bool:
+    """Same header, same body statements but for the code of some methods."""
+    header = ("bases", "keywords", "decorator_list")
+    if any(_dump_all(getattr(old, f)) != _dump_all(getattr(new, f)) for f in header):
+        return False
+    if len(old.body) != len(new.body):
+        return False
+    for a, b in zip(old.body, new.body):
+        if ast.dump(a) == ast.dump(b):
+            continue
+        if not (isinstance(a, _DEFS) and type(a) is type(b)):
+            return False
+        assert isinstance(b, _DEFS)
+        if a.name != b.name or not _same_decorators(a, b):
+            return False
+    return True
+
+
+def without_decorators(node: ast.stmt) -> ast.stmt:
+    """The definition alone: running it makes the raw function, registering nothing."""
+    bare = copy.copy(node)
+    bare.decorator_list = []  # type: ignore[attr-defined]
+    return bare
+
+
+def method_class(node: ast.ClassDef, positions: tuple[int, ...]) -> ast.ClassDef:
+    """A bare class holding just the changed methods, so ``super()`` cells are made as in the real one."""
+    bare = copy.copy(node)
+    bare.bases, bare.keywords, bare.decorator_list = [], [], []
+    bare.body = [without_decorators(node.body[i]) for i in positions]
+    return bare
+
+
+def _bound_by(body: list[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for node in body:
+        names |= _Scan.of(node).binds
+    return names
+
+
+def _mark_late(steps: list[Step]) -> tuple[Step, ...]:
+    """Note, per statement, the names it reads that a later statement (re)binds."""
+    bound_later: Counter[str] = Counter()
+    for step in steps:
+        bound_later.update(step.binds)
+    marked = []
+    for step in steps:
+        bound_later.subtract(step.binds)
+        late = frozenset(n for n in step.reads if bound_later[n] > 0)
+        marked.append(dataclasses.replace(step, late=late) if late else step)
+    return tuple(marked)
+
+
+class _Scan(ast.NodeVisitor):
+    """The names a top-level statement reads and binds when it runs.
+
+    Function bodies run later, when called: only their decorators, defaults
+    and annotations are read now. Class bodies run now, but bind class
+    attributes, not module names.
+    """
+
+    def __init__(self) -> None:
+        self.reads: set[str] = set()
+        self.binds: set[str] = set()
+        self.dynamic = False
+        self._class_depth = 0
+
+    @classmethod
+    def of(cls, node: ast.stmt) -> _Scan:
+        scan = cls()
+        scan.visit(node)
+        return scan
+
+    def _bind(self, name: str) -> None:
+        if self._class_depth == 0:
+            self.binds.add(name)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.reads.add(node.id)
+        else:
+            self._bind(node.id)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Name):
+            self.reads.add(node.target.id)
+        self.generic_visit(node)
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        for decorator in getattr(node, "decorator_list", ()):
+            self.visit(decorator)
+        args = node.args
+        for default in [*args.defaults, *args.kw_defaults]:
+            if default is not None:
+                self.visit(default)
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if arg is not None and arg.annotation is not None:
+                self.visit(arg.annotation)
+        returns = getattr(node, "returns", None)
+        if returns is not None:
+            self.visit(returns)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._visit_function(node)
+        self._bind(node.name)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_function(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for child in [*node.decorator_list, *node.bases, *node.keywords]:
+            self.visit(child)
+        self._class_depth += 1
+        for statement in node.body:
+            self.visit(statement)
+        self._class_depth -= 1
+        self._bind(node.name)
+
+    def _visit_comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp) -> None:
+        inner = _Scan()
+        inner._class_depth = self._class_depth
+        inner.generic_visit(node)
+        local = {
+            n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)
+        }
+        self.reads |= inner.reads - local
+        walrus = {
+            n.target.id
+            for n in ast.walk(node)
+            if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name)
+        }
+        for name in walrus:
+            self._bind(name)
+        self.dynamic |= inner.dynamic
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._bind(alias.asname or alias.name.partition(".")[0])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name == "*":
+                self.dynamic = True
+            else:
+                self._bind(alias.asname or alias.name)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_CALLS:
+            self.dynamic = True
+        self.generic_visit(node)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self._bind(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.name:
+            self._bind(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self._bind(node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        if node.rest:
+            self._bind(node.rest)
+        self.generic_visit(node)
