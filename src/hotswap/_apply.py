@@ -172,6 +172,7 @@ def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str) -> Reloa
 def _apply_plan(run: _Run, plan: Plan, path: str) -> Reloaded:
     """Run what changed, and what reads a name whose value changed, in file order."""
     namespace = run.namespace
+    kept_code = _module_functions(run.module, path)
     dirty = set()
     for name in plan.removed:
         if name in namespace and not _is_submodule(run.module, name, namespace[name]):
@@ -186,9 +187,48 @@ def _apply_plan(run: _Run, plan: Plan, path: str) -> Reloaded:
         if step.kind is Kind.METHODS and not touched and _upgrade_methods(run, step, path, plan):
             continue
         dirty |= _rerun(run, step, path, plan)
+    _follow_moved_lines(run, kept_code, plan)
     if not any(isinstance(s.node, ast.Expr) and isinstance(s.node.value, ast.Constant) for s in plan.steps[:1]):
         namespace["__doc__"] = None
     return _outcome(run, path)
+
+
+def _module_functions(module: types.ModuleType, path: str) -> dict[int, tuple[types.FunctionType, types.CodeType]]:
+    """The module's functions and methods compiled from ``path``, with their current code."""
+    found: dict[int, tuple[types.FunctionType, types.CodeType]] = {}
+    seen: set[int] = set()
+    stack: list[object] = list(module.__dict__.values())
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, type):
+            if value.__module__ == module.__name__:
+                stack += list(value.__dict__.values())
+            continue
+        functions, _ = functions_named(value, "", module.__name__, any_name=True)
+        for function in functions:
+            if function.__code__.co_filename == path:
+                found[id(function)] = (function, function.__code__)
+    return found
+
+
+def _follow_moved_lines(
+    run: _Run, kept_code: dict[int, tuple[types.FunctionType, types.CodeType]], plan: Plan
+) -> None:
+    """Code kept across the reload reports the lines where its text now sits."""
+    for function, code in kept_code.values():
+        new_line = plan.moved_lines.get(code.co_firstlineno)
+        if function.__code__ is code and new_line is not None:
+            run.txn.set(function, "__code__", _shifted(code, new_line - code.co_firstlineno))
+
+
+def _shifted(code: types.CodeType, delta: int) -> types.CodeType:
+    consts = tuple(
+        _shifted(c, delta) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=consts)
 
 
 def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:

@@ -32,7 +32,7 @@ import dataclasses
 import difflib
 import enum
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType
 
@@ -79,6 +79,8 @@ class Plan:
     removed: frozenset[str]  # bound by the old text only: to delete from the module
     future_flags: int
     full_reason: str | None = None  # set: re-run the whole module, and say why
+    # unchanged lines that moved, old -> new: code kept across the reload follows them
+    moved_lines: Mapping[int, int] = dataclasses.field(default_factory=dict)
 
 
 def first_line(node: ast.stmt) -> int:
@@ -129,7 +131,18 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
     pairs = _pair(old_tree.body, new_tree.body)
     steps = _mark_late([_step(i, node, pairs.get(i)) for i, node in enumerate(new_tree.body)])
     removed = _bound_by(old_tree.body) - _bound_by(new_tree.body)
-    return Plan(steps, frozenset(removed), flags)
+    return Plan(steps, frozenset(removed), flags, moved_lines=_moved_lines(old_text, new_text))
+
+
+def _moved_lines(old_text: str, new_text: str) -> dict[int, int]:
+    """Unchanged lines that now sit elsewhere: old line -> new line (1-based)."""
+    matcher = difflib.SequenceMatcher(None, old_text.splitlines(), new_text.splitlines(), autojunk=False)
+    moved = {}
+    for block in matcher.get_matching_blocks():
+        if block.a != block.b:
+            for k in range(block.size):
+                moved[block.a + k + 1] = block.b + k + 1
+    return moved
 
 
 def _defined_twice(body: list[ast.stmt]) -> str | None:

@@ -400,7 +400,9 @@ def _functions_in(value: object) -> list[types.FunctionType]:
     return _functions_in(wrapped) if wrapped is not None else []
 
 
-def functions_named(value: object, name: str, owner: str) -> tuple[list[types.FunctionType], list[Any]]:
+def functions_named(
+    value: object, name: str, owner: str, *, any_name: bool = False
+) -> tuple[list[types.FunctionType], list[Any]]:
     """The functions called ``name`` that ``value`` is or wraps, and the caches on the way.
 
     Looks through ``__wrapped__``, ``__func__``, property parts, ``.func``
@@ -418,13 +420,23 @@ def functions_named(value: object, name: str, owner: str) -> tuple[list[types.Fu
             continue
         seen.add(id(item))
         if isinstance(item, types.FunctionType):
-            if item.__code__.co_name == name and item.__module__ == owner:
+            if (any_name or item.__code__.co_name == name) and item.__module__ == owner:
                 found.append(item)
             stack += [c.cell_contents for c in item.__closure__ or () if _filled(c)]
         stack += _wrapped_by(item)
-        if callable(getattr(item, "cache_clear", None)) and hasattr(item, "__wrapped__"):
+        if _is_cache(item):
             caches.append(item)
     return found, caches
+
+
+def _is_cache(item: object) -> bool:
+    """``functools.lru_cache``/``cache`` wrappers (and look-alikes): results to drop."""
+    return (
+        callable(item)
+        and not isinstance(item, type)
+        and "__wrapped__" in getattr(item, "__dict__", {})
+        and callable(getattr(item, "cache_clear", None))
+    )
 
 
 def _wrapped_by(item: object) -> list[object]:
