@@ -30,7 +30,14 @@ from typing import Any
 from . import _diff
 from ._diff import Kind, Plan, Step
 from ._source import SourceVersion
-from ._upgrade import Transaction, UpgradeError, functions_named, is_code, try_upgrade, upgrade
+from ._upgrade import (
+    Transaction,
+    UpgradeError,
+    functions_named,
+    is_code,
+    try_upgrade,
+    upgrade_code,
+)
 
 __all__ = ["Failure", "Reloaded", "reload_module"]
 
@@ -328,10 +335,10 @@ def _method_function(cls: type, method: ast.FunctionDef | ast.AsyncFunctionDef) 
 
 
 def _upgrade_exactly(run: _Run, old: types.FunctionType, new: types.FunctionType) -> bool:
-    """``upgrade``, or no trace at all (the caller then re-runs the statement instead)."""
+    """``upgrade_code``, or no trace at all (the caller then re-runs the statement instead)."""
     savepoint = run.txn.savepoint()
     try:
-        upgrade(old, new, run.txn)
+        upgrade_code(old, new, run.txn)
     except (UpgradeError, TypeError, ValueError, AttributeError):
         run.txn.rollback_to(savepoint)
         return False

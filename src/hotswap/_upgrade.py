@@ -25,6 +25,7 @@ __all__ = [
     "is_code",
     "try_upgrade",
     "upgrade",
+    "upgrade_code",
     "upgrade_class",
 ]
 
@@ -207,9 +208,7 @@ def upgrade(old: object, new: object, txn: Transaction) -> object:
     raise UpgradeError(f"{type(old).__name__} objects are replaced, not upgraded")
 
 
-def _upgrade_function(
-    old: types.FunctionType, new: types.FunctionType, txn: Transaction
-) -> types.FunctionType:
+def _check_compatible(old: types.FunctionType, new: types.FunctionType) -> None:
     old_free, new_free = old.__code__.co_freevars, new.__code__.co_freevars
     if old_free != new_free:
         raise UpgradeError(
@@ -219,6 +218,24 @@ def _upgrade_function(
         )
     if old.__globals__ is not new.__globals__:
         raise UpgradeError("it was defined in another namespace")
+
+
+def upgrade_code(old: types.FunctionType, new: types.FunctionType, txn: Transaction) -> None:
+    """Only what a ``def`` line and body define: code, defaults, annotations, docstring.
+
+    For a function whose decorators did not run again: the attributes they or
+    later statements set (``__dict__``, ``__wrapped__``) and its closure stay.
+    """
+    _check_compatible(old, new)
+    for field in ("__code__", "__defaults__", "__kwdefaults__", "__annotations__", "__doc__"):
+        txn.set(old, field, getattr(new, field))
+    txn.remember(new, old)
+
+
+def _upgrade_function(
+    old: types.FunctionType, new: types.FunctionType, txn: Transaction
+) -> types.FunctionType:
+    _check_compatible(old, new)
     txn.remember(new, old)  # before recursing: closures may refer back to it
     for old_cell, new_cell in zip(old.__closure__ or (), new.__closure__ or ()):
         _upgrade_cell(old_cell, new_cell, txn)
