@@ -22,10 +22,17 @@ def test_unchanged_module_runs_nothing() -> None:
     assert set(kinds(source, source)) == {"unchanged"}
 
 
-def test_comments_and_blank_lines_change_nothing() -> None:
+def test_comments_and_blank_lines_run_nothing_again() -> None:
     old = "X = 1\ndef f():\n    return X\n"
     new = "# a comment\n\nX = 1  # same\ndef f():\n    # why\n    return X\n"
-    assert set(kinds(old, new)) == {"unchanged"}
+    # f's lines inside moved, so its code is recompiled (an in-place upgrade), nothing re-runs
+    assert kinds(old, new) == ["unchanged", "body"]
+
+
+def test_a_definition_that_only_moved_is_unchanged_and_its_lines_follow() -> None:
+    result = plan("def f():\n    return 1\n", "\n\n\ndef f():\n    return 1\n")
+    assert [s.kind for s in result.steps] == [Kind.UNCHANGED]
+    assert result.moved_lines == {1: 4, 2: 5}
 
 
 def test_changed_function_body_is_an_in_place_upgrade() -> None:
@@ -97,9 +104,12 @@ def test_whole_module_rules() -> None:
     assert plan("x = 1\n", "x = 2\n").full_reason is None
 
 
-def test_moved_lines_are_mapped() -> None:
-    result = plan("def g():\n    pass\n", "X = 1\n\ndef g():\n    pass\n")
-    assert result.moved_lines[1] == 3 and result.moved_lines[2] == 4
+def test_moved_lines_are_mapped_inside_classes_whose_methods_changed() -> None:
+    old = "class C:\n    def a(self):\n        return 1\n    def b(self):\n        return 2\n"
+    new = "class C:\n    def a(self):\n        x = 0\n        return 1\n    def b(self):\n        return 2\n"
+    result = plan(old, new)
+    assert result.steps[0].kind is Kind.METHODS and result.steps[0].methods == (0,)
+    assert result.moved_lines == {4: 5, 5: 6}
 
 
 STATEMENTS = st.sampled_from(

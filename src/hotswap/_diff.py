@@ -31,6 +31,7 @@ import copy
 import dataclasses
 import difflib
 import enum
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -116,33 +117,42 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
     >>> [step.kind.value for step in p.steps]
     ['run', 'unchanged', 'body']
     """
-    new_tree = ast.parse(new_text, path)
+    new = _Text(new_text, path)
     try:
-        old_tree = ast.parse(old_text, path)
+        old = _Text(old_text, path)
     except SyntaxError:
-        return Plan((), frozenset(), future_flags(new_tree), "the running text does not parse")
-    flags = future_flags(new_tree)
-    if flags != future_flags(old_tree):
+        return Plan((), frozenset(), future_flags(new.tree), "the running text does not parse")
+    flags = future_flags(new.tree)
+    if flags != future_flags(old.tree):
         return Plan((), frozenset(), flags, "its __future__ imports changed")
-    for tree in (old_tree, new_tree):
-        twice = _defined_twice(tree.body)
+    for text in (old, new):
+        twice = _defined_twice(text.tree.body)
         if twice:
             return Plan((), frozenset(), flags, f"{twice!r} is defined more than once")
-    pairs = _pair(old_tree.body, new_tree.body)
-    steps = _mark_late([_step(i, node, pairs.get(i)) for i, node in enumerate(new_tree.body)])
-    removed = _bound_by(old_tree.body) - _bound_by(new_tree.body)
-    return Plan(steps, frozenset(removed), flags, moved_lines=_moved_lines(old_text, new_text))
+    pairs = _pair(old, new)
+    moved: dict[int, int] = {}
+    steps = [_step(i, node, pairs.get(i), old, new, moved) for i, node in enumerate(new.tree.body)]
+    removed = _bound_by(old) - _bound_by(new)
+    return Plan(_mark_late(steps), frozenset(removed), flags, moved_lines=moved)
 
 
-def _moved_lines(old_text: str, new_text: str) -> dict[int, int]:
-    """Unchanged lines that now sit elsewhere: old line -> new line (1-based)."""
-    matcher = difflib.SequenceMatcher(None, old_text.splitlines(), new_text.splitlines(), autojunk=False)
-    moved = {}
-    for block in matcher.get_matching_blocks():
-        if block.a != block.b:
-            for k in range(block.size):
-                moved[block.a + k + 1] = block.b + k + 1
-    return moved
+class _Text:
+    """A parsed source text, and the exact text of each of its statements."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.tree = _parse(text, path)
+        self.lines = text.splitlines(keepends=True)
+
+    def segment(self, node: ast.stmt) -> str:
+        """The statement as written (comments included), wherever it sits."""
+        end = node.end_lineno or node.lineno
+        return f"{node.col_offset}:{node.end_col_offset}:" + "".join(self.lines[first_line(node) - 1 : end])
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(text: str, path: str) -> ast.Module:
+    """Parsed trees are reused (never mutated): the new text of one reload is the old of the next."""
+    return ast.parse(text, path)
 
 
 def _defined_twice(body: list[ast.stmt]) -> str | None:
@@ -150,52 +160,83 @@ def _defined_twice(body: list[ast.stmt]) -> str | None:
     return next((name for name, count in names.items() if count > 1), None)
 
 
-def _key(node: ast.stmt) -> tuple[str, str]:
-    if isinstance(node, (*_DEFS, ast.ClassDef)):
-        return ("definition", node.name)
-    return ("statement", ast.dump(node))
+def _pair(old: _Text, new: _Text) -> dict[int, ast.stmt]:
+    """new index -> the old statement it continues (same text, same definition name, same meaning)."""
 
+    def key(text: _Text, node: ast.stmt) -> str:
+        if isinstance(node, (*_DEFS, ast.ClassDef)):
+            return f"definition {node.name}"
+        return text.segment(node)
 
-def _pair(old: list[ast.stmt], new: list[ast.stmt]) -> dict[int, ast.stmt]:
-    """new index -> the old statement it continues (same text, or same definition name)."""
-    matcher = difflib.SequenceMatcher(None, [_key(n) for n in old], [_key(n) for n in new], autojunk=False)
+    old_body, new_body = old.tree.body, new.tree.body
+    matcher = difflib.SequenceMatcher(
+        None, [key(old, n) for n in old_body], [key(new, n) for n in new_body], autojunk=False
+    )
     pairs = {}
     for block in matcher.get_matching_blocks():
         for k in range(block.size):
-            pairs[block.b + k] = old[block.a + k]
-    old_defs = {n.name: n for n in old if isinstance(n, (*_DEFS, ast.ClassDef))}
-    for index, node in enumerate(new):  # a definition that moved is still itself
-        if index not in pairs and isinstance(node, (*_DEFS, ast.ClassDef)) and node.name in old_defs:
-            pairs[index] = old_defs[node.name]
+            pairs[block.b + k] = old_body[block.a + k]
+    paired = {id(n) for n in pairs.values()}
+    old_defs = {n.name: n for n in old_body if isinstance(n, (*_DEFS, ast.ClassDef))}
+    by_meaning: dict[str, list[ast.stmt]] = {}
+    for node in old_body:
+        if id(node) not in paired and not isinstance(node, (*_DEFS, ast.ClassDef)):
+            by_meaning.setdefault(ast.dump(node), []).append(node)
+    for index, node in enumerate(new_body):
+        if index in pairs:
+            continue
+        if isinstance(node, (*_DEFS, ast.ClassDef)):  # a definition that moved is still itself
+            if node.name in old_defs:
+                pairs[index] = old_defs[node.name]
+        elif by_meaning:  # only comments or layout changed
+            same = by_meaning.get(ast.dump(node))
+            if same:
+                pairs[index] = same.pop(0)
     return pairs
 
 
-def _step(index: int, node: ast.stmt, old: ast.stmt | None) -> Step:
-    scan = _Scan.of(node)
-    kind = _kind(index, node, old)
-    methods: tuple[int, ...] = ()
-    if kind is Kind.METHODS:
-        assert isinstance(old, ast.ClassDef) and isinstance(node, ast.ClassDef)
-        methods = tuple(
-            i for i, (a, b) in enumerate(zip(old.body, node.body)) if ast.dump(a) != ast.dump(b)
-        )
-    return Step(
-        node, kind, frozenset(scan.reads), frozenset(scan.binds), scan.dynamic, methods=methods
-    )
+def _step(
+    index: int, node: ast.stmt, old: ast.stmt | None, old_text: _Text, new_text: _Text, moved: dict[int, int]
+) -> Step:
+    scan = _scan(new_text, node)
+    kind, methods = _kind(index, node, old, old_text, new_text)
+    if old is not None:
+        if kind is Kind.UNCHANGED and old_text.segment(old) == new_text.segment(node):
+            _map_lines(old, node, moved)
+        elif kind is Kind.METHODS:
+            assert isinstance(old, ast.ClassDef) and isinstance(node, ast.ClassDef)
+            for position, (a, b) in enumerate(zip(old.body, node.body)):
+                if position not in methods and old_text.segment(a) == new_text.segment(b):
+                    _map_lines(a, b, moved)
+    return Step(node, kind, scan.reads, scan.binds, scan.dynamic, methods=methods)
 
 
-def _kind(index: int, node: ast.stmt, old: ast.stmt | None) -> Kind:
+def _map_lines(old: ast.stmt, new: ast.stmt, moved: dict[int, int]) -> None:
+    delta = first_line(new) - first_line(old)
+    if delta:
+        for line in range(first_line(old), (old.end_lineno or old.lineno) + 1):
+            moved[line] = line + delta
+
+
+def _kind(
+    index: int, node: ast.stmt, old: ast.stmt | None, old_text: _Text, new_text: _Text
+) -> tuple[Kind, tuple[int, ...]]:
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and index > 0:
-        return Kind.UNCHANGED  # a bare string or constant does nothing when it runs
+        return Kind.UNCHANGED, ()  # a bare string or constant does nothing when it runs
     if old is None or type(old) is not type(node):
-        return Kind.RUN
+        return Kind.RUN, ()
+    if old_text.segment(old) == new_text.segment(node):
+        return Kind.UNCHANGED, ()
+    if isinstance(node, _DEFS):
+        # same meaning but other lines still recompiles: the code must report its lines
+        return (Kind.BODY, ()) if _same_decorators(old, node) else (Kind.RUN, ())
+    if isinstance(node, ast.ClassDef):
+        assert isinstance(old, ast.ClassDef)
+        methods = _changed_methods(old, node, old_text, new_text)
+        return (Kind.RUN, ()) if methods is None else (Kind.METHODS, methods)
     if ast.dump(old) == ast.dump(node):
-        return Kind.UNCHANGED
-    if isinstance(node, _DEFS) and _same_decorators(old, node):
-        return Kind.BODY
-    if isinstance(node, ast.ClassDef) and isinstance(old, ast.ClassDef) and _methods_only(old, node):
-        return Kind.METHODS
-    return Kind.RUN
+        return Kind.UNCHANGED, ()
+    return Kind.RUN, ()
 
 
 def _same_decorators(old: ast.stmt, new: ast.stmt) -> bool:
@@ -206,22 +247,27 @@ def _dump_all(nodes: Iterable[ast.AST]) -> list[str]:
     return [ast.dump(n) for n in nodes]
 
 
-def _methods_only(old: ast.ClassDef, new: ast.ClassDef) -> bool:
-    """Same header, same body statements but for the code of some methods."""
+def _changed_methods(
+    old: ast.ClassDef, new: ast.ClassDef, old_text: _Text, new_text: _Text
+) -> tuple[int, ...] | None:
+    """Positions of the methods whose text changed, when nothing else in the class did."""
     header = ("bases", "keywords", "decorator_list")
     if any(_dump_all(getattr(old, f)) != _dump_all(getattr(new, f)) for f in header):
-        return False
+        return None
     if len(old.body) != len(new.body):
-        return False
-    for a, b in zip(old.body, new.body):
-        if ast.dump(a) == ast.dump(b):
+        return None
+    changed = []
+    for position, (a, b) in enumerate(zip(old.body, new.body)):
+        if old_text.segment(a) == new_text.segment(b):
             continue
-        if not (isinstance(a, _DEFS) and type(a) is type(b)):
-            return False
-        assert isinstance(b, _DEFS)
-        if a.name != b.name or not _same_decorators(a, b):
-            return False
-    return True
+        if isinstance(a, _DEFS) and type(a) is type(b):
+            assert isinstance(b, _DEFS)
+            if a.name != b.name or not _same_decorators(a, b):
+                return None
+            changed.append(position)
+        elif ast.dump(a) != ast.dump(b):
+            return None
+    return tuple(changed)
 
 
 def without_decorators(node: ast.stmt) -> ast.stmt:
@@ -239,10 +285,32 @@ def method_class(node: ast.ClassDef, positions: tuple[int, ...]) -> ast.ClassDef
     return bare
 
 
-def _bound_by(body: list[ast.stmt]) -> set[str]:
+def _bound_by(text: _Text) -> set[str]:
     names: set[str] = set()
-    for node in body:
-        names |= _Scan.of(node).binds
+    for node in text.tree.body:
+        names |= _scan(text, node).binds
+    return names
+
+
+@dataclass(frozen=True)
+class _Names:
+    reads: frozenset[str]
+    binds: frozenset[str]
+    dynamic: bool
+
+
+_SCANS: dict[str, _Names] = {}
+
+
+def _scan(text: _Text, node: ast.stmt) -> _Names:
+    """What a statement reads and binds, cached by its exact text: unchanged text is free."""
+    segment = text.segment(node)
+    names = _SCANS.get(segment)
+    if names is None:
+        if len(_SCANS) > 20_000:
+            _SCANS.clear()
+        scan = _Scan.of(node)
+        names = _SCANS[segment] = _Names(frozenset(scan.reads), frozenset(scan.binds), scan.dynamic)
     return names
 
 

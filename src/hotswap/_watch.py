@@ -21,7 +21,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, SourceFileLoader
-from types import CodeType, ModuleType
+from importlib.util import cache_from_source
+from types import ModuleType
 
 from ._source import SourceVersion, read_version, stat_signature
 
@@ -183,24 +184,33 @@ class Watchlist:
 
 
 class _RecordingLoader(SourceFileLoader):
-    """Compiles the module from the bytes it records, never from ``__pycache__``."""
+    """Hands importlib the bytes it records as the module's source, and never bytecode.
+
+    Only ``get_data`` is overridden, so importlib compiles and runs the module
+    itself and tracebacks of a failing import look exactly as without hotswap.
+    """
 
     def __init__(self, original: SourceFileLoader, watchlist: Watchlist) -> None:
         super().__init__(original.name, original.path)
         self.original = original
         self.watchlist = watchlist
+        self._bytecode = cache_from_source(original.path)
 
-    def get_code(self, fullname: str) -> CodeType:
-        version = read_version(self.path)
-        code = version.compile()
-        self.watchlist.record(fullname, version)
-        module = sys.modules.get(fullname)
+    def get_data(self, path: str) -> bytes:
+        if path == self._bytecode:
+            # __pycache__ is trusted on size and whole-second mtime: never use it
+            raise OSError("hotswap compiles user modules from their source")
+        if path != self.path:
+            return super().get_data(path)
+        version = read_version(path)
+        self.watchlist.record(self.name, version)
+        module = sys.modules.get(self.name)
         if module is not None and getattr(module, "__loader__", None) is self:
             # Leave no trace: the module looks exactly as a plain import makes it.
             module.__loader__ = self.original
             if module.__spec__ is not None:
                 module.__spec__.loader = self.original
-        return code
+        return version.data
 
 
 class _ImportHook:
