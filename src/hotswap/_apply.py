@@ -119,7 +119,6 @@ def reload_module(
     """
     name = module.__name__
     try:
-        code = version.compile()
         plan = None if whole or running is None else _diff.plan(running.text, version.text, path=version.path)
     except SyntaxError as error:
         return _syntax_failure(name, version.path, error)
@@ -130,6 +129,10 @@ def reload_module(
             whole = str(why)
     elif plan is not None:
         whole = plan.full_reason
+    try:
+        code = version.compile()
+    except SyntaxError as error:
+        return _syntax_failure(name, version.path, error)
     reason = whole or "no earlier text to compare with"
     return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason))
 
@@ -179,7 +182,7 @@ def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str) -> Reloa
 def _apply_plan(run: _Run, plan: Plan, path: str) -> Reloaded:
     """Run what changed, and what reads a name whose value changed, in file order."""
     namespace = run.namespace
-    kept_code = _module_functions(run.module, path)
+    kept_code = _functions_of(run.module, path, [s for s in plan.steps if s.moved])
     dirty = set()
     for name in plan.removed:
         if name in namespace and not _is_submodule(run.module, name, namespace[name]):
@@ -200,11 +203,13 @@ def _apply_plan(run: _Run, plan: Plan, path: str) -> Reloaded:
     return _outcome(run, path)
 
 
-def _module_functions(module: types.ModuleType, path: str) -> dict[int, tuple[types.FunctionType, types.CodeType]]:
-    """The module's functions and methods compiled from ``path``, with their current code."""
+def _functions_of(
+    module: types.ModuleType, path: str, steps: list[Step]
+) -> dict[int, tuple[types.FunctionType, types.CodeType]]:
+    """The functions and methods these statements made, with their current code."""
     found: dict[int, tuple[types.FunctionType, types.CodeType]] = {}
     seen: set[int] = set()
-    stack: list[object] = list(module.__dict__.values())
+    stack: list[object] = [module.__dict__.get(n) for step in steps for n in step.binds]
     while stack:
         value = stack.pop()
         if id(value) in seen:

@@ -61,6 +61,7 @@ class Step:
     dynamic: bool  # binds names that cannot be seen statically
     late: frozenset[str] = frozenset()  # names it reads that a later statement binds
     methods: tuple[int, ...] = ()  # METHODS: positions of the changed defs in the class body
+    moved: bool = False  # some of its unchanged lines now sit elsewhere
 
     @property
     def line(self) -> int:
@@ -117,9 +118,9 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
     >>> [step.kind.value for step in p.steps]
     ['run', 'unchanged', 'body']
     """
-    new = _Text(new_text, path)
+    new = _text(new_text, path)
     try:
-        old = _Text(old_text, path)
+        old = _text(old_text, path)
     except SyntaxError:
         return Plan((), frozenset(), future_flags(new.tree), "the running text does not parse")
     flags = future_flags(new.tree)
@@ -140,19 +141,24 @@ class _Text:
     """A parsed source text, and the exact text of each of its statements."""
 
     def __init__(self, text: str, path: str) -> None:
-        self.tree = _parse(text, path)
+        self.tree = ast.parse(text, path)
         self.lines = text.splitlines(keepends=True)
+        self._segments: dict[int, str] = {}
 
     def segment(self, node: ast.stmt) -> str:
         """The statement as written (comments included), wherever it sits."""
-        end = node.end_lineno or node.lineno
-        return f"{node.col_offset}:{node.end_col_offset}:" + "".join(self.lines[first_line(node) - 1 : end])
+        segment = self._segments.get(id(node))
+        if segment is None:
+            end = node.end_lineno or node.lineno
+            lines = "".join(self.lines[first_line(node) - 1 : end])
+            segment = self._segments[id(node)] = f"{node.col_offset}:{node.end_col_offset}:{lines}"
+        return segment
 
 
 @functools.lru_cache(maxsize=64)
-def _parse(text: str, path: str) -> ast.Module:
-    """Parsed trees are reused (never mutated): the new text of one reload is the old of the next."""
-    return ast.parse(text, path)
+def _text(text: str, path: str) -> _Text:
+    """Parsed texts are reused (never mutated): the new text of one reload is the old of the next."""
+    return _Text(text, path)
 
 
 def _defined_twice(body: list[ast.stmt]) -> str | None:
@@ -200,22 +206,24 @@ def _step(
 ) -> Step:
     scan = _scan(new_text, node)
     kind, methods = _kind(index, node, old, old_text, new_text)
+    lines_moved = False
     if old is not None:
         if kind is Kind.UNCHANGED and old_text.segment(old) == new_text.segment(node):
-            _map_lines(old, node, moved)
+            lines_moved = _map_lines(old, node, moved)
         elif kind is Kind.METHODS:
             assert isinstance(old, ast.ClassDef) and isinstance(node, ast.ClassDef)
             for position, (a, b) in enumerate(zip(old.body, node.body)):
                 if position not in methods and old_text.segment(a) == new_text.segment(b):
-                    _map_lines(a, b, moved)
-    return Step(node, kind, scan.reads, scan.binds, scan.dynamic, methods=methods)
+                    lines_moved |= _map_lines(a, b, moved)
+    return Step(node, kind, scan.reads, scan.binds, scan.dynamic, methods=methods, moved=lines_moved)
 
 
-def _map_lines(old: ast.stmt, new: ast.stmt, moved: dict[int, int]) -> None:
+def _map_lines(old: ast.stmt, new: ast.stmt, moved: dict[int, int]) -> bool:
     delta = first_line(new) - first_line(old)
     if delta:
         for line in range(first_line(old), (old.end_lineno or old.lineno) + 1):
             moved[line] = line + delta
+    return delta != 0
 
 
 def _kind(
