@@ -22,7 +22,7 @@ import builtins
 import threading
 import traceback
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,7 @@ from ._upgrade import (
     functions_named,
     is_code,
     try_upgrade,
+    upgrade_closures,
     upgrade_code,
 )
 
@@ -69,6 +70,11 @@ class Reloaded:
     stayed_old: tuple[tuple[str, str], ...] = ()  # (object, why it could not be upgraded)
     reran: tuple[str, ...] = ()  # statements that ran again ("line 3 (X = 2)")
     whole_module: str | None = None  # why the whole module re-ran, when it did
+    followed: tuple[str, ...] = ()  # names re-bound because the module they came from changed
+    after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
+    rebound_elsewhere: tuple[str, ...] = ()  # "analysis.K", "user namespace K": dependents re-bound
+    # name -> (old object, new object), for every name whose object changed (dependents follow)
+    changes: Mapping[str, tuple[object, object]] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class Failure:
     source_line: str | None = None
     interrupted: bool = False
     internal: bool = False  # a hotswap bug, not the user's code
+    after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
 
 
 @dataclass
@@ -95,7 +102,9 @@ class _Run:
     classes: list[str] = field(default_factory=list)
     upgraded: list[str] = field(default_factory=list)
     reran: list[str] = field(default_factory=list)
+    followed: list[str] = field(default_factory=list)
     intercepting: bool = True
+    roots: Callable[[], Iterable[dict[str, Any]]] | None = None
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -112,36 +121,49 @@ def reload_module(
     running: SourceVersion | None = None,
     *,
     whole: str | None = None,
+    rebind: Mapping[str, tuple[object, object]] | None = None,
+    roots: Callable[[], Iterable[dict[str, Any]]] | None = None,
 ) -> Reloaded | Failure:
     """Bring ``module`` from the ``running`` text to ``version``; on failure leave it as it was.
 
     ``whole`` forces a whole-module re-run and says why (e.g. ``--full``).
+    ``rebind`` names values this module took from modules that changed
+    (alias -> (old, new)): each alias still bound to the old object is re-bound,
+    and what reads it at import time runs again. ``roots`` gives the other
+    namespaces where closures made by this module's old code may be kept.
     """
     name = module.__name__
+    rebind = rebind or {}
     try:
         plan = None if whole or running is None else _diff.plan(running.text, version.text, path=version.path)
     except SyntaxError as error:
         return _syntax_failure(name, version.path, error)
     if plan is not None and plan.full_reason is None:
         try:
-            return _transaction(module, version, lambda run: _apply_plan(run, plan, version.path))
+            return _transaction(module, version, lambda run: _apply_plan(run, plan, version.path, rebind), roots)
         except _NeedsWholeModule as why:
             whole = str(why)
     elif plan is not None:
         whole = plan.full_reason
+    if running is not None and running.digest == version.digest:
+        # Only dependencies changed and the text cannot be re-run in part: re-bind only.
+        return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots)
     try:
         code = version.compile()
     except SyntaxError as error:
         return _syntax_failure(name, version.path, error)
     reason = whole or "no earlier text to compare with"
-    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason))
+    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots)
 
 
 def _transaction(
-    module: types.ModuleType, version: SourceVersion, body: Callable[[_Run], Reloaded]
+    module: types.ModuleType,
+    version: SourceVersion,
+    body: Callable[[_Run], Reloaded],
+    roots: Callable[[], Iterable[dict[str, Any]]] | None = None,
 ) -> Reloaded | Failure:
     """Run ``body`` against a snapshot: commit on success, restore exactly on any failure."""
-    run = _Run(module, dict(module.__dict__), Transaction(module.__name__))
+    run = _Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots)
     try:
         with _intercept_classes(run):
             outcome = body(run)
@@ -179,17 +201,34 @@ def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str) -> Reloa
     return _outcome(run, path, whole_module=reason)
 
 
-def _apply_plan(run: _Run, plan: Plan, path: str) -> Reloaded:
+def _follow(run: _Run, rebind: Mapping[str, tuple[object, object]]) -> set[str]:
+    """Re-bind names taken from changed modules, where they still hold the old object."""
+    for alias, (old, new) in rebind.items():
+        if run.namespace.get(alias, _ABSENT) is old:
+            run.namespace[alias] = new
+            run.followed.append(alias)
+    return set(run.followed)
+
+
+def _follow_only(run: _Run, path: str, rebind: Mapping[str, tuple[object, object]]) -> Reloaded:
+    _follow(run, rebind)
+    return _outcome(run, path)
+
+
+def _apply_plan(
+    run: _Run, plan: Plan, path: str, rebind: Mapping[str, tuple[object, object]]
+) -> Reloaded:
     """Run what changed, and what reads a name whose value changed, in file order."""
     namespace = run.namespace
     kept_code = _functions_of(run.module, path, [s for s in plan.steps if s.moved])
-    dirty = set()
+    followed = _follow(run, rebind)  # statements reading these re-run; imports binding them need not
+    dirty: set[str] = set()
     for name in plan.removed:
         if name in namespace and not _is_submodule(run.module, name, namespace[name]):
             del namespace[name]
             dirty.add(name)
     for step in plan.steps:
-        touched = bool((step.reads | step.binds) & dirty)
+        touched = bool(step.reads & (dirty | followed) or step.binds & dirty)
         if step.kind is Kind.UNCHANGED and not touched:
             continue
         if step.kind is Kind.BODY and not touched and _upgrade_function_body(run, step, path, plan):
@@ -207,23 +246,45 @@ def _functions_of(
     module: types.ModuleType, path: str, steps: list[Step]
 ) -> dict[int, tuple[types.FunctionType, types.CodeType]]:
     """The functions and methods these statements made, with their current code."""
-    found: dict[int, tuple[types.FunctionType, types.CodeType]] = {}
+    values = [module.__dict__.get(n) for step in steps for n in step.binds]
+    return {
+        id(f): (f, f.__code__)
+        for f in _functions_in(values, module.__name__)
+        if f.__code__.co_filename == path
+    }
+
+
+def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionType]:
+    """Functions of module ``owner`` held by these values: directly, in its classes, in wrappers."""
+    found: dict[int, types.FunctionType] = {}
     seen: set[int] = set()
-    stack: list[object] = [module.__dict__.get(n) for step in steps for n in step.binds]
+    stack: list[object] = list(values)
     while stack:
         value = stack.pop()
         if id(value) in seen:
             continue
         seen.add(id(value))
         if isinstance(value, type):
-            if value.__module__ == module.__name__:
+            if value.__module__ == owner:
                 stack += list(value.__dict__.values())
             continue
-        functions, _ = functions_named(value, "", module.__name__, any_name=True)
-        for function in functions:
-            if function.__code__.co_filename == path:
-                found[id(function)] = (function, function.__code__)
-    return found
+        for function in functions_named(value, "", owner, any_name=True)[0]:
+            found[id(function)] = function
+    return list(found.values())
+
+
+def _upgrade_closures(run: _Run, roots: Callable[[], Iterable[dict[str, Any]]] | None) -> None:
+    """When inner functions changed, closures made before the edit take their new code.
+
+    Looked for where users keep them: this module, the other namespaces given
+    (the user's, other watched modules), inside classes and wrappers; never
+    through the whole heap.
+    """
+    if not run.txn.nested_code:
+        return
+    namespaces = [run.namespace, *(roots() if roots else ())]
+    values = [value for namespace in namespaces for value in list(namespace.values())]
+    run.upgraded += upgrade_closures(_functions_in(values, run.module.__name__), run.txn)
 
 
 def _follow_moved_lines(
@@ -300,19 +361,12 @@ def _upgrade_methods(run: _Run, step: Step, path: str, plan: Plan) -> bool:
     cls = run.namespace.get(node.name)
     if not isinstance(cls, type) or cls.__module__ != run.module.__name__ or cls.__qualname__ != node.name:
         return False
-    scratch: dict[str, Any] = {}
-    run.intercepting = False  # the bare class is a vehicle, not a new version of the class
-    try:
-        code = _diff.statement_code([_diff.method_class(node, step.methods)], path, plan.future_flags)
-        exec(code, run.namespace, scratch)
-    finally:
-        run.intercepting = True
     savepoint = run.txn.savepoint()
     for position in step.methods:
         method = node.body[position]
         assert isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef))
         old = _method_function(cls, method)
-        new = scratch[node.name].__dict__.get(method.name)
+        new = _bare_method(run, node, position, path, plan)
         if old is None or not isinstance(new, types.FunctionType) or not _upgrade_exactly(run, old[0], new):
             run.txn.rollback_to(savepoint)
             return False
@@ -320,6 +374,23 @@ def _upgrade_methods(run: _Run, step: Step, path: str, plan: Plan) -> bool:
             run.txn.on_commit(cache.cache_clear)
     run.upgraded.append(node.name)
     return True
+
+
+def _bare_method(run: _Run, node: ast.ClassDef, position: int, path: str, plan: Plan) -> object:
+    """The new function of one ``def`` of a class body, made in a bare class of the same name.
+
+    One bare class per method: a property's getter and setter share a name.
+    """
+    scratch: dict[str, Any] = {}
+    run.intercepting = False  # the bare class is a vehicle, not a new version of the class
+    try:
+        code = _diff.statement_code([_diff.method_class(node, (position,))], path, plan.future_flags)
+        exec(code, run.namespace, scratch)
+    finally:
+        run.intercepting = True
+    method = node.body[position]
+    assert isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef))
+    return scratch[node.name].__dict__.get(method.name)
 
 
 def _method_function(cls: type, method: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[types.FunctionType, list[Any]] | None:
@@ -351,6 +422,7 @@ def _upgrade_exactly(run: _Run, old: types.FunctionType, new: types.FunctionType
 
 
 def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
+    _upgrade_closures(run, run.roots)
     namespace, snapshot = run.namespace, run.snapshot
     changed = [
         n for n, v in namespace.items()
@@ -363,10 +435,12 @@ def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
         upgraded=tuple(upgraded),
         added=tuple(n for n in namespace if n not in snapshot and not _is_dunder(n)),
         removed=tuple(n for n in snapshot if n not in namespace and not _is_dunder(n)),
-        rebound=tuple(n for n in changed if n not in upgraded),
+        rebound=tuple(n for n in changed if n not in upgraded and n not in run.followed),
         stayed_old=tuple(dict.fromkeys(run.txn.notes)),
         reran=tuple(run.reran),
         whole_module=whole_module,
+        followed=tuple(run.followed),
+        changes={n: (snapshot[n], namespace[n]) for n in changed},
     )
 
 

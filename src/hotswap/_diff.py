@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType
 
-__all__ = ["Kind", "Plan", "Step", "future_flags", "plan", "statement_code"]
+__all__ = ["Kind", "Plan", "Step", "future_flags", "parse", "plan", "statement_code"]
 
 _DYNAMIC_CALLS = frozenset({"globals", "locals", "vars", "exec", "eval"})
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -153,6 +153,11 @@ class _Text:
             lines = "".join(self.lines[first_line(node) - 1 : end])
             segment = self._segments[id(node)] = f"{node.col_offset}:{node.end_col_offset}:{lines}"
         return segment
+
+
+def parse(text: str, path: str) -> ast.Module:
+    """The parsed text, shared with the planner's cache (treat it as read-only)."""
+    return _text(text, path).tree
 
 
 @functools.lru_cache(maxsize=64)

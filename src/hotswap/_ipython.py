@@ -27,6 +27,7 @@ __all__ = ["Session", "load", "unload", "session_of"]
 logger = logging.getLogger("hotswap")
 
 _MAGIC_NAMES = ("autoreload", "aimport")
+USER_NAMESPACE = "user namespace"
 _sessions: dict[int, Session] = {}
 
 
@@ -41,6 +42,7 @@ class Session:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self.reloader = Reloader()
+        self.reloader.namespaces[USER_NAMESPACE] = lambda: shell.user_ns
         self.print_activity = False
         self.log_activity = False
         self.hide_errors = False
@@ -56,7 +58,7 @@ class Session:
             self.guarded(self.reload)
 
     def post_run_cell(self, result: Any = None) -> None:
-        if self.reloader.mode is Mode.COMPLETE and result is not None:
+        if result is not None:
             self.guarded(self.track_imports, result)
 
     def guarded(self, action: Callable[..., object], *args: Any) -> None:
@@ -123,7 +125,7 @@ class Session:
                 print(f"hotswap: new in your namespace from {outcome.module}: {', '.join(pushed)}")
 
     def track_imports(self, result: Any) -> None:
-        """Remember ``from m import a as b`` of cells that ran, for mode 3."""
+        """Remember ``from m import a as b`` of cells that ran: re-binding, and mode 3."""
         if result.error_before_exec is not None or result.error_in_exec is not None:
             return
         raw = getattr(result.info, "raw_cell", None)
@@ -139,6 +141,7 @@ class Session:
                     self._track(node.module, alias.name, alias.asname or alias.name)
 
     def _track(self, module: str, name: str, bound_as: str) -> None:
+        self.reloader.track_import(USER_NAMESPACE, module, name, bound_as)
         if name == "*":
             self.star_imports.add(module)
             return

@@ -1,7 +1,16 @@
-"""The pipeline, once per check: changed files -> modules in order -> apply or roll back.
+"""The pipeline, once per check: changed files -> modules in order -> apply or roll back
+-> dependents follow.
 
 ``Reloader`` knows nothing of IPython: a plain REPL, a test, or the IPython
 extension drive it the same way, by calling ``check()`` before running code.
+
+Dependents: when a reload changes the object behind a name (a constant, an
+instance, a function that could not be upgraded in place), every watched
+module and every registered namespace that took that name with ``from m import``
+is re-bound, if the name there still holds the old object; a watched module so
+re-bound then re-runs its statements that read the name at import time. Modules
+are processed dependencies first, each at most once per check: in an import
+cycle, a module already processed is only re-bound.
 """
 
 from __future__ import annotations
@@ -12,10 +21,15 @@ import linecache
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from types import ModuleType
+from typing import Any
 
+from . import _diff
 from ._apply import Failure, Reloaded, reload_module
-from ._watch import Change, Watchlist, is_user_file
+from ._graph import STAR, ImportGraph
+from ._source import SourceVersion
+from ._watch import Watched, Watchlist, is_user_file
 
 __all__ = ["Mode", "Outcome", "Reloader"]
 
@@ -55,6 +69,10 @@ class Reloader:
         self.full = False  # always re-run whole modules (``--full``, ``2-``)
         self.explicit: dict[str, None] = {}  # marked with %aimport, in order
         self.excluded: dict[str, None] = {}  # marked with %aimport -name
+        # namespaces that are not modules (the user's), by label, for dependents
+        self.namespaces: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.graph = ImportGraph()
+        self._graph_digests: dict[str, str] = {}  # module -> digest of the text in the graph
         self._busy = threading.Lock()
 
     def start(self) -> None:
@@ -78,6 +96,10 @@ class Reloader:
         self.explicit.pop(name, None)
         self.excluded[name] = None
 
+    def track_import(self, namespace: str, source: str, name: str, alias: str) -> None:
+        """``namespace`` (a label in ``namespaces``) did ``from source import name as alias``."""
+        self.graph.add_namespace_import(namespace, source, name, alias)
+
     def check(self, *, everything: bool = False) -> list[Outcome]:
         """Apply what changed on disk; ``everything`` is ``%autoreload now``.
 
@@ -91,7 +113,10 @@ class Reloader:
             return []  # re-entered from code a reload runs: never nest reloads
         try:
             changes = self.watchlist.poll(self._candidates(everything), retry_failed=everything)
-            return [self._apply(change) for change in changes]
+            if not changes:
+                return []
+            jobs = {c.watched.name: _Job(c.watched, c.version) for c in changes}
+            return self._run(jobs)
         finally:
             self._busy.release()
 
@@ -102,11 +127,44 @@ class Reloader:
             names = [n for n in self.explicit if n in self.watchlist]
         return [n for n in names if n not in self.excluded]
 
-    def _apply(self, change: Change) -> Outcome:
-        watched, version = change.watched, change.version
-        module = sys.modules[watched.name]
-        whole = "asked for with --full" if self.full else None
-        outcome = reload_module(module, version, watched.running, whole=whole)
+    def _run(self, jobs: dict[str, _Job]) -> list[Outcome]:
+        """Apply the jobs, dependencies first; dependents join the queue as values change."""
+        self._refresh_graph()
+        rank = {name: i for i, name in enumerate(self.graph.order(self.watchlist.names()))}
+        done: set[str] = set()
+        outcomes: dict[str, Outcome] = {}
+        elsewhere: dict[str, list[str]] = {}  # source module -> "where.name" re-bound
+        while jobs:
+            name = min(jobs, key=lambda n: rank.get(n, len(rank)))
+            job = jobs.pop(name)
+            done.add(name)
+            outcome = self._apply(job)
+            if outcome is None:
+                continue
+            if isinstance(outcome, Reloaded):
+                for alias in outcome.followed:
+                    elsewhere.setdefault(job.rebind[alias][2], []).append(f"{name}.{alias}")
+                self._propagate(outcome, jobs, done, elsewhere)
+            outcomes[name] = outcome
+        for source, where in elsewhere.items():
+            outcome = outcomes.get(source)
+            if isinstance(outcome, Reloaded):
+                outcomes[source] = replace(outcome, rebound_elsewhere=tuple(where))
+        return [o for o in outcomes.values() if _worth_reporting(o)]
+
+    def _apply(self, job: _Job) -> Outcome | None:
+        watched = job.watched
+        module = sys.modules.get(watched.name)
+        if module is None:
+            return None
+        version = job.version or watched.running
+        whole = "asked for with --full" if self.full and job.version else None
+        rebind = {alias: (old, new) for alias, (old, new, _) in job.rebind.items()}
+        outcome = reload_module(
+            module, version, watched.running, whole=whole, rebind=rebind, roots=self._closure_roots
+        )
+        if job.version is None:  # a dependent: its file is as it was
+            return replace(outcome, after=tuple(sorted({s for _, _, s in job.rebind.values()})))
         if isinstance(outcome, Reloaded):
             watched.running = version
             watched.failed_digest = None
@@ -114,3 +172,74 @@ class Reloader:
         else:  # reported once; retried when the file changes or on ``everything``
             watched.failed_digest = version.digest
         return outcome
+
+    def _propagate(
+        self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
+    ) -> None:
+        """Names whose object changed: re-bind them where they were imported."""
+        source = outcome.module
+        for name, (old, new) in outcome.changes.items():
+            for edge in self.graph.importers_of(source, name):
+                alias = name if edge.name == STAR else edge.alias
+                namespace = self.namespaces.get(edge.importer)
+                if namespace is not None:
+                    if _rebind(namespace(), alias, old, new):
+                        elsewhere.setdefault(source, []).append(f"{edge.importer} {alias}")
+                    continue
+                watched = self.watchlist.get(edge.importer)
+                module = sys.modules.get(edge.importer)
+                if watched is None or module is None:
+                    continue
+                if edge.importer in done:  # an import cycle: re-bind, run nothing again
+                    if _rebind(module.__dict__, alias, old, new):
+                        elsewhere.setdefault(source, []).append(f"{edge.importer}.{alias}")
+                    continue
+                job = jobs.setdefault(edge.importer, _Job(watched, None))
+                job.rebind[alias] = (old, new, source)
+
+    def _closure_roots(self) -> list[dict[str, Any]]:
+        """Where closures made by a module's old code may be kept: the user's, other modules."""
+        roots = [namespace() for namespace in self.namespaces.values()]
+        roots += [vars(m) for m in map(sys.modules.get, self.watchlist.names()) if m is not None]
+        return roots
+
+    def _refresh_graph(self) -> None:
+        """Read the imports of modules whose running text the graph has not seen yet."""
+        for name in self.watchlist.names():
+            watched = self.watchlist.get(name)
+            module = sys.modules.get(name)
+            if watched is None or module is None or self._graph_digests.get(name) == watched.running.digest:
+                continue
+            try:
+                tree = _diff.parse(watched.running.text, watched.path)
+            except SyntaxError:
+                continue
+            package = getattr(module, "__package__", None)
+            self.graph.update(name, tree, package)
+            self._graph_digests[name] = watched.running.digest
+
+
+@dataclass
+class _Job:
+    """One module to bring up to date in this check."""
+
+    watched: Watched
+    version: SourceVersion | None  # None: same text, only modules it imports from changed
+    rebind: dict[str, tuple[object, object, str]] = field(default_factory=dict)  # alias -> (old, new, from)
+
+
+def _worth_reporting(outcome: Outcome) -> bool:
+    """A dependent whose file did not change is news only if something happened in it."""
+    if isinstance(outcome, Failure) or not outcome.after:
+        return True
+    return bool(outcome.reran or outcome.rebound_elsewhere or outcome.stayed_old)
+
+
+def _rebind(namespace: dict[str, Any], alias: str, old: object, new: object) -> bool:
+    if namespace.get(alias, _ABSENT) is not old:
+        return False  # re-assigned since: the user's choice stands
+    namespace[alias] = new
+    return True
+
+
+_ABSENT = object()

@@ -21,7 +21,7 @@ def describe_reload(outcome: Reloaded) -> str:
         ("upgraded", outcome.upgraded),
         ("added", outcome.added),
         ("removed", outcome.removed),
-        ("re-bound", outcome.rebound),
+        ("new value for", outcome.rebound),
     ):
         if names:
             parts.append(f"{label} {_names(names)}")
@@ -29,7 +29,11 @@ def describe_reload(outcome: Reloaded) -> str:
         parts.append(f"whole module re-run: {outcome.whole_module}")
     elif outcome.reran:
         parts.append(f"re-ran {_names(outcome.reran)}")
+    if outcome.rebound_elsewhere:
+        parts.append(f"re-bound {_names(outcome.rebound_elsewhere)}")
     detail = f" ({'; '.join(parts)})" if parts else ""
+    if outcome.after:
+        return f"hotswap: updated {outcome.module} after {', '.join(outcome.after)} changed{detail}"
     return f"hotswap: reloaded {outcome.module}{detail}"
 
 
@@ -51,6 +55,11 @@ def describe_failure(outcome: Failure) -> str:
         )
     elif outcome.interrupted:
         head = f"hotswap: reloading {outcome.module} was interrupted at {where}"
+    elif outcome.after:
+        head = (
+            f"hotswap: {outcome.module} was not updated after {', '.join(outcome.after)} "
+            f"changed: {outcome.error}\n  at {where}"
+        )
     else:
         head = f"hotswap: {outcome.module} was not reloaded: {outcome.error}\n  at {where}"
         if outcome.source_line:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import functools
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "is_code",
     "try_upgrade",
     "upgrade",
+    "upgrade_closures",
     "upgrade_code",
     "upgrade_class",
 ]
@@ -58,6 +59,8 @@ class Transaction:
         self.owner = owner  # the module whose objects may be upgraded in place
         self.upgraded: dict[int, object] = {}  # id(new) -> the object bound in its place
         self.notes: list[tuple[str, str]] = []  # (qualified name, why it stayed old)
+        # old nested code -> its new version: closures made by the old code follow it
+        self.nested_code: dict[types.CodeType, types.CodeType] = {}
         self._undo: list[Callable[[], None]] = []
         self._on_commit: list[Callable[[], None]] = []
         self._alive: list[object] = []  # keeps ids in `upgraded` valid
@@ -227,15 +230,52 @@ def upgrade_code(old: types.FunctionType, new: types.FunctionType, txn: Transact
     later statements set (``__dict__``, ``__wrapped__``) and its closure stay.
     """
     _check_compatible(old, new)
+    _pair_nested_code(old.__code__, new.__code__, txn)
     for field in ("__code__", "__defaults__", "__kwdefaults__", "__annotations__", "__doc__"):
         txn.set(old, field, getattr(new, field))
     txn.remember(new, old)
 
 
+def _pair_nested_code(old: types.CodeType, new: types.CodeType, txn: Transaction) -> None:
+    """Inner functions, by name and order: their old closures will take the new code."""
+    if old is new:
+        return
+    olds = [c for c in old.co_consts if isinstance(c, types.CodeType)]
+    news = [c for c in new.co_consts if isinstance(c, types.CodeType)]
+    for name in {c.co_name for c in olds}:
+        same_old = [c for c in olds if c.co_name == name]
+        same_new = [c for c in news if c.co_name == name]
+        if len(same_old) == len(same_new):
+            for a, b in zip(same_old, same_new):
+                if a != b:
+                    txn.nested_code[a] = b
+                _pair_nested_code(a, b, txn)
+
+
+def upgrade_closures(functions: Iterable[types.FunctionType], txn: Transaction) -> list[str]:
+    """Closures made by old code (a decorator's wrapper, a factory's product) run the new code.
+
+    Their captured values are kept. Returns the names of those upgraded.
+    """
+    upgraded = []
+    for function in functions:
+        new = txn.nested_code.get(function.__code__)
+        if new is None:
+            continue
+        if new.co_freevars != function.__code__.co_freevars:
+            txn.notes.append(
+                (describe(function), "the variables it captures changed: it keeps its old code")
+            )
+            continue
+        txn.set(function, "__code__", new)
+        upgraded.append(function.__qualname__)
+    return upgraded
+
 def _upgrade_function(
     old: types.FunctionType, new: types.FunctionType, txn: Transaction
 ) -> types.FunctionType:
     _check_compatible(old, new)
+    _pair_nested_code(old.__code__, new.__code__, txn)
     txn.remember(new, old)  # before recursing: closures may refer back to it
     for old_cell, new_cell in zip(old.__closure__ or (), new.__closure__ or ()):
         _upgrade_cell(old_cell, new_cell, txn)

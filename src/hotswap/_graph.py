@@ -1,0 +1,165 @@
+"""Graph: which watched module took which name from which, and the order to reload in.
+
+Built from the import statements of each module's running text (top level,
+and inside top-level ``if``/``try``/``with`` blocks; not inside functions,
+whose imports bind local names), resolved with the package context. It is
+built lazily, the first time a reload needs it, and kept current as modules
+are imported or reloaded: idle cells never pay for it.
+
+Namespaces that are not modules (the user's) take part through
+``add_namespace_import``, fed by whoever knows what ran there.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["Edge", "ImportGraph"]
+
+STAR = "*"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``importer`` did ``from source import name as alias`` (``name`` may be ``*``)."""
+
+    importer: str  # a module name, or a namespace label such as "user namespace"
+    source: str
+    name: str
+    alias: str
+
+
+class ImportGraph:
+    """Who imports what, among watched modules and the user's namespaces."""
+
+    def __init__(self) -> None:
+        self._edges: dict[str, tuple[Edge, ...]] = {}  # importer -> its from-imports
+        self._depends: dict[str, frozenset[str]] = {}  # module -> modules it imports
+        self._importers: dict[str, set[Edge]] = {}  # source -> edges that take from it
+
+    def __contains__(self, module: str) -> bool:
+        return module in self._depends
+
+    def update(self, module: str, tree: ast.Module, package: str | None) -> None:
+        """(Re)read one module's imports from its parsed running text."""
+        self.forget(module)
+        edges: list[Edge] = []
+        depends: set[str] = set()
+        for node in _module_level(tree.body):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    depends.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+            elif isinstance(node, ast.ImportFrom):
+                source = _resolve(node, package)
+                if source is None:
+                    continue
+                depends.add(source)
+                for alias in node.names:
+                    edges.append(Edge(module, source, alias.name, alias.asname or alias.name))
+                    if alias.name != STAR:
+                        depends.add(f"{source}.{alias.name}")  # it may be a submodule
+        self._set(module, edges, depends)
+
+    def add_namespace_import(self, label: str, source: str, name: str, alias: str) -> None:
+        """A namespace did ``from source import name as alias``; the latest binding of ``alias`` wins."""
+        kept = [e for e in self._edges.get(label, ()) if e.alias != alias or name == STAR]
+        edge = Edge(label, source, name, alias)
+        if edge not in kept:
+            kept.append(edge)
+        self._set(label, kept, self._depends.get(label, frozenset()) | {source})
+
+    def forget(self, importer: str) -> None:
+        for edge in self._edges.pop(importer, ()):
+            self._importers.get(edge.source, set()).discard(edge)
+        self._depends.pop(importer, None)
+
+    def importers_of(self, source: str, name: str) -> Iterator[Edge]:
+        """Edges that bound ``source.name`` somewhere (by name, or with ``*``)."""
+        for edge in self._importers.get(source, ()):
+            if edge.name == name or (edge.name == STAR and not name.startswith("_")):
+                yield edge
+
+    def order(self, modules: Iterable[str]) -> list[str]:
+        """Dependencies first; a cycle's members together, in the order given."""
+        wanted = list(dict.fromkeys(modules))
+        position = {name: i for i, name in enumerate(wanted)}
+        ordered: list[str] = []
+        for component in _components(wanted, lambda m: [d for d in self._depends.get(m, ()) if d in position]):
+            ordered.extend(sorted(component, key=position.__getitem__))
+        return ordered
+
+    def _set(self, importer: str, edges: list[Edge], depends: Iterable[str]) -> None:
+        self._edges[importer] = tuple(edges)
+        self._depends[importer] = frozenset(depends)
+        for edge in edges:
+            self._importers.setdefault(edge.source, set()).add(edge)
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements that run at import time, in blocks too, but not in functions or classes."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from _module_level(getattr(node, field, []))
+        for handler in getattr(node, "handlers", []):
+            yield from _module_level(handler.body)
+
+
+def _resolve(node: ast.ImportFrom, package: str | None) -> str | None:
+    if not node.level:
+        return node.module
+    try:
+        return importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+    except (ImportError, ValueError):
+        return None
+
+
+def _components(nodes: list[str], successors: Callable[[str], list[str]]) -> list[list[str]]:
+    """Strongly connected components, each after those it depends on (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: list[list[str]] = []
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(successors(root)))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(successors(child))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                result.append(component)
+    return result
