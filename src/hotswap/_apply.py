@@ -89,6 +89,7 @@ class Failure:
     interrupted: bool = False
     internal: bool = False  # a hotswap bug, not the user's code
     after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
+    deleted: bool = False  # the module's file is gone
 
 
 @dataclass

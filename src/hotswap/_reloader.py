@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import enum
 import importlib
-import linecache
 import sys
 import threading
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from typing import Any
 from . import _diff
 from ._apply import Failure, Reloaded, reload_module
 from ._graph import STAR, ImportGraph
-from ._source import SourceVersion
+from ._source import SourceVersion, pin_in_linecache
 from ._watch import Watched, Watchlist, is_user_file
 
 __all__ = ["Mode", "Outcome", "Reloader"]
@@ -115,8 +114,9 @@ class Reloader:
             changes = self.watchlist.poll(self._candidates(everything), retry_failed=everything)
             if not changes:
                 return []
-            jobs = {c.watched.name: _Job(c.watched, c.version) for c in changes}
-            return self._run(jobs)
+            gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
+            jobs = {c.watched.name: _Job(c.watched, c.version) for c in changes if c.version}
+            return gone + self._run(jobs)
         finally:
             self._busy.release()
 
@@ -168,7 +168,7 @@ class Reloader:
         if isinstance(outcome, Reloaded):
             watched.running = version
             watched.failed_digest = None
-            linecache.checkcache(version.path)
+            pin_in_linecache(version)
         else:  # reported once; retried when the file changes or on ``everything``
             watched.failed_digest = version.digest
         return outcome
@@ -226,6 +226,10 @@ class _Job:
     watched: Watched
     version: SourceVersion | None  # None: same text, only modules it imports from changed
     rebind: dict[str, tuple[object, object, str]] = field(default_factory=dict)  # alias -> (old, new, from)
+
+
+def _gone(watched: Watched) -> Failure:
+    return Failure(watched.name, watched.path, None, "its file was deleted", deleted=True)
 
 
 def _worth_reporting(outcome: Outcome) -> bool:

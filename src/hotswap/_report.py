@@ -47,6 +47,11 @@ def describe_stayed_old(outcome: Reloaded) -> str | None:
 
 
 def describe_failure(outcome: Failure) -> str:
+    if outcome.deleted:
+        return (
+            f"hotswap: the file of {outcome.module} was deleted ({outcome.path});\n"
+            f"  {outcome.module} keeps running its last version; it is watched again if the file comes back."
+        )
     where = outcome.path if outcome.line is None else f"{outcome.path}:{outcome.line}"
     if outcome.internal:
         head = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import linecache
 import os
 import time
 from dataclasses import dataclass
@@ -78,3 +79,22 @@ def read_version(path: str) -> SourceVersion:
         signature=stat_signature(before),
         read_at_ns=time.time_ns(),
     )
+
+
+def pin_in_linecache(version: SourceVersion) -> None:
+    """Make tracebacks, ``inspect`` and debuggers show the text that runs, not the file.
+
+    While a broken save sits on disk, the module keeps running its last good
+    version: its source lines must come from that version. An entry without
+    an mtime is never dropped by ``linecache.checkcache``.
+    """
+    lines = version.text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[version.path] = (len(version.data), None, lines, version.path)
+
+
+def unpin_from_linecache(path: str) -> None:
+    entry = linecache.cache.get(path)
+    if entry is not None and len(entry) == 4 and entry[1] is None:
+        del linecache.cache[path]

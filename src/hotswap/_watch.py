@@ -18,17 +18,27 @@ import site
 import sys
 import sysconfig
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, SourceFileLoader
 from importlib.util import cache_from_source
 from types import ModuleType
 
-from ._source import SourceVersion, read_version, stat_signature
+from ._source import (
+    SourceVersion,
+    pin_in_linecache,
+    read_version,
+    stat_signature,
+    unpin_from_linecache,
+)
 
 __all__ = ["Change", "Watched", "Watchlist", "is_user_file"]
 
 _NEVER = frozenset({"__main__", "__mp_main__"})
+_SAVE_GAP = 0.05  # seconds a file may be missing while an editor saves it
+# Returned for a deleted file: a sentinel version whose digest matches nothing.
+_GONE = SourceVersion(path="", data=b"", digest="gone", signature=(0, 0, 0, 0), read_at_ns=0)
 _OWN_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 
@@ -85,12 +95,15 @@ class Watched:
     last_read: SourceVersion
     order: int
     failed_digest: str | None = None  # a broken version already reported
+    missing: bool = False  # its file is gone (reported once)
 
 
 @dataclass(frozen=True)
 class Change:
+    """A module's file has a new version, or (``version`` is None) is gone."""
+
     watched: Watched
-    version: SourceVersion
+    version: SourceVersion | None
 
 
 class Watchlist:
@@ -119,6 +132,7 @@ class Watchlist:
         """A module is (re)imported with exactly this version."""
         with self._lock:
             self._modules[name] = Watched(name, version.path, version, version, next(self._counter))
+        pin_in_linecache(version)
 
     def adopt(self, module: ModuleType, *, force: bool = False) -> bool:
         """Watch a module imported before hotswap was loaded (its file as it is now)."""
@@ -145,6 +159,8 @@ class Watchlist:
             sys.meta_path.insert(0, self._hook)
 
     def stop(self) -> None:
+        for watched in self._modules.values():
+            unpin_from_linecache(watched.path)
         if self._hook is not None:
             self._hook.watchlist = None
             if self._hook in sys.meta_path:
@@ -162,6 +178,12 @@ class Watchlist:
                 del self._modules[name]
                 continue
             version = self._read_if_changed(watched)
+            if version is _GONE:
+                if not watched.missing:
+                    watched.missing = True
+                    changes.append(Change(watched, None))
+                continue
+            watched.missing = False
             if version is None or version.digest == watched.running.digest:
                 continue
             if version.digest == watched.failed_digest and not retry_failed:
@@ -171,16 +193,20 @@ class Watchlist:
         return changes
 
     def _read_if_changed(self, watched: Watched) -> SourceVersion | None:
-        try:
-            signature = stat_signature(os.stat(watched.path))
-            if signature == watched.last_read.signature and not watched.last_read.is_racy():
-                return None
-            watched.last_read = read_version(watched.path)
-        except OSError:
-            # Missing for now (an editor's atomic save, a checkout): keep the
-            # running version and look again at the next check.
-            return None
-        return watched.last_read
+        """The file's version if it may have changed, ``None`` if not, ``_GONE`` if deleted."""
+        for attempt in range(2):
+            try:
+                signature = stat_signature(os.stat(watched.path))
+                if signature == watched.last_read.signature and not watched.last_read.is_racy():
+                    return None
+                watched.last_read = read_version(watched.path)
+                return watched.last_read
+            except FileNotFoundError:
+                if attempt == 0:
+                    time.sleep(_SAVE_GAP)  # an editor's atomic save may be mid-way
+            except OSError:
+                return None  # unreadable for now: look again at the next check
+        return _GONE
 
 
 class _RecordingLoader(SourceFileLoader):

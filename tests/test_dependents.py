@@ -1,0 +1,154 @@
+"""Dependents follow: names taken with ``from m import`` are re-bound when ``m`` changes them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture
+def project(shell, modules, cell):
+    """``core`` (THRESHOLD), ``analysis`` (takes it by name and alias), mode 2 with ``-p``."""
+    core, analysis = modules.named("core"), modules.named("analysis")
+    modules.write(core, "THRESHOLD = 0.5\nTABLE = {'a': 1}\n")
+    modules.write(
+        analysis,
+        f"""
+        from {core} import THRESHOLD
+        from {core} import THRESHOLD as T
+        from {core} import TABLE
+        LIMIT = THRESHOLD * 2
+
+        def current():
+            return THRESHOLD
+        """,
+    )
+    cell("%autoreload 2 -p")
+    cell(f"import {analysis} as analysis\nfrom {core} import THRESHOLD, TABLE\nfrom {core} import THRESHOLD as th")
+    return core, analysis
+
+
+def test_constant_is_re_bound_in_dependent_modules_and_the_user_namespace(project, modules, cell, capsys):
+    core, analysis = project
+    capsys.readouterr()
+    modules.write(core, "THRESHOLD = 0.7\nTABLE = {'a': 1}\n")
+
+    assert cell("(THRESHOLD, th, analysis.THRESHOLD, analysis.T, analysis.current())") == (0.7,) * 5
+    assert cell("analysis.LIMIT") == 1.4  # the statement reading it ran again
+    out = capsys.readouterr().out
+    assert f"{analysis}.THRESHOLD" in out and "user namespace THRESHOLD" in out
+    assert f"updated {analysis} after {core} changed" in out
+
+
+def test_names_re_assigned_since_are_left_alone(project, modules, cell):
+    core, _ = project
+    cell("THRESHOLD = 'mine'\nanalysis.T = 'theirs'")
+    modules.write(core, "THRESHOLD = 0.9\nTABLE = {'a': 1}\n")
+
+    assert cell("(THRESHOLD, th, analysis.T, analysis.THRESHOLD)") == ("mine", 0.9, "theirs", 0.9)
+
+
+def test_unchanged_values_keep_their_identity_everywhere(project, modules, cell):
+    core, _ = project
+    cell("table_before = TABLE; TABLE['b'] = 2")
+    modules.write(core, "THRESHOLD = 0.6\nTABLE = {'a': 1}\n")
+
+    assert cell("TABLE is table_before and analysis.TABLE is table_before and TABLE") == {"a": 1, "b": 2}
+
+
+def test_package_re_exports_and_relative_imports_follow(shell, modules, cell):
+    pkg = modules.named("pkg")
+    modules.write(pkg, "from .sub import VALUE, f\nfrom . import sub\n", package=True)
+    modules.write(f"{pkg}.sub", "from .consts import BASE\nVALUE = BASE + 1\ndef f():\n    return VALUE\n")
+    modules.write(f"{pkg}.consts", "BASE = 10\n")
+    cell("%autoreload 2")
+    cell(f"import {pkg} as pkg\nfrom {pkg} import VALUE")
+    modules.write(f"{pkg}.consts", "BASE = 20\n")
+
+    assert cell("(pkg.sub.BASE, pkg.sub.VALUE, pkg.VALUE, VALUE, pkg.f())") == (20, 21, 21, 21, 21)
+    assert cell("pkg.sub is __import__('sys').modules[pkg.__name__ + '.sub']") is True
+
+
+def test_subclass_in_another_module_picks_up_its_base_s_new_method(shell, modules, cell):
+    base, child = modules.named("base"), modules.named("child")
+    modules.write(base, "class Base:\n    def hello(self):\n        return 'old'\n")
+    modules.write(child, f"from {base} import Base\nclass Child(Base):\n    pass\n")
+    cell("%autoreload 2")
+    cell(f"from {child} import Child\nobj = Child()")
+    modules.write(base, "class Base:\n    def hello(self):\n        return 'new'\n    def extra(self):\n        return 1\n")
+
+    assert cell("(obj.hello(), obj.extra(), Child.__mro__[1] is __import__(Child.__module__).Base)") == (
+        "new",
+        1,
+        True,
+    )
+
+
+def test_three_modules_edited_at_once_reload_dependencies_first(shell, modules, cell):
+    log, core, mid, top = (modules.named(n) for n in ("log", "core", "mid", "top"))
+    modules.write(log, "EVENTS = []\n")
+    modules.write(core, f"import {log} as log\nlog.EVENTS.append('core 1')\nK = 1\n")
+    modules.write(mid, f"import {log} as log\nfrom {core} import K\nlog.EVENTS.append('mid 1')\n")
+    modules.write(top, f"import {log} as log\nfrom {mid} import K\nlog.EVENTS.append('top 1')\n")
+    cell("%autoreload 2")
+    cell(f"import {top}, {log} as log\nlog.EVENTS.clear()")
+    # saved top first, core last: the order of saves must not matter
+    modules.write(top, f"import {log} as log\nfrom {mid} import K\nlog.EVENTS.append('top 2')\n")
+    modules.write(mid, f"import {log} as log\nfrom {core} import K\nlog.EVENTS.append('mid 2')\n")
+    modules.write(core, f"import {log} as log\nlog.EVENTS.append('core 2')\nK = 2\n")
+
+    assert cell("log.EVENTS") == ["core 2", "mid 2", "top 2"]
+    assert cell(f"__import__('sys').modules[{top!r}].K") == 2
+
+
+def test_import_cycle_is_reloaded_once_per_module(shell, modules, cell):
+    a, b, log = modules.named("a"), modules.named("b"), modules.named("log")
+    modules.write(log, "EVENTS = []\n")
+    modules.write(a, f"import {log} as log\nX = 1\nfrom {b} import Y\nlog.EVENTS.append('a')\n")
+    modules.write(b, f"import {log} as log\nY = 10\nfrom {a} import X\nlog.EVENTS.append('b')\n")
+    cell("%autoreload 2")
+    cell(f"import {a} as a, {b} as b, {log} as log\nlog.EVENTS.clear()")
+    modules.write(a, f"import {log} as log\nX = 2\nfrom {b} import Y\nlog.EVENTS.append('a2')\n")
+    modules.write(b, f"import {log} as log\nY = 20\nfrom {a} import X\nlog.EVENTS.append('b2')\n")
+
+    assert cell("(a.X, a.Y, b.X, b.Y)") == (2, 20, 2, 20)
+    assert sorted(cell("log.EVENTS")) == ["a2", "b2"]
+
+
+def test_a_module_created_and_imported_after_load_is_watched(shell, modules, cell):
+    cell("%autoreload 2")
+    late = modules.named("late")
+    modules.write(late, "def f():\n    return 1\n")
+    cell(f"from {late} import f")
+    modules.write(late, "def f():\n    return 2\n")
+
+    assert cell("f()") == 2
+
+
+def test_a_deleted_module_file_is_reported_once_and_the_module_keeps_working(shell, modules, cell, capfd):
+    gone = modules.named("gone")
+    path = modules.write(gone, "def f():\n    return 1\n")
+    cell("%autoreload 2")
+    cell(f"from {gone} import f")
+    capfd.readouterr()
+    os.remove(path)
+
+    assert cell("f()") == 1
+    first = capfd.readouterr().err
+    assert "was deleted" in first and str(path) in first and "keeps running its last version" in first
+    assert cell("f()") == 1
+    assert "deleted" not in capfd.readouterr().err
+
+    modules.write(gone, "def f():\n    return 3\n")
+    assert cell("f()") == 3
+
+
+def test_mode_3_new_names_reach_a_star_import(shell, modules, cell):
+    name = modules.named("star")
+    modules.write(name, "A = 1\n")
+    cell("%autoreload 3")
+    cell(f"from {name} import *")
+    modules.write(name, "A = 2\nB = 3\n_private = 4\n")
+
+    assert cell("(A, B, '_private' in dir())") == (2, 3, False)
