@@ -146,9 +146,9 @@ def reload_module(
             whole = str(why)
     elif plan is not None:
         whole = plan.full_reason
-    if running is not None and running.digest == version.digest:
-        # Only dependencies changed and the text cannot be re-run in part: re-bind only.
-        return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots)
+        if running is not None and running.digest == version.digest:
+            # Only dependencies changed and the text cannot be re-run in part: re-bind only.
+            return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots)
     try:
         code = version.compile()
     except SyntaxError as error:

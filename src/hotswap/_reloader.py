@@ -111,7 +111,9 @@ class Reloader:
         if not self._busy.acquire(blocking=False):
             return []  # re-entered from code a reload runs: never nest reloads
         try:
-            changes = self.watchlist.poll(self._candidates(everything), retry_failed=everything)
+            changes = self.watchlist.poll(
+                self._wanted(everything), retry_failed=everything, everything=everything
+            )
             if not changes:
                 return []
             gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
@@ -120,12 +122,11 @@ class Reloader:
         finally:
             self._busy.release()
 
-    def _candidates(self, everything: bool) -> list[str]:
+    def _wanted(self, everything: bool) -> Callable[[str], bool]:
+        """Which modules this check may reload (asked only of those that may have changed)."""
         if everything or self.mode >= Mode.ALL:
-            names = self.watchlist.names()
-        else:
-            names = [n for n in self.explicit if n in self.watchlist]
-        return [n for n in names if n not in self.excluded]
+            return lambda name: name not in self.excluded
+        return lambda name: name in self.explicit and name not in self.excluded
 
     def _run(self, jobs: dict[str, _Job]) -> list[Outcome]:
         """Apply the jobs, dependencies first; dependents join the queue as values change."""
@@ -159,6 +160,8 @@ class Reloader:
             return None
         version = job.version or watched.running
         whole = "asked for with --full" if self.full and job.version else None
+        if not watched.trusted:
+            whole = "its file was saved after it was imported, before hotswap was loaded"
         rebind = {alias: (old, new) for alias, (old, new, _) in job.rebind.items()}
         outcome = reload_module(
             module, version, watched.running, whole=whole, rebind=rebind, roots=self._closure_roots
@@ -167,6 +170,7 @@ class Reloader:
             return replace(outcome, after=tuple(sorted({s for _, _, s in job.rebind.values()})))
         if isinstance(outcome, Reloaded):
             watched.running = version
+            watched.trusted = True
             watched.failed_digest = None
             pin_in_linecache(version)
         else:  # reported once; retried when the file changes or on ``everything``

@@ -1,13 +1,16 @@
 """Detect: which of the user's modules have a new version on disk.
 
 A module is watched from the moment it is imported: an import hook reads,
-hashes and compiles its file itself, so the text recorded is exactly the code
-that ran, and an edit saved right after the import is seen. Modules imported
-before hotswap was loaded are adopted once, at load.
+hashes and hands importlib its file itself, so the text recorded is exactly
+the code that ran, and an edit saved right after the import is seen. Modules
+imported before hotswap was loaded are adopted once, at load.
 
-A check costs one ``stat`` per watched file; a file is read again only when
-its stat signature changed or is too recent to be trusted, and a content hash
-decides whether it really changed.
+Which files to look at comes from file-system events (``_events``): an idle
+check is one non-blocking read, whatever the number of modules. Files where
+events cannot be had (another OS, a network file system) are checked with one
+``stat`` each instead. Either way a file is read only when its stat signature
+changed or is too recent to be trusted, and a content hash decides whether it
+really changed.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, SourceFileLoader
 from importlib.util import cache_from_source
-from types import ModuleType
+from types import CodeType, ModuleType
 
+from ._events import Inotify, is_network_path, open_inotify
 from ._source import (
     SourceVersion,
     pin_in_linecache,
@@ -75,12 +79,19 @@ def is_user_file(path: str) -> bool:
 
 
 def source_path(module: ModuleType) -> str | None:
-    """The ``.py`` file a module was loaded from, if it has one we could re-run."""
+    """The ``.py`` file a module was loaded from, if it has one we could re-run.
+
+    Only modules a plain source loader made: others (pytest's assertion
+    rewriting, import hooks that transform code) would lose what their loader
+    did if hotswap re-ran their plain text.
+    """
     if getattr(module, "__name__", None) in _NEVER:
         return None
     path = getattr(module, "__file__", None)
     spec = getattr(module, "__spec__", None)
     if not isinstance(path, str) or spec is None or not path.endswith(".py"):
+        return None
+    if not isinstance(getattr(module, "__loader__", None), SourceFileLoader):
         return None
     return path
 
@@ -96,6 +107,9 @@ class Watched:
     order: int
     failed_digest: str | None = None  # a broken version already reported
     missing: bool = False  # its file is gone (reported once)
+    # False when the module was adopted and its code differs from its file: the
+    # file was saved after the import, so the next check re-runs the whole module
+    trusted: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,12 +123,26 @@ class Change:
 class Watchlist:
     """The user's modules, by name, with the text each one is running."""
 
-    def __init__(self, is_user: Callable[[str], bool] = is_user_file) -> None:
+    def __init__(self, is_user: Callable[[str], bool] = is_user_file, *, events: bool = True) -> None:
         self.is_user = is_user
         self._modules: dict[str, Watched] = {}
+        self._by_path: dict[str, set[str]] = {}  # file -> modules loaded from it
         self._lock = threading.Lock()
         self._counter = itertools.count()
         self._hook: _ImportHook | None = None
+        self._use_events = events
+        self._events: Inotify | None = None
+        self._polled: set[str] = set()  # modules whose directory gives no events: stat them
+        self._unconfirmed: set[str] = set()  # recorded before their watch existed: stat once
+
+    @property
+    def detection(self) -> str:
+        """How changes are found, for status displays."""
+        if self._events is None:
+            return "stat checks of the watched files (no file-system events here)"
+        if self._polled:
+            return f"file-system events (inotify), and stat checks of {len(self._polled)} module(s) without events"
+        return "file-system events (inotify)"
 
     def __contains__(self, name: object) -> bool:
         return name in self._modules
@@ -132,7 +160,17 @@ class Watchlist:
         """A module is (re)imported with exactly this version."""
         with self._lock:
             self._modules[name] = Watched(name, version.path, version, version, next(self._counter))
+            self._by_path.setdefault(version.path, set()).add(name)
+            self._unconfirmed.add(name)  # a save between our read and the watch: look once
+            self._watch_directory(name, version.path)
         pin_in_linecache(version)
+
+    def _watch_directory(self, name: str, path: str) -> None:
+        if self._events is None:
+            return
+        directory = os.path.dirname(path)
+        if is_network_path(directory) or not self._events.watch(directory):
+            self._polled.add(name)
 
     def adopt(self, module: ModuleType, *, force: bool = False) -> bool:
         """Watch a module imported before hotswap was loaded (its file as it is now)."""
@@ -145,6 +183,8 @@ class Watchlist:
         except OSError:
             return False
         self.record(name, version)
+        if not _runs_this_text(module, version):
+            self._modules[name].trusted = False
         return True
 
     def adopt_loaded(self) -> None:
@@ -154,6 +194,10 @@ class Watchlist:
                 self.adopt(module)
 
     def start(self) -> None:
+        if self._use_events and self._events is None:
+            self._events = open_inotify()
+            for name, watched in self._modules.items():
+                self._watch_directory(name, watched.path)
         if self._hook is None:
             self._hook = _ImportHook(self)
             sys.meta_path.insert(0, self._hook)
@@ -161,21 +205,33 @@ class Watchlist:
     def stop(self) -> None:
         for watched in self._modules.values():
             unpin_from_linecache(watched.path)
+        if self._events is not None:
+            self._events.close()
+            self._events = None
         if self._hook is not None:
             self._hook.watchlist = None
             if self._hook in sys.meta_path:
                 sys.meta_path.remove(self._hook)
             self._hook = None
 
-    def poll(self, names: Iterable[str], *, retry_failed: bool = False) -> list[Change]:
-        """New versions of these modules, in the order they were first imported."""
+    def poll(
+        self, wanted: Callable[[str], bool], *, retry_failed: bool = False, everything: bool = False
+    ) -> list[Change]:
+        """New versions of the wanted modules, in the order they were first imported.
+
+        Costs one non-blocking read when events are available and nothing
+        changed, however many modules are watched; ``everything`` looks at
+        every file (``%autoreload now``).
+        """
         changes = []
-        for name in names:
+        for name in self._to_look_at(everything):
+            if not wanted(name):
+                continue
             watched = self._modules.get(name)
             if watched is None:
                 continue
             if name not in sys.modules:
-                del self._modules[name]
+                self._forget(name)
                 continue
             version = self._read_if_changed(watched)
             if version is _GONE:
@@ -184,13 +240,36 @@ class Watchlist:
                     changes.append(Change(watched, None))
                 continue
             watched.missing = False
-            if version is None or version.digest == watched.running.digest:
+            if not watched.trusted:
+                version = version or watched.last_read
+            elif version is None or version.digest == watched.running.digest:
                 continue
             if version.digest == watched.failed_digest and not retry_failed:
                 continue
             changes.append(Change(watched, version))
         changes.sort(key=lambda change: change.watched.order)
         return changes
+
+    def _to_look_at(self, everything: bool) -> list[str]:
+        """The modules whose files may have changed since the last check."""
+        if self._events is None:
+            return list(self._modules)
+        touched, lost = self._events.drain()
+        if lost or everything:  # events were dropped, or asked to: look at everything
+            self._unconfirmed.clear()
+            return list(self._modules)
+        look = {n for path in touched for n in self._by_path.get(path, ())}
+        if self._polled or self._unconfirmed:
+            look |= self._polled | self._unconfirmed
+            self._unconfirmed.clear()
+        return list(look)
+
+    def _forget(self, name: str) -> None:
+        watched = self._modules.pop(name, None)
+        if watched is not None:
+            self._by_path.get(watched.path, set()).discard(name)
+        self._polled.discard(name)
+        self._unconfirmed.discard(name)
 
     def _read_if_changed(self, watched: Watched) -> SourceVersion | None:
         """The file's version if it may have changed, ``None`` if not, ``_GONE`` if deleted."""
@@ -207,6 +286,43 @@ class Watchlist:
             except OSError:
                 return None  # unreadable for now: look again at the next check
         return _GONE
+
+
+def _runs_this_text(module: ModuleType, version: SourceVersion) -> bool:
+    """Does the module run the code of this text? (Its functions' bytecode, compared.)
+
+    For a module imported before hotswap was loaded: a file saved in between
+    would otherwise be taken for the code that runs.
+    """
+    try:
+        code = version.compile()
+    except SyntaxError:
+        return False
+    compiled = {c.co_name: c for c in code.co_consts if isinstance(c, CodeType)}
+    for name, value in vars(module).items():
+        function = getattr(value, "__code__", None)
+        if (
+            isinstance(function, CodeType)
+            and getattr(value, "__module__", None) == module.__name__
+            and function.co_name == name
+            and name in compiled
+            and not _same_code(function, compiled[name])
+        ):
+            return False
+    return True
+
+
+def _same_code(a: CodeType, b: CodeType) -> bool:
+    """Same instructions, names and constants (positions aside)."""
+    if a.co_code != b.co_code or a.co_names != b.co_names or len(a.co_consts) != len(b.co_consts):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts):
+        if isinstance(x, CodeType) and isinstance(y, CodeType):
+            if not _same_code(x, y):
+                return False
+        elif type(x) is not type(y) or x != y:
+            return False
+    return True
 
 
 class _RecordingLoader(SourceFileLoader):
