@@ -17,8 +17,10 @@ exactly as it was.
 
 from __future__ import annotations
 
+import abc
 import ast
 import builtins
+import enum
 import threading
 import traceback
 import types
@@ -106,6 +108,9 @@ class _Run:
     followed: list[str] = field(default_factory=list)
     intercepting: bool = True
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None
+    class_notes: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # id(old class) -> notes
+    # classes built from a new body and replaced by the kept class, that class hooks may have seen
+    stand_ins: dict[int, tuple[type, type]] = field(default_factory=dict)
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -274,6 +279,70 @@ def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionTy
     return list(found.values())
 
 
+_PLAIN_METACLASSES = (type, abc.ABCMeta, enum.EnumMeta)
+
+
+def _may_have_registered(new: type) -> bool:
+    """Could a class hook (``__init_subclass__``, a metaclass) have stored the new class?"""
+    if type(new) not in _PLAIN_METACLASSES:
+        return True
+    return any("__init_subclass__" in vars(base) for base in new.__mro__[1:-1])
+
+
+def _replace_stand_ins(run: _Run) -> None:
+    """Registries filled by class hooks name the class the user holds, once.
+
+    Looks in module-level and class-level lists, dicts and sets of this module
+    and the other namespaces given; not through the whole heap.
+    """
+    if not run.stand_ins:
+        return
+    namespaces = [run.namespace, *(run.roots() if run.roots else ())]
+    seen: set[int] = set()
+    for namespace in namespaces:
+        for value in list(namespace.values()):
+            places = [value, *vars(value).values()] if isinstance(value, type) else [value]
+            for place in places:
+                if id(place) not in seen and isinstance(place, (list, dict, set)):
+                    seen.add(id(place))
+                    _replace_in(place, run)
+
+
+def _replace_in(container: list[Any] | dict[Any, Any] | set[Any], run: _Run) -> None:
+    for stand_in, kept in run.stand_ins.values():
+        if isinstance(container, list):
+            if not any(item is stand_in for item in container):
+                continue
+            run.txn.keep_contents(container)
+            has_kept = any(item is kept for item in container)
+            container[:] = [
+                kept if item is stand_in else item
+                for item in container
+                if not (item is stand_in and has_kept)
+            ]
+        elif isinstance(container, dict):
+            if not any(item is stand_in for item in container.values()) and not _holds(container, stand_in):
+                continue
+            run.txn.keep_contents(container)
+            for key, item in list(container.items()):
+                if item is stand_in:
+                    container[key] = kept
+            if _holds(container, stand_in):
+                container.setdefault(kept, container.pop(stand_in))
+        elif _holds(container, stand_in):
+            run.txn.keep_contents(container)
+            container.discard(stand_in)
+            container.add(kept)
+
+
+def _holds(container: dict[Any, Any] | set[Any], key: object) -> bool:
+    """``key in container`` by identity (a class's hash is its identity, unless a metaclass says else)."""
+    try:
+        return key in container and any(k is key for k in container)
+    except TypeError:
+        return False
+
+
 def _upgrade_closures(run: _Run, roots: Callable[[], Iterable[dict[str, Any]]] | None) -> None:
     """When inner functions changed, closures made before the edit take their new code.
 
@@ -424,7 +493,12 @@ def _upgrade_exactly(run: _Run, old: types.FunctionType, new: types.FunctionType
 
 def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
     _upgrade_closures(run, run.roots)
+    _replace_stand_ins(run)
     namespace, snapshot = run.namespace, run.snapshot
+    kept = {id(v) for v in namespace.values()}
+    for old_class, notes in run.class_notes.items():
+        if old_class not in kept:  # e.g. @dataclass(slots=True) made a class that was upgraded
+            run.txn.notes += notes
     changed = [
         n for n, v in namespace.items()
         if n in snapshot and snapshot[n] is not v and not _is_dunder(n)
@@ -487,9 +561,15 @@ def _intercept_classes(run: _Run) -> Iterator[None]:
         if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
             return new
         run.claimed.add(id(old))
+        notes = len(run.txn.notes)
         kept = try_upgrade(old, new, run.txn)
         if kept is old:
             run.classes.append(func.__qualname__)
+            if _may_have_registered(new):
+                run.stand_ins[id(new)] = (new, old)
+        else:  # said at the end, unless a decorator's class is then upgraded in its place
+            run.class_notes[id(old)] = run.txn.notes[notes:]
+            del run.txn.notes[notes:]
         return kept
 
     with _build_class_lock:

@@ -50,6 +50,7 @@ class Session:
         self.from_imports: dict[str, dict[str, set[str]]] = {}  # module -> name -> aliases
         self.internal_errors: list[BaseException] = []
         self._previous_magics: dict[str, Any] = {}
+        self._retired_hooks: list[tuple[str, Any]] = []  # IPython's autoreload, given back on unload
 
     # -- hooks -------------------------------------------------------------
 
@@ -270,15 +271,15 @@ class HotswapMagics(Magics):
                 self.session.shell.push({top: sys.modules[top]}, interactive=False)
 
 
-def _retire_ipython_autoreload(shell: Any) -> bool:
+def _retire_ipython_autoreload(shell: Any) -> list[tuple[str, Any]]:
     """IPython's own autoreload, if loaded, would reload the same modules again: unhook it."""
-    removed = False
+    removed = []
     for event in ("pre_run_cell", "post_execute", "post_run_cell"):
         for callback in list(shell.events.callbacks.get(event, ())):
             owner = getattr(callback, "__self__", None)
             if type(owner).__module__ == "IPython.extensions.autoreload":
                 shell.events.unregister(event, callback)
-                removed = True
+                removed.append((event, callback))
     return removed
 
 
@@ -288,7 +289,8 @@ def load(shell: Any) -> Session:
     if existing is not None:
         return existing
     session = Session(shell)
-    if _retire_ipython_autoreload(shell):
+    session._retired_hooks = _retire_ipython_autoreload(shell)
+    if session._retired_hooks:
         print("hotswap: IPython's autoreload was loaded; hotswap takes over from it.", file=sys.stderr)
     session.reloader.start()
     line_magics = shell.magics_manager.magics["line"]
@@ -314,4 +316,6 @@ def unload(shell: Any) -> None:
         else:
             line_magics[name] = previous
     shell.magics_manager.registry.pop(HotswapMagics.__name__, None)
+    for event, callback in session._retired_hooks:
+        shell.events.register(event, callback)
     session.reloader.stop()

@@ -11,6 +11,7 @@ every function and class back exactly as it was.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import functools
 import types
@@ -88,6 +89,20 @@ class Transaction:
             self._undo.append(lambda: _empty_cell(cell))
         else:
             self._undo.append(lambda: setattr(cell, "cell_contents", previous))
+
+    def keep_contents(self, container: list[Any] | dict[Any, Any] | builtins.set[Any]) -> None:
+        """Remember a container's items, to put them back on rollback."""
+        if isinstance(container, list):
+            saved_list = list(container)
+            self._undo.append(lambda: container.__setitem__(slice(None), saved_list))
+        else:
+            saved = container.copy()
+
+            def restore() -> None:
+                container.clear()
+                container.update(saved)
+
+            self._undo.append(restore)
 
     def on_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` only once the reload is certain (e.g. dropping caches)."""
@@ -371,7 +386,7 @@ def upgrade_class(old: type, new: type, txn: Transaction) -> type:
         if name in _CLASS_KEEP or name in layout:
             continue
         old_value = old_ns.get(name, _MISSING)
-        if old_value is not _MISSING and is_code(value):
+        if old_value is not _MISSING and is_code(value) and _owned_by(old_value, txn.owner):
             value = try_upgrade(old_value, value, txn)
         if old_value is not value:
             txn.set(old, name, value)
@@ -387,6 +402,12 @@ def _check_class_layout(old: type, new: type) -> None:
     if _slot_names(old) != _slot_names(new) or old.__basicsize__ != new.__basicsize__:
         raise UpgradeError(
             "its __slots__ or memory layout changed: instances made before cannot take it"
+        )
+    fields = getattr(old, "_fields", None)
+    if issubclass(old, tuple) and fields is not None and fields != getattr(new, "_fields", None):
+        raise UpgradeError(
+            f"its fields changed ({', '.join(fields)} -> {', '.join(getattr(new, '_fields', ()))}): "
+            "tuples made before keep the old fields and the old class"
         )
 
 
