@@ -72,6 +72,10 @@ class ImportGraph:
             kept.append(edge)
         self._set(label, kept, self._depends.get(label, frozenset()) | {source})
 
+    def edges_of(self, importer: str) -> tuple[Edge, ...]:
+        """What ``importer`` took with ``from ... import``."""
+        return self._edges.get(importer, ())
+
     def forget(self, importer: str) -> None:
         for edge in self._edges.pop(importer, ()):
             self._importers.get(edge.source, set()).discard(edge)

@@ -6,8 +6,6 @@ never fails because hotswap failed; it is told once, in one clear message.
 
 from __future__ import annotations
 
-import ast
-import logging
 import os
 import sys
 import traceback
@@ -17,16 +15,17 @@ from typing import Any
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
+from traitlets import Bool, List, Unicode, validate
+from traitlets.config import Configurable
 
-from ._apply import Failure, Reloaded
-from ._reloader import Mode, Outcome, Reloader
-from ._report import describe_failure, describe_reload, describe_stayed_old
+from ._frontend import Frontend
+from ._reloader import Mode, Reloader
+from ._status import Status
+from ._watch import is_user_file
 
-__all__ = ["Session", "load", "unload", "session_of"]
+__all__ = ["Hotswap", "Session", "load", "unload", "session_of"]
 
-logger = logging.getLogger("hotswap")
-
-_MAGIC_NAMES = ("autoreload", "aimport")
+_MAGIC_NAMES = ("autoreload", "aimport", "hotswap")
 USER_NAMESPACE = "user namespace"
 _sessions: dict[int, Session] = {}
 
@@ -36,31 +35,28 @@ def session_of(shell: Any) -> Session | None:
     return _sessions.get(id(shell))
 
 
-class Session:
-    """hotswap in one IPython shell: a reloader, reporting flags and import tracking."""
+class Session(Frontend):
+    """hotswap in one IPython shell: the cell hooks around a ``Frontend``."""
 
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: Any, config: Hotswap) -> None:
+        super().__init__(Reloader(config.is_user_file, events=config.events), lambda: shell.user_ns, USER_NAMESPACE)
         self.shell = shell
-        self.reloader = Reloader()
-        self.reloader.namespaces[USER_NAMESPACE] = lambda: shell.user_ns
-        self.print_activity = False
-        self.log_activity = False
-        self.hide_errors = False
-        self.star_imports: set[str] = set()  # modules the user did ``from m import *`` on
-        self.from_imports: dict[str, dict[str, set[str]]] = {}  # module -> name -> aliases
         self.internal_errors: list[BaseException] = []
         self._previous_magics: dict[str, Any] = {}
         self._retired_hooks: list[tuple[str, Any]] = []  # IPython's autoreload, given back on unload
-
-    # -- hooks -------------------------------------------------------------
+        self.reloader.mode = Mode.parse(config.mode)
+        self.reloader.full = config.full
+        self.print_activity, self.log_activity, self.hide_errors = config.print, config.log, config.hide_errors
 
     def pre_run_cell(self, info: Any = None) -> None:
         if self.reloader.mode is not Mode.OFF:
             self.guarded(self.reload)
 
     def post_run_cell(self, result: Any = None) -> None:
-        if result is not None:
-            self.guarded(self.track_imports, result)
+        if result is not None and result.error_before_exec is None and result.error_in_exec is None:
+            raw = getattr(result.info, "raw_cell", None) or ""
+            if "import" in raw:
+                self.guarded(lambda: self.track_imports(self.shell.transform_cell(raw)))
 
     def guarded(self, action: Callable[..., object], *args: Any) -> None:
         """Run ``action``; an error inside hotswap becomes one message, never a failed cell."""
@@ -77,79 +73,37 @@ class Session:
                 file=sys.stderr,
             )
 
-    # -- the pipeline's last steps: push names, report ------------------------
 
-    def reload(self, everything: bool = False) -> list[Outcome]:
-        outcomes = self.reloader.check(everything=everything)
-        for outcome in outcomes:
-            self.report(outcome)
-            if isinstance(outcome, Reloaded) and self.reloader.mode is Mode.COMPLETE:
-                self.push_new_names(outcome)
-        return outcomes
+class Hotswap(Configurable):
+    """hotswap's options, for ``ipython_config.py`` (``c.Hotswap.mode = "all"``...)."""
 
-    def report(self, outcome: Outcome) -> None:
-        if isinstance(outcome, Failure):
-            message = describe_failure(outcome)
-            logger.warning(message)
-            if not self.hide_errors:
-                print(message, file=sys.stderr)
-            return
-        activity = describe_reload(outcome)
-        if self.print_activity:
-            print(activity)
-        if self.log_activity:
-            logger.info(activity)
-        warning = describe_stayed_old(outcome)
-        if warning:
-            logger.warning(warning)
-            if not self.hide_errors:
-                print(warning, file=sys.stderr)
+    mode = Unicode("off", help="Reloading mode at start: off, explicit, all or complete (or 0-3).").tag(config=True)
+    print = Bool(False, help="Print what each reload did, as %autoreload -p.").tag(config=True)
+    log = Bool(False, help="Log what each reload did to the 'hotswap' logger, as %autoreload -l.").tag(config=True)
+    hide_errors = Bool(False, help="Do not print reload errors, as %autoreload --hide-errors.").tag(config=True)
+    full = Bool(False, help="Always re-run whole modules, as %autoreload --full.").tag(config=True)
+    events = Bool(True, help="Use file-system events to find changes (else stat the watched files).").tag(config=True)
+    include_paths = List(Unicode(), help="Also watch modules under these folders (e.g. a library installed non-editable).").tag(config=True)
+    exclude_paths = List(Unicode(), help="Never watch modules under these folders.").tag(config=True)
 
-    def push_new_names(self, outcome: Reloaded) -> None:
-        """Mode 3: names new in a module reach the user's star- and from-imports of it."""
-        module = sys.modules.get(outcome.module)
-        if module is None:
-            return
-        tracked = self.from_imports.get(outcome.module, {})
-        star = outcome.module in self.star_imports
-        exported = getattr(module, "__all__", None)
-        pushed = {}
-        for name in outcome.added:
-            targets = set(tracked.get(name, ()))
-            if star and (name in exported if exported is not None else not name.startswith("_")):
-                targets.add(name)
-            for target in targets:
-                pushed[target] = getattr(module, name)
-        if pushed:
-            self.shell.push(pushed, interactive=False)
-            if self.print_activity:
-                print(f"hotswap: new in your namespace from {outcome.module}: {', '.join(pushed)}")
+    @validate("mode")
+    def _valid_mode(self, proposal: Any) -> str:
+        Mode.parse(proposal["value"])  # raises ValueError, which traitlets reports
+        return str(proposal["value"])
 
-    def track_imports(self, result: Any) -> None:
-        """Remember ``from m import a as b`` of cells that ran: re-binding, and mode 3."""
-        if result.error_before_exec is not None or result.error_in_exec is not None:
-            return
-        raw = getattr(result.info, "raw_cell", None)
-        if not raw or "import" not in raw:
-            return
-        try:
-            tree = ast.parse(self.shell.transform_cell(raw))
-        except (SyntaxError, ValueError):
-            return
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                for alias in node.names:
-                    self._track(node.module, alias.name, alias.asname or alias.name)
+    def is_user_file(self, path: str) -> bool:
+        """The default rule (not stdlib, not site-packages), with these folders added or removed."""
+        real = os.path.realpath(path)
+        if any(_under(real, folder) for folder in self.exclude_paths):
+            return False
+        if path.endswith(".py") and any(_under(real, folder) for folder in self.include_paths):
+            return True
+        return is_user_file(path)
 
-    def _track(self, module: str, name: str, bound_as: str) -> None:
-        self.reloader.track_import(USER_NAMESPACE, module, name, bound_as)
-        if name == "*":
-            self.star_imports.add(module)
-            return
-        names = self.from_imports.setdefault(module, {})
-        for aliases in names.values():  # the latest import of a bound name wins
-            aliases.discard(bound_as)
-        names.setdefault(name, set()).add(bound_as)
+
+def _under(path: str, folder: str) -> bool:
+    root = os.path.realpath(os.path.expanduser(folder)).rstrip(os.sep) + os.sep
+    return path.startswith(root)
 
 
 @magics_class
@@ -223,7 +177,7 @@ class HotswapMagics(Magics):
         session.hide_errors = args.hide_errors
         reloader.full = full
         if word in ("", "now"):
-            session.reload(everything=True)
+            session.guarded(lambda: session.reload(everything=True))
             return
         try:
             reloader.mode = Mode.parse(word)
@@ -232,6 +186,16 @@ class HotswapMagics(Magics):
                 f"Unrecognized autoreload mode {args.mode!r}: use now, 0/off, 1/explicit, "
                 "2/all or 3/complete."
             ) from None
+
+    @line_magic
+    def hotswap(self, line: str = "") -> Status:
+        """Show what hotswap watches, how it finds changes, the last reloads, and broken modules.
+
+        In a notebook it renders as a table; in a terminal as text. A module
+        whose latest save could not be applied is listed with its error until
+        a good save (or %autoreload now) fixes it.
+        """
+        return Status.of(self.session.reloader)
 
     @line_magic
     def aimport(self, parameter_s: str = "") -> None:
@@ -288,7 +252,7 @@ def load(shell: Any) -> Session:
     existing = session_of(shell)
     if existing is not None:
         return existing
-    session = Session(shell)
+    session = Session(shell, Hotswap(parent=shell))
     session._retired_hooks = _retire_ipython_autoreload(shell)
     if session._retired_hooks:
         print("hotswap: IPython's autoreload was loaded; hotswap takes over from it.", file=sys.stderr)

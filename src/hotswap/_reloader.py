@@ -19,6 +19,8 @@ import enum
 import importlib
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import ModuleType
@@ -30,7 +32,7 @@ from ._graph import STAR, ImportGraph
 from ._source import SourceVersion, pin_in_linecache
 from ._watch import Watched, Watchlist, is_user_file
 
-__all__ = ["Mode", "Outcome", "Reloader"]
+__all__ = ["Event", "Mode", "Outcome", "Reloader"]
 
 Outcome = Reloaded | Failure
 
@@ -62,8 +64,10 @@ class Reloader:
     []
     """
 
-    def __init__(self, is_user: Callable[[str], bool] = is_user_file) -> None:
-        self.watchlist = Watchlist(is_user)
+    def __init__(self, is_user: Callable[[str], bool] = is_user_file, *, events: bool = True) -> None:
+        self.watchlist = Watchlist(is_user, events=events)
+        self.history: deque[Event] = deque(maxlen=20)  # the last reloads, newest last
+        self.broken: dict[str, Event] = {}  # module -> the failure still waiting for a good save
         self.mode = Mode.OFF
         self.full = False  # always re-run whole modules (``--full``, ``2-``)
         self.explicit: dict[str, None] = {}  # marked with %aimport, in order
@@ -117,6 +121,8 @@ class Reloader:
             if not changes:
                 return []
             gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
+            for outcome in gone:
+                self._remember(Event(time.time(), outcome, 0.0), None)
             jobs = {c.watched.name: _Job(c.watched, c.version) for c in changes if c.version}
             return gone + self._run(jobs)
         finally:
@@ -139,9 +145,11 @@ class Reloader:
             name = min(jobs, key=lambda n: rank.get(n, len(rank)))
             job = jobs.pop(name)
             done.add(name)
+            started = time.perf_counter()
             outcome = self._apply(job)
             if outcome is None:
                 continue
+            self._remember(Event(time.time(), outcome, time.perf_counter() - started), job)
             if isinstance(outcome, Reloaded):
                 for alias in outcome.followed:
                     elsewhere.setdefault(job.rebind[alias][2], []).append(f"{name}.{alias}")
@@ -152,6 +160,17 @@ class Reloader:
             if isinstance(outcome, Reloaded):
                 outcomes[source] = replace(outcome, rebound_elsewhere=tuple(where))
         return [o for o in outcomes.values() if _worth_reporting(o)]
+
+    def _remember(self, event: Event, job: _Job | None) -> None:
+        """History for status displays; a broken module stays listed until it is fixed."""
+        outcome = event.outcome
+        if isinstance(outcome, Failure):
+            since = self.broken.get(outcome.module, event).when
+            self.broken[outcome.module] = replace(event, when=since)
+        else:
+            self.broken.pop(outcome.module, None)
+        if isinstance(outcome, Failure) or (job is not None and job.version) or _worth_reporting(outcome):
+            self.history.append(event)
 
     def _apply(self, job: _Job) -> Outcome | None:
         watched = job.watched
@@ -221,6 +240,15 @@ class Reloader:
             package = getattr(module, "__package__", None)
             self.graph.update(name, tree, package)
             self._graph_digests[name] = watched.running.digest
+
+
+@dataclass(frozen=True)
+class Event:
+    """One reload, when it happened and what it took."""
+
+    when: float  # time.time()
+    outcome: Outcome
+    seconds: float
 
 
 @dataclass

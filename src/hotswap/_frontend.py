@@ -1,0 +1,98 @@
+"""Where the user types code: one namespace, kept in step by a ``Reloader``.
+
+Shared by the IPython extension and the plain REPL, so both report the same
+way, re-bind the user's ``from m import x`` names, and (mode 3) bring new
+names to the user's star imports.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ._apply import Failure, Reloaded
+from ._graph import STAR
+from ._reloader import Mode, Outcome, Reloader
+from ._report import describe_failure, describe_reload, describe_stayed_old
+
+__all__ = ["Frontend"]
+
+logger = logging.getLogger("hotswap")
+
+
+class Frontend:
+    """A user's namespace, the reloader that serves it, and how to tell the user."""
+
+    def __init__(self, reloader: Reloader, namespace: Callable[[], dict[str, Any]], label: str) -> None:
+        self.reloader = reloader
+        self.namespace = namespace
+        self.label = label
+        self.print_activity = False
+        self.log_activity = False
+        self.hide_errors = False
+        reloader.namespaces[label] = namespace
+
+    def reload(self, *, everything: bool = False) -> list[Outcome]:
+        """Bring every changed module up to date, then report (call before running code)."""
+        outcomes = self.reloader.check(everything=everything)
+        for outcome in outcomes:
+            self.report(outcome)
+            if isinstance(outcome, Reloaded) and self.reloader.mode is Mode.COMPLETE:
+                self.push_new_names(outcome)
+        return outcomes
+
+    def report(self, outcome: Outcome) -> None:
+        """Errors to stderr (unless hidden) and the log; activity to stdout under ``-p``."""
+        if isinstance(outcome, Failure):
+            message = describe_failure(outcome)
+            logger.warning(message)
+            if not self.hide_errors:
+                print(message, file=sys.stderr)
+            return
+        activity = describe_reload(outcome)
+        if self.print_activity:
+            print(activity)
+        if self.log_activity:
+            logger.info(activity)
+        warning = describe_stayed_old(outcome)
+        if warning:
+            logger.warning(warning)
+            if not self.hide_errors:
+                print(warning, file=sys.stderr)
+
+    def push_new_names(self, outcome: Reloaded) -> None:
+        """Mode 3: names new in a module reach the user's star- and from-imports of it."""
+        module = sys.modules.get(outcome.module)
+        if module is None or not outcome.added:
+            return
+        exported = getattr(module, "__all__", None)
+        pushed = {}
+        for edge in self.reloader.graph.edges_of(self.label):
+            if edge.source != outcome.module:
+                continue
+            if edge.name == STAR:
+                for name in outcome.added:
+                    if name in exported if exported is not None else not name.startswith("_"):
+                        pushed[name] = getattr(module, name)
+            elif edge.name in outcome.added:
+                pushed[edge.alias] = getattr(module, edge.name)
+        if pushed:
+            self.namespace().update(pushed)
+            if self.print_activity:
+                print(f"hotswap: new in your namespace from {outcome.module}: {', '.join(pushed)}")
+
+    def track_imports(self, source: str) -> None:
+        """Remember the ``from m import a as b`` of code that ran here."""
+        if "import" not in source:
+            return
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            return
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for alias in node.names:
+                    self.reloader.track_import(self.label, node.module, alias.name, alias.asname or alias.name)
