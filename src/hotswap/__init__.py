@@ -28,6 +28,7 @@ from typing import Any
 
 from ._apply import Failure, Reloaded
 from ._reloader import Mode, Outcome, Reloader
+from ._repl import enable, errors, status
 
 __all__ = [
     "Failure",
@@ -35,7 +36,10 @@ __all__ = [
     "Outcome",
     "Reloaded",
     "Reloader",
+    "enable",
+    "errors",
     "load_ipython_extension",
+    "status",
     "unload_ipython_extension",
 ]
 

@@ -92,6 +92,7 @@ class Failure:
     internal: bool = False  # a hotswap bug, not the user's code
     after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
     deleted: bool = False  # the module's file is gone
+    column: int | None = None  # 1-based, in ``source_line``
 
 
 @dataclass
@@ -599,19 +600,30 @@ def _is_dunder(name: str) -> bool:
 
 
 def _syntax_failure(module: str, path: str, error: SyntaxError) -> Failure:
-    text = (error.text or "").strip() or None
-    return Failure(module, path, error.lineno, f"{type(error).__name__}: {error.msg}", text)
+    text, column = _stripped(error.text or "", error.offset)
+    return Failure(module, path, error.lineno, f"{type(error).__name__}: {error.msg}", text, column=column)
+
+
+def _stripped(line: str, column: int | None) -> tuple[str | None, int | None]:
+    """A source line without its indentation, and a 1-based column moved to match."""
+    text = line.rstrip("\n").rstrip()
+    indent = len(text) - len(text.lstrip())
+    if column is not None:
+        column = max(1, column - indent)
+    return text.strip() or None, column
 
 
 def _run_failure(module: str, version: SourceVersion, error: BaseException) -> Failure:
     if isinstance(error, SyntaxError) and error.filename == version.path:
         return _syntax_failure(module, version.path, error)
-    line = None
-    for frame, lineno in traceback.walk_tb(error.__traceback__):
-        if frame.f_code.co_filename == version.path:
-            line = lineno  # the innermost frame in the module's own file
+    line = column = None
+    for entry in traceback.extract_tb(error.__traceback__):
+        if entry.filename == version.path:  # the innermost frame in the module's own file
+            line, column = entry.lineno, getattr(entry, "colno", None)
     lines = version.text.splitlines()
-    source_line = lines[line - 1].strip() or None if line and line <= len(lines) else None
+    source_line = None
+    if line and line <= len(lines):
+        source_line, column = _stripped(lines[line - 1], None if column is None else column + 1)
     message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return Failure(
         module,
@@ -620,4 +632,5 @@ def _run_failure(module: str, version: SourceVersion, error: BaseException) -> F
         message,
         source_line,
         interrupted=isinstance(error, KeyboardInterrupt),
+        column=column,
     )

@@ -257,6 +257,9 @@ def load(shell: Any) -> Session:
     if session._retired_hooks:
         print("hotswap: IPython's autoreload was loaded; hotswap takes over from it.", file=sys.stderr)
     session.reloader.start()
+    for cell in shell.user_ns.get("In", ()):  # `from m import x` run before loading: x follows m
+        if "import" in cell:
+            session.guarded(lambda source=cell: session.track_imports(shell.transform_cell(source)))
     line_magics = shell.magics_manager.magics["line"]
     session._previous_magics = {name: line_magics.get(name) for name in _MAGIC_NAMES}
     shell.register_magics(HotswapMagics(shell, session))

@@ -67,8 +67,10 @@ def describe_failure(outcome: Failure) -> str:
         )
     else:
         head = f"hotswap: {outcome.module} was not reloaded: {outcome.error}\n  at {where}"
-        if outcome.source_line:
-            head += f": {outcome.source_line}"
+    if not outcome.internal and not outcome.interrupted and outcome.source_line:
+        head += f"\n    {outcome.source_line}"
+        if outcome.column:
+            head += "\n    " + " " * (outcome.column - 1) + "^"
     retry = (
         "run %autoreload now to try again"
         if outcome.interrupted or outcome.internal

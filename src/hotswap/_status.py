@@ -17,10 +17,10 @@ from ._apply import Failure
 from ._reloader import Event, Reloader
 from ._report import describe_reload
 
-__all__ = ["Status"]
+__all__ = ["Errors", "Status"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Status:
     mode: str
     watched: int
@@ -59,6 +59,8 @@ class Status:
             lines.append("no reload yet")
         return "\n".join(lines)
 
+    __repr__ = __str__
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
 
@@ -82,6 +84,18 @@ class Status:
         return "<table class='hotswap-status' style='text-align:left'>" + "".join(rows) + "</table>"
 
 
+class Errors(tuple[Event, ...]):
+    """Modules whose latest save could not be applied; prints as the error, where, and since when."""
+
+    def __repr__(self) -> str:
+        if not self:
+            return "hotswap: no module is waiting for a good save"
+        return "\n".join(line for event in self for line in _broken_lines(event))
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
 def _summary(event: Event) -> str:
     outcome = event.outcome
     if isinstance(outcome, Failure):
@@ -97,7 +111,7 @@ def _broken_lines(event: Event) -> list[str]:
     where = f"{failure.path}:{failure.line}" if failure.line else failure.path
     lines = [f"{failure.module}: {failure.error}  (since {_clock(event.when)})", f"  {where}"]
     if failure.source_line:
-        lines += [f"    {failure.source_line}", "    ^"]
+        lines += [f"    {failure.source_line}", "    " + " " * ((failure.column or 1) - 1) + "^"]
     return lines
 
 
