@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import ast
 import builtins
+import dataclasses
 import enum
 import threading
 import traceback
@@ -37,6 +38,7 @@ from ._upgrade import (
     UpgradeError,
     functions_named,
     is_code,
+    owned_by,
     try_upgrade,
     upgrade_closures,
     upgrade_code,
@@ -110,6 +112,7 @@ class _Run:
     intercepting: bool = True
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None
     class_notes: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # id(old class) -> notes
+    old_fields: dict[int, frozenset[str]] = field(default_factory=dict)  # id(class) -> dataclass fields
     # classes built from a new body and replaced by the kept class, that class hooks may have seen
     stand_ins: dict[int, tuple[type, type]] = field(default_factory=dict)
 
@@ -280,6 +283,32 @@ def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionTy
     return list(found.values())
 
 
+class _FieldAddedLater:
+    """Class-level stand-in for a dataclass field that instances made before the edit lack."""
+
+    def __repr__(self) -> str:
+        return "<missing: this object was made before the field existed>"
+
+
+MISSING_FIELD = _FieldAddedLater()
+
+
+def _placehold_new_fields(run: _Run) -> None:
+    """Objects made before a field was added must not crash ``repr`` or ``==``.
+
+    Instances made since set the field in ``__init__`` (their own value wins);
+    the next re-run of the class body drops the stand-in before the decorator runs.
+    """
+    for old_id, old_fields in run.old_fields.items():
+        cls = next((v for v in run.namespace.values() if id(v) == old_id), None)
+        fields = getattr(cls, "__dataclass_fields__", None)
+        if cls is None or not fields or not old_fields or "__slots__" in vars(cls):
+            continue
+        for name, spec in fields.items():
+            if name not in old_fields and name not in vars(cls) and spec.default is dataclasses.MISSING:
+                run.txn.set(cls, name, MISSING_FIELD)
+
+
 _PLAIN_METACLASSES = (type, abc.ABCMeta, enum.EnumMeta)
 
 
@@ -398,7 +427,7 @@ def _keep_identity(run: _Run, name: str, old: Any, new: Any) -> bool:
     """Where a name now holds a re-created function or class, upgrade the old one and re-bind it."""
     if old is new:
         return True
-    if not (is_code(old) and is_code(new) and getattr(old, "__module__", None) == run.module.__name__):
+    if not (is_code(old) and is_code(new) and owned_by(old, run.module.__name__)):
         return False
     kept = try_upgrade(old, new, run.txn)
     if kept is not old:
@@ -495,6 +524,7 @@ def _upgrade_exactly(run: _Run, old: types.FunctionType, new: types.FunctionType
 def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
     _upgrade_closures(run, run.roots)
     _replace_stand_ins(run)
+    _placehold_new_fields(run)
     namespace, snapshot = run.namespace, run.snapshot
     kept = {id(v) for v in namespace.values()}
     for old_class, notes in run.class_notes.items():
@@ -562,6 +592,7 @@ def _intercept_classes(run: _Run) -> Iterator[None]:
         if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
             return new
         run.claimed.add(id(old))
+        run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
         notes = len(run.txn.notes)
         kept = try_upgrade(old, new, run.txn)
         if kept is old:

@@ -24,6 +24,7 @@ __all__ = [
     "describe",
     "functions_named",
     "is_code",
+    "owned_by",
     "try_upgrade",
     "upgrade",
     "upgrade_closures",
@@ -89,6 +90,11 @@ class Transaction:
             self._undo.append(lambda: _empty_cell(cell))
         else:
             self._undo.append(lambda: setattr(cell, "cell_contents", previous))
+
+    def call_with_undo(self, action: Callable[[Any], object], args: object, *, undo_args: tuple[Any, ...]) -> None:
+        """``action(args)`` now, ``action(*undo_args)`` on rollback (for setters such as ``__setstate__``)."""
+        action(args)
+        self._undo.append(lambda: None if action(*undo_args) else None)
 
     def keep_contents(self, container: list[Any] | dict[Any, Any] | builtins.set[Any]) -> None:
         """Remember a container's items, to put them back on rollback."""
@@ -179,11 +185,22 @@ def _empty_cell(cell: types.CellType) -> None:
 def is_code(value: object) -> bool:
     """Objects whose identity users hold on to and that carry code: worth upgrading."""
     return isinstance(
-        value, (types.FunctionType, type, staticmethod, classmethod, property)
+        value,
+        (
+            types.FunctionType,
+            type,
+            staticmethod,
+            classmethod,
+            property,
+            functools.cached_property,
+            functools.partial,
+        ),
     ) or (callable(value) and hasattr(value, "__wrapped__"))
 
 
-def _owned_by(value: object, owner: str) -> bool:
+def owned_by(value: object, owner: str) -> bool:
+    if isinstance(value, (functools.cached_property, functools.partial)):
+        return owned_by(value.func, owner)
     return getattr(value, "__module__", None) == owner
 
 
@@ -202,7 +219,7 @@ def upgrade(old: object, new: object, txn: Transaction) -> object:
     if known is not _MISSING:
         return known
     if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
-        if not _owned_by(old, txn.owner):
+        if not owned_by(old, txn.owner):
             raise UpgradeError(f"it belongs to module {old.__module__!r}")
         return _upgrade_function(old, new, txn)
     if isinstance(old, type) and isinstance(new, type):
@@ -221,9 +238,33 @@ def upgrade(old: object, new: object, txn: Transaction) -> object:
         return old
     if isinstance(old, property):
         return _upgrade_property(old, new, txn)  # type: ignore[arg-type]
+    if isinstance(old, functools.cached_property):
+        return _upgrade_cached_property(old, new, txn)  # type: ignore[arg-type]
+    if isinstance(old, functools.partial):
+        return _upgrade_partial(old, new, txn)  # type: ignore[arg-type]
     if hasattr(old, "__wrapped__") and hasattr(new, "__wrapped__"):
         return _upgrade_wrapper(old, new, txn)
     raise UpgradeError(f"{type(old).__name__} objects are replaced, not upgraded")
+
+
+def _upgrade_cached_property(
+    old: functools.cached_property[Any], new: functools.cached_property[Any], txn: Transaction
+) -> object:
+    """The descriptor stays; its function gets the new code. Values already cached stay cached."""
+    txn.set(old, "func", try_upgrade(old.func, new.func, txn))
+    txn.set(old, "__doc__", new.__doc__)
+    txn.remember(new, old)
+    return old
+
+
+def _upgrade_partial(old: functools.partial[Any], new: functools.partial[Any], txn: Transaction) -> object:
+    """A partial keeps its identity; its function, arguments and keywords become the new ones."""
+    func = try_upgrade(old.func, new.func, txn) if is_code(new.func) else new.func
+    set_state = getattr(old, "__setstate__")  # noqa: B009 - partial's own, untyped
+    state = old.__reduce__()[2]
+    txn.call_with_undo(set_state, (func, new.args, new.keywords, new.__dict__ or None), undo_args=(state,))
+    txn.remember(new, old)
+    return old
 
 
 def _check_compatible(old: types.FunctionType, new: types.FunctionType) -> None:
@@ -319,7 +360,7 @@ def _upgrade_cell(old_cell: types.CellType, new_cell: types.CellType, txn: Trans
         old_value = _MISSING
     if old_value is new_value:
         return
-    if old_value is not _MISSING and is_code(new_value) and _owned_by(old_value, txn.owner):
+    if old_value is not _MISSING and is_code(new_value) and owned_by(old_value, txn.owner):
         new_value = try_upgrade(old_value, new_value, txn)
         if new_value is old_value:
             return
@@ -386,7 +427,7 @@ def upgrade_class(old: type, new: type, txn: Transaction) -> type:
         if name in _CLASS_KEEP or name in layout:
             continue
         old_value = old_ns.get(name, _MISSING)
-        if old_value is not _MISSING and is_code(value) and _owned_by(old_value, txn.owner):
+        if old_value is not _MISSING and is_code(value) and owned_by(old_value, txn.owner):
             value = try_upgrade(old_value, value, txn)
         if old_value is not value:
             txn.set(old, name, value)
