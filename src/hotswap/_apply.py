@@ -94,6 +94,7 @@ class Failure:
     internal: bool = False  # a hotswap bug, not the user's code
     after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
     deleted: bool = False  # the module's file is gone
+    compiled: bool = False  # a C extension was rebuilt: only a restart can load it
     column: int | None = None  # 1-based, in ``source_line``
 
 

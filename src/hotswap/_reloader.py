@@ -177,6 +177,11 @@ class Reloader:
         module = sys.modules.get(watched.name)
         if module is None:
             return None
+        if watched.compiled:
+            if job.version is None:
+                return None  # a dependency changed: nothing to re-run in compiled code
+            watched.failed_digest = job.version.digest  # said once per build
+            return Failure(watched.name, watched.path, None, "a new build is on disk", compiled=True)
         version = job.version or watched.running
         whole = "asked for with --full" if self.full and job.version else None
         if not watched.trusted:

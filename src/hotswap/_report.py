@@ -47,6 +47,12 @@ def describe_stayed_old(outcome: Reloaded) -> str | None:
 
 
 def describe_failure(outcome: Failure) -> str:
+    if outcome.compiled:
+        return (
+            f"hotswap: the compiled extension {outcome.module} was rebuilt ({outcome.path});\n"
+            "  a running Python cannot load a new build of a C extension: restart (the kernel) "
+            "to use it. The old build keeps running."
+        )
     if outcome.deleted:
         return (
             f"hotswap: the file of {outcome.module} was deleted ({outcome.path});\n"

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib.machinery import ModuleSpec, SourceFileLoader
+from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec, SourceFileLoader
 from importlib.util import cache_from_source
 from types import CodeType, ModuleType
 
@@ -37,7 +37,7 @@ from ._source import (
     unpin_from_linecache,
 )
 
-__all__ = ["Change", "Watched", "Watchlist", "is_user_file"]
+__all__ = ["Change", "Watched", "Watchlist", "is_user_extension", "is_user_file"]
 
 _NEVER = frozenset({"__main__", "__mp_main__"})
 _SAVE_GAP = 0.05  # seconds a file may be missing while an editor saves it
@@ -71,6 +71,15 @@ def is_user_file(path: str) -> bool:
     """
     if not path.endswith(".py"):
         return False
+    return _in_user_tree(path)
+
+
+def is_user_extension(path: str) -> bool:
+    """A compiled extension module built in the user's tree (e.g. with Cython, in place)."""
+    return path.endswith(tuple(EXTENSION_SUFFIXES)) and _in_user_tree(path)
+
+
+def _in_user_tree(path: str) -> bool:
     real = os.path.realpath(path)
     parts = real.split(os.sep)
     if "site-packages" in parts or "dist-packages" in parts:
@@ -110,6 +119,7 @@ class Watched:
     # False when the module was adopted and its code differs from its file: the
     # file was saved after the import, so the next check re-runs the whole module
     trusted: bool = True
+    compiled: bool = False  # a C extension: a new build is reported, never loaded
 
 
 @dataclass(frozen=True)
@@ -156,14 +166,23 @@ class Watchlist:
     def get(self, name: str) -> Watched | None:
         return self._modules.get(name)
 
-    def record(self, name: str, version: SourceVersion) -> None:
+    def record(self, name: str, version: SourceVersion, *, compiled: bool = False) -> None:
         """A module is (re)imported with exactly this version."""
         with self._lock:
-            self._modules[name] = Watched(name, version.path, version, version, next(self._counter))
+            watched = Watched(name, version.path, version, version, next(self._counter), compiled=compiled)
+            self._modules[name] = watched
             self._by_path.setdefault(version.path, set()).add(name)
             self._unconfirmed.add(name)  # a save between our read and the watch: look once
             self._watch_directory(name, version.path)
-        pin_in_linecache(version)
+        if not compiled:
+            pin_in_linecache(version)
+
+    def record_extension(self, name: str, path: str) -> None:
+        """A compiled module of the user's: it cannot be reloaded, but a rebuild must be said."""
+        try:
+            self.record(name, read_version(path), compiled=True)
+        except OSError:
+            pass
 
     def _watch_directory(self, name: str, path: str) -> None:
         if self._events is None:
@@ -190,7 +209,13 @@ class Watchlist:
     def adopt_loaded(self) -> None:
         """One walk of ``sys.modules``, at load time only."""
         for module in list(sys.modules.values()):
-            if isinstance(module, ModuleType):
+            if not isinstance(module, ModuleType):
+                continue
+            path = getattr(module, "__file__", None)
+            if isinstance(module.__spec__ and module.__spec__.loader, ExtensionFileLoader) and isinstance(path, str):
+                if module.__name__ not in self._modules and is_user_extension(path):
+                    self.record_extension(module.__name__, path)
+            else:
                 self.adopt(module)
 
     def start(self) -> None:
@@ -367,7 +392,7 @@ class _ImportHook:
         watchlist = self.watchlist
         if watchlist is None or self not in sys.meta_path:
             return None
-        spec = None
+        spec: ModuleSpec | None = None
         for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
             find = getattr(finder, "find_spec", None)
             if find is None:
@@ -375,13 +400,12 @@ class _ImportHook:
             spec = find(fullname, path, target)
             if spec is not None:
                 break
-        if (
-            spec is not None
-            and type(spec.loader) is SourceFileLoader
-            and isinstance(spec.origin, str)
-            and watchlist.is_user(spec.origin)
-        ):
+        if spec is None or not isinstance(spec.origin, str):
+            return spec
+        if type(spec.loader) is SourceFileLoader and watchlist.is_user(spec.origin):
             spec.loader = _RecordingLoader(spec.loader, watchlist)
+        elif isinstance(spec.loader, ExtensionFileLoader) and is_user_extension(spec.origin):
+            watchlist.record_extension(fullname, spec.origin)
         return spec
 
     def invalidate_caches(self) -> None:
