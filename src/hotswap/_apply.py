@@ -385,7 +385,20 @@ def _upgrade_closures(run: _Run, roots: Callable[[], Iterable[dict[str, Any]]] |
         return
     namespaces = [run.namespace, *(roots() if roots else ())]
     values = [value for namespace in namespaces for value in list(namespace.values())]
+    values += [item for value in values for item in _items_of_small_container(value)]
     run.upgraded += upgrade_closures(_functions_in(values, run.module.__name__), run.txn)
+
+
+_SMALL = 10_000  # callbacks live in small lists and dicts; large containers hold data
+
+
+def _items_of_small_container(value: object) -> list[object]:
+    """The items of a list, tuple, set or dict (its values) that is small enough to look through."""
+    if isinstance(value, dict) and len(value) <= _SMALL:
+        return list(value.values())
+    if isinstance(value, (list, tuple, set, frozenset)) and len(value) <= _SMALL:
+        return list(value)
+    return []
 
 
 def _follow_moved_lines(

@@ -240,7 +240,8 @@ def _retire_ipython_autoreload(shell: Any) -> list[tuple[str, Any]]:
     removed = []
     for event in ("pre_run_cell", "post_execute", "post_run_cell"):
         for callback in list(shell.events.callbacks.get(event, ())):
-            owner = getattr(callback, "__self__", None)
+            # IPython 8 may wrap a callback (backcall): the method is then at __wrapped__
+            owner = getattr(getattr(callback, "__wrapped__", callback), "__self__", None)
             if type(owner).__module__ == "IPython.extensions.autoreload":
                 shell.events.unregister(event, callback)
                 removed.append((event, callback))
@@ -284,5 +285,5 @@ def unload(shell: Any) -> None:
             line_magics[name] = previous
     shell.magics_manager.registry.pop(HotswapMagics.__name__, None)
     for event, callback in session._retired_hooks:
-        shell.events.register(event, callback)
+        shell.events.register(event, getattr(callback, "__wrapped__", callback))  # unwrapped: no double adapter
     session.reloader.stop()

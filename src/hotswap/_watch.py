@@ -212,7 +212,8 @@ class Watchlist:
             if not isinstance(module, ModuleType):
                 continue
             path = getattr(module, "__file__", None)
-            if isinstance(module.__spec__ and module.__spec__.loader, ExtensionFileLoader) and isinstance(path, str):
+            loader = getattr(getattr(module, "__spec__", None), "loader", None)
+            if isinstance(loader, ExtensionFileLoader) and isinstance(path, str):
                 if module.__name__ not in self._modules and is_user_extension(path):
                     self.record_extension(module.__name__, path)
             else:

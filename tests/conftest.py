@@ -1,0 +1,201 @@
+"""Fixtures: one real IPython shell for the session, real module files in ``tmp_path``.
+
+``shell``   the shell with ``%load_ext hotswap`` done (mode off, as a user finds it);
+            at teardown it unloads hotswap and fails the test if hotswap had an
+            internal error (an exception caught at the IPython boundary, or a
+            reload that failed inside hotswap rather than in the user's code).
+``plain_shell``
+            the same shell without hotswap: for control scenarios, and for tests
+            that load the extension themselves.
+``modules`` writes modules and packages under a unique name prefix to ``tmp_path``,
+            which is on ``sys.path`` for the test only; afterwards the modules
+            are gone from ``sys.modules``.
+``cell``    ``cell("f()")`` runs one cell, asserts it succeeded, returns its value.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+import hotswap._ipython as hotswap_ipython
+
+
+# -- the shell ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ipython() -> InteractiveShell:
+    """The one real shell of the test session (its history is kept off disk)."""
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def plain_shell(ipython: InteractiveShell) -> Iterator[InteractiveShell]:
+    """The shell, with an empty namespace and hotswap not loaded.
+
+    Every hotswap session the test loads (seen after each cell, and at the end)
+    is unloaded afterwards and checked: an internal error inside hotswap fails
+    the test, even though the user's cell went on.
+    """
+    assert hotswap_ipython.session_of(ipython) is None, "a previous test left hotswap loaded"
+    sessions: list[Any] = []
+
+    def remember_session(result: Any = None) -> None:
+        session = hotswap_ipython.session_of(ipython)
+        if session is not None and all(session is not s for s in sessions):
+            sessions.append(session)
+
+    records = _Records()
+    logger = logging.getLogger("hotswap")
+    logger.addHandler(records)
+    ipython.reset(new_session=False)
+    ipython.events.register("post_run_cell", remember_session)
+    try:
+        yield ipython
+    finally:
+        remember_session()
+        ipython.events.unregister("post_run_cell", remember_session)
+        logger.removeHandler(records)
+        if hotswap_ipython.session_of(ipython) is not None:
+            ipython.run_line_magic("unload_ext", "hotswap")
+        ipython.extension_manager.loaded.discard("hotswap")
+        ipython.reset(new_session=False)
+    internal = [error for session in sessions for error in session.internal_errors]
+    assert not internal, f"hotswap had internal errors: {internal!r}"
+    inside = [m for m in records.messages if "inside hotswap" in m or "internal error" in m]
+    assert not inside, f"hotswap failed inside itself: {inside}"
+
+
+@pytest.fixture
+def shell(plain_shell: InteractiveShell) -> InteractiveShell:
+    """The shell right after ``%load_ext hotswap`` (reloading is off until ``%autoreload``)."""
+    result = plain_shell.run_cell("%load_ext hotswap")
+    assert result.success, result.error_in_exec
+    assert hotswap_ipython.session_of(plain_shell) is not None
+    return plain_shell
+
+
+def run(shell: InteractiveShell, source: str) -> Any:
+    """Run one cell as a user would; it must succeed; return its value."""
+    result = shell.run_cell(textwrap.dedent(source))
+    error = result.error_before_exec or result.error_in_exec
+    assert result.success, f"cell failed: {source!r}: {type(error).__name__}: {error}"
+    return result.result
+
+
+@pytest.fixture
+def cell(ipython: InteractiveShell) -> Callable[[str], Any]:
+    """``cell("f()")``: run a cell in the test's shell, assert success, return the value."""
+    return lambda source: run(ipython, source)
+
+
+# -- modules on disk ----------------------------------------------------------
+
+
+class Modules:
+    """Module files of one test, all named ``<prefix>...`` so they never clash.
+
+    For example::
+
+        name = modules.name                              # "m_1a2b3c4d5e"
+        modules.write(name, "X = 1")                     # tmp_path/m_1a2b3c4d5e.py
+        pkg = modules.named("pkg")                       # "m_1a2b3c4d5e_pkg"
+        modules.write(pkg, "", package=True)             # .../m_1a2b3c4d5e_pkg/__init__.py
+        modules.write(f"{pkg}.sub", "def f(): return 1")
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = f"m_{uuid.uuid4().hex[:10]}"
+
+    @property
+    def prefix(self) -> str:
+        return self.name
+
+    def named(self, label: str) -> str:
+        """Another module name of this test: ``<prefix>_<label>``."""
+        return f"{self.name}_{label}"
+
+    def path(self, name: str, *, package: bool = False) -> Path:
+        assert name.startswith(self.name), f"{name!r} does not start with {self.name!r}"
+        parts = name.split(".")
+        if package:
+            return self.root.joinpath(*parts, "__init__.py")
+        existing = self.root.joinpath(*parts, "__init__.py")
+        if existing.exists():
+            return existing
+        return self.root.joinpath(*parts[:-1], parts[-1] + ".py")
+
+    def write(self, name: str, text: str, *, package: bool = False) -> Path:
+        """Save a module (``package=True``: ``name/__init__.py``), the way a plain editor does."""
+        path = self.path(name, package=package)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        importlib.invalidate_caches()
+        return path
+
+    def save_atomically(self, name: str, text: str) -> Path:
+        """Save like many editors: write a temporary file, rename it over the module."""
+        path = self.path(name)
+        temporary = path.with_name(path.name + ".swp")
+        temporary.write_text(textwrap.dedent(text))
+        os.replace(temporary, path)
+        return path
+
+    def save_keeping_stat(self, name: str, text: str) -> Path:
+        """Save new text of the same size and put the old mtime back: size and mtime tell nothing."""
+        path = self.path(name)
+        before = path.stat()
+        data = textwrap.dedent(text).encode()
+        assert len(data) == before.st_size, "the new text must keep the file's size"
+        path.write_bytes(data)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = path.stat()
+        assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        return path
+
+
+@pytest.fixture
+def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Modules]:
+    """Module files of this test; bytecode is written as on a default install.
+
+    This machine sets ``PYTHONDONTWRITEBYTECODE=1``, which would hide stale
+    ``__pycache__`` files from every freshness test: it is unset here.
+    """
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    factory = Modules(tmp_path)
+    root = str(tmp_path)
+    sys.path.insert(0, root)
+    importlib.invalidate_caches()
+    try:
+        yield factory
+    finally:
+        while root in sys.path:
+            sys.path.remove(root)
+        sys.path_importer_cache.pop(root, None)
+        for name in [n for n in sys.modules if n.startswith(factory.prefix)]:
+            del sys.modules[name]
+        importlib.invalidate_caches()

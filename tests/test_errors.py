@@ -1,0 +1,263 @@
+"""A broken edit breaks nothing: the module stays exactly as it was, the user is told once."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+GOOD = """
+    COUNT = 1
+
+    def f():
+        return "good"
+
+    class Model:
+        def predict(self):
+            return "old predict"
+"""
+
+
+@pytest.fixture
+def imported(shell, modules, cell):
+    """``GOOD`` imported in mode 2, with ``f``, ``Model`` and an instance taken."""
+    modules.write(modules.name, GOOD)
+    cell("%autoreload 2")
+    cell(f"import {modules.name} as m; from {modules.name} import f, Model; obj = Model()")
+    return modules
+
+
+def messages_about(text: str, module: str) -> list[str]:
+    """The reports of one module (each starts with ``hotswap: <module>``)."""
+    return re.findall(rf"hotswap: {re.escape(module)} was not reloaded[^\n]*", text)
+
+
+def test_syntax_error_keeps_the_old_code_and_says_where_once(imported, shell, cell, capsys):
+    modules = imported
+    path = modules.write(
+        modules.name,
+        """
+        COUNT = 1
+
+        def f():
+            return "new"
+
+        def broken(:
+            pass
+        """,
+    )
+    capsys.readouterr()
+
+    result = shell.run_cell("f()")
+    assert result.success and result.result == "good"
+    err = capsys.readouterr().err
+    assert len(messages_about(err, modules.name)) == 1, err
+    assert f"{path}:7" in err
+    assert "SyntaxError" in err
+
+    assert cell("f()") == "good"
+    assert cell("obj.predict()") == "old predict"
+    again = capsys.readouterr()
+    assert messages_about(again.out + again.err, modules.name) == []  # reported once, not per cell
+
+
+def test_a_fixed_save_after_a_syntax_error_is_picked_up(imported, cell, capsys):
+    modules = imported
+    modules.write(modules.name, "def f(:\n    return 'broken'\n")
+    assert cell("f()") == "good"
+
+    modules.write(modules.name, GOOD.replace('"good"', '"fixed"'))
+    assert cell("f()") == "fixed"
+    capsys.readouterr()
+
+
+def test_the_same_broken_version_is_reported_once_even_after_a_touch(imported, cell, capsys):
+    modules = imported
+    path = modules.write(modules.name, "def f(:\n    pass\n")
+    cell("1")
+    capsys.readouterr()
+    path.write_text(path.read_text())  # saved again, same text: nothing new to say
+
+    cell("2")
+    captured = capsys.readouterr()
+    assert messages_about(captured.out + captured.err, modules.name) == []
+    modules.write(modules.name, GOOD.replace('"good"', '"fixed"'))
+    assert cell("f()") == "fixed"
+
+
+def test_exception_at_import_time_leaves_the_module_exactly_as_before(imported, shell, cell, capsys):
+    modules = imported
+    path = modules.write(
+        modules.name,
+        """
+        COUNT = 2
+
+        def f():
+            return "new"
+
+        def brand_new():
+            return "should not exist"
+
+        class Model:
+            def predict(self):
+                return "new predict"
+
+        1 / 0
+        """,
+    )
+    capsys.readouterr()
+
+    result = shell.run_cell("f()")
+    assert result.success and result.result == "good"
+    err = capsys.readouterr().err
+    assert len(messages_about(err, modules.name)) == 1, err
+    assert "ZeroDivisionError" in err and f"{path}:14" in err
+
+    assert cell("m.f(), m.f is f") == ("good", True)
+    assert cell("hasattr(m, 'brand_new')") is False
+    assert cell("m.COUNT") == 1
+    assert cell("obj.predict(), m.Model().predict(), m.Model is Model") == ("old predict", "old predict", True)
+
+    modules.write(modules.name, GOOD.replace('"good"', '"fixed"'))
+    assert cell("f()") == "fixed"
+
+
+def test_exception_in_a_whole_module_rerun_leaves_the_module_exactly_as_before(imported, cell, capsys):
+    modules = imported
+    cell("%autoreload --full 2")
+    modules.write(
+        modules.name,
+        """
+        COUNT = 2
+
+        def f():
+            return "new"
+
+        def brand_new():
+            return 1
+
+        class Model:
+            def predict(self):
+                return "new predict"
+
+        raise RuntimeError("boom")
+        """,
+    )
+
+    assert cell("f(), m.COUNT, hasattr(m, 'brand_new')") == ("good", 1, False)
+    assert cell("obj.predict(), m.Model is Model") == ("old predict", True)
+    assert "RuntimeError: boom" in capsys.readouterr().err
+
+    modules.write(modules.name, GOOD.replace('"good"', '"fixed"'))
+    assert cell("f()") == "fixed"
+
+
+@pytest.mark.parametrize("mode", ["2", "--full 2"])
+def test_name_error_in_a_class_body_leaves_earlier_classes_whole(shell, modules, cell, capsys, mode):
+    modules.write(
+        modules.name,
+        """
+        class First:
+            def who(self):
+                return "first v1"
+
+        class Second:
+            def who(self):
+                return "second v1"
+        """,
+    )
+    cell(f"%autoreload {mode}")
+    cell(f"from {modules.name} import First, Second; a = First(); b = Second()")
+    modules.write(
+        modules.name,
+        """
+        class First:
+            def who(self):
+                return "first v2"
+
+            def extra(self):
+                return "extra"
+
+        class Second:
+            size = undefined_name
+
+            def who(self):
+                return "second v2"
+        """,
+    )
+
+    assert cell("a.who(), b.who()") == ("first v1", "second v1")
+    assert cell("hasattr(First, 'extra'), hasattr(a, 'extra')") == (False, False)
+    err = capsys.readouterr().err
+    assert "NameError" in err and "undefined_name" in err
+
+    modules.write(
+        modules.name,
+        """
+        class First:
+            def who(self):
+                return "first v3"
+
+        class Second:
+            def who(self):
+                return "second v3"
+        """,
+    )
+    assert cell("a.who(), b.who()") == ("first v3", "second v3")
+
+
+def test_system_exit_at_top_level_is_rolled_back_and_the_cell_runs(imported, shell, cell, capsys):
+    modules = imported
+    modules.write(
+        modules.name,
+        """
+        import sys
+        COUNT = 2
+
+        def f():
+            return "new"
+
+        sys.exit(3)
+        """,
+    )
+
+    result = shell.run_cell("f()")
+    assert result.success and result.result == "good"
+    assert cell("m.COUNT, hasattr(m, 'sys')") == (1, False)
+    assert "SystemExit" in capsys.readouterr().err
+
+    modules.write(modules.name, GOOD.replace('"good"', '"fixed"'))
+    assert cell("f()") == "fixed"
+
+
+def test_a_failing_module_does_not_stop_the_others(shell, modules, cell, capsys):
+    broken, fine = modules.named("broken"), modules.named("fine")
+    modules.write(broken, "def f():\n    return 1\n")
+    modules.write(fine, "def f():\n    return 1\n")
+    cell("%autoreload 2")
+    cell(f"import {broken}, {fine}")
+    modules.write(broken, "def f():\n    return 2\n\nraise ValueError('no')\n")
+    modules.write(fine, "def f():\n    return 2\n")
+
+    assert cell(f"{broken}.f(), {fine}.f()") == (1, 2)
+    assert "ValueError: no" in capsys.readouterr().err
+
+
+def test_autoreload_now_retries_a_version_that_failed(shell, modules, cell, capsys):
+    flag = modules.named("flag")
+    modules.write(flag, "READY = False\n")
+    modules.write(modules.name, "def f():\n    return 1\n")
+    cell("%autoreload 2")
+    cell(f"import {modules.name} as m, {flag} as flag")
+    cell("%autoreload 0")
+    modules.write(
+        modules.name,
+        f"import {flag}\nif not {flag}.READY:\n    raise RuntimeError('not ready')\n\ndef f():\n    return 2\n",
+    )
+    cell("%autoreload now")
+    assert cell("m.f()") == 1
+    assert "RuntimeError: not ready" in capsys.readouterr().err
+
+    cell("flag.READY = True")
+    cell("%autoreload now")  # the same text: tried again because asked to
+    assert cell("m.f()") == 2
