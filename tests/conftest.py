@@ -115,6 +115,24 @@ def cell(ipython: InteractiveShell) -> Callable[[str], Any]:
 # -- modules on disk ----------------------------------------------------------
 
 
+@pytest.fixture
+def story(shell: InteractiveShell, modules: Modules, cell: Callable[[str], Any]) -> Callable[[str], Callable[..., None]]:
+    """Mode 2 on, ``m`` imported from the first version; returns ``edit(new_text)``."""
+
+    def start(first: str) -> Callable[..., None]:
+        modules.write(modules.name, first)
+        cell("%autoreload 2")
+        cell(f"import {modules.name} as m")
+
+        def edit(text: str, name: str = modules.name) -> None:
+            modules.write(name, text)
+
+        return edit
+
+    return start
+
+
+
 class Modules:
     """Module files of one test, all named ``<prefix>...`` so they never clash.
 

@@ -11,29 +11,16 @@ import textwrap
 import pytest
 
 
-@pytest.fixture
-def edit(shell, modules, cell):
-    """Mode 2 on, ``m`` imported from ``first``; returns ``save(new_text)``."""
-
-    def start(first: str):
-        modules.write(modules.name, first)
-        cell("%autoreload 2")
-        cell(f"import {modules.name} as m")
-        return lambda text: modules.write(modules.name, text)
-
-    return start
-
-
-def test_closures_made_before_the_edit_run_the_new_inner_code_with_their_values(edit, cell):
-    save = edit("def make(n):\n    def add(x):\n        return x + n\n    return add\nadd5 = make(5)\n")
+def test_closures_made_before_the_edit_run_the_new_inner_code_with_their_values(story, cell):
+    save = story("def make(n):\n    def add(x):\n        return x + n\n    return add\nadd5 = make(5)\n")
     cell("add7 = m.make(7); kept = [m.make(1)]")
     save("def make(n):\n    def add(x):\n        return (x + n) * 10\n    return add\nadd5 = make(5)\n")
 
     assert cell("(add7(1), m.add5(1), kept[0](1), m.make(2)(1))") == (80, 60, 20, 30)
 
 
-def test_a_closure_whose_captured_variables_changed_is_named(edit, cell, capfd):
-    save = edit("def make(n):\n    def add(x):\n        return x + n\n    return add\n")
+def test_a_closure_whose_captured_variables_changed_is_named(story, cell, capfd):
+    save = story("def make(n):\n    def add(x):\n        return x + n\n    return add\n")
     cell("add7 = m.make(7)")
     capfd.readouterr()
     save("def make(n, k=1):\n    def add(x):\n        return x + n + k\n    return add\n")
@@ -43,16 +30,16 @@ def test_a_closure_whose_captured_variables_changed_is_named(edit, cell, capfd):
     assert "make.<locals>.add" in err and "captures changed" in err
 
 
-def test_partial_keeps_its_identity_and_follows(edit, cell):
-    save = edit("import functools\ndef base(a, b):\n    return a + b\nadd1 = functools.partial(base, 1)\n")
+def test_partial_keeps_its_identity_and_follows(story, cell):
+    save = story("import functools\ndef base(a, b):\n    return a + b\nadd1 = functools.partial(base, 1)\n")
     cell("p = m.add1")
     save("import functools\ndef base(a, b):\n    return a * b\nadd1 = functools.partial(base, 3)\n")
 
     assert cell("(p(5), p is m.add1)") == (15, True)
 
 
-def test_cached_property_runs_new_code_for_values_not_cached_yet(edit, cell):
-    save = edit("import functools\nclass K:\n    @functools.cached_property\n    def v(self):\n        return 'old'\n")
+def test_cached_property_runs_new_code_for_values_not_cached_yet(story, cell):
+    save = story("import functools\nclass K:\n    @functools.cached_property\n    def v(self):\n        return 'old'\n")
     cell("a = m.K(); b = m.K(); a.v")
     save("import functools\nclass K:\n    @functools.cached_property\n    def v(self):\n        return 'new'\n")
 
@@ -69,16 +56,16 @@ def test_cached_property_runs_new_code_for_values_not_cached_yet(edit, cell):
     ],
     ids=["property-to-method", "method-to-property", "method-to-attribute", "attribute-to-method"],
 )
-def test_transitions_on_old_instances(edit, cell, before, after, expected):
-    save = edit(f"class C:\n{before}")
+def test_transitions_on_old_instances(story, cell, before, after, expected):
+    save = story(f"class C:\n{before}")
     cell("o = m.C()")
     save(f"class C:\n{after}")
 
     assert cell(expected) is True
 
 
-def test_dataclass_field_added_removed_retyped(edit, cell):
-    save = edit("import dataclasses\n@dataclasses.dataclass\nclass P:\n    x: int\n    y: int = 0\n")
+def test_dataclass_field_added_removed_retyped(story, cell):
+    save = story("import dataclasses\n@dataclasses.dataclass\nclass P:\n    x: int\n    y: int = 0\n")
     cell("old = m.P(1)")
     save("import dataclasses\n@dataclasses.dataclass\nclass P:\n    x: float\n    z: int\n")
 
@@ -88,8 +75,8 @@ def test_dataclass_field_added_removed_retyped(edit, cell):
     assert cell("isinstance(old, m.P) and old == old") is True
 
 
-def test_enum_members_keep_identity_new_member_appears_changed_value_is_said(edit, cell, capfd):
-    save = edit("import enum\nclass Color(enum.IntEnum):\n    RED = 1\n    GREEN = 2\n")
+def test_enum_members_keep_identity_new_member_appears_changed_value_is_said(story, cell, capfd):
+    save = story("import enum\nclass Color(enum.IntEnum):\n    RED = 1\n    GREEN = 2\n")
     cell("red, green = m.Color.RED, m.Color.GREEN; table = {red: 'r'}")
     capfd.readouterr()
     save("import enum\nclass Color(enum.IntEnum):\n    RED = 1\n    GREEN = 20\n    BLUE = 3\n")
@@ -103,8 +90,8 @@ def test_enum_members_keep_identity_new_member_appears_changed_value_is_said(edi
     assert "Color.GREEN" in capfd.readouterr().err  # its value changed: the old member keeps 2
 
 
-def test_metaclass_class_and_registered_virtual_subclass_keep_working(edit, cell):
-    save = edit(
+def test_metaclass_class_and_registered_virtual_subclass_keep_working(story, cell):
+    save = story(
         "import abc\nclass Meta(type):\n    pass\nclass WithMeta(metaclass=Meta):\n    def f(self):\n        return 1\n"
         "class Shape(abc.ABC):\n    @abc.abstractmethod\n    def area(self): ...\nclass Square:\n    def area(self):\n        return 4\n"
         "Shape.register(Square)\n"
@@ -119,8 +106,8 @@ def test_metaclass_class_and_registered_virtual_subclass_keep_working(edit, cell
     assert cell("(w.f(), isinstance(s, m.Shape), s.area(), type(m.WithMeta) is m.Meta, type(w) is m.WithMeta)") == (2, True, 9, True, True)
 
 
-def test_removed_function_still_held_keeps_working_and_p_says_it_was_removed(edit, cell, capsys):
-    save = edit("def gone():\n    return 'still here'\ndef kept():\n    return 1\n")
+def test_removed_function_still_held_keeps_working_and_p_says_it_was_removed(story, cell, capsys):
+    save = story("def gone():\n    return 'still here'\ndef kept():\n    return 1\n")
     cell("%autoreload 2 -p")
     cell("g = m.gone")
     capsys.readouterr()
@@ -130,8 +117,8 @@ def test_removed_function_still_held_keeps_working_and_p_says_it_was_removed(edi
     assert "removed gone" in capsys.readouterr().out
 
 
-def test_a_running_generator_keeps_its_frame_and_new_calls_run_new_code(edit, cell):
-    save = edit("def gen():\n    yield 'old 1'\n    yield 'old 2'\n")
+def test_a_running_generator_keeps_its_frame_and_new_calls_run_new_code(story, cell):
+    save = story("def gen():\n    yield 'old 1'\n    yield 'old 2'\n")
     cell("g = m.gen(); first = next(g)")
     save("def gen():\n    yield 'new 1'\n    yield 'new 2'\n")
 
@@ -175,8 +162,8 @@ def test_a_rebuilt_c_extension_is_reported_once_and_nothing_breaks(shell, module
     assert "rebuilt" not in capfd.readouterr().err  # said once
 
 
-def test_compiler_flags_of_the_module_apply_when_its_statements_rerun(edit, cell):
-    save = edit("from __future__ import annotations\nX = 1\ndef f(a: NotDefinedAnywhere) -> None:\n    return None\n")
+def test_compiler_flags_of_the_module_apply_when_its_statements_rerun(story, cell):
+    save = story("from __future__ import annotations\nX = 1\ndef f(a: NotDefinedAnywhere) -> None:\n    return None\n")
     save("from __future__ import annotations\nX = 2\ndef f(a: NotDefinedAnywhere) -> int:\n    return 1\n")
 
     assert cell("(m.X, m.f(0), m.f.__annotations__['return'])") == (2, 1, "int")

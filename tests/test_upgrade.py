@@ -8,23 +8,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture
-def story(shell, modules, cell):
-    """Mode 2 on, ``m`` imported from the first version; returns ``edit(new_text)``."""
-
-    def start(first: str):
-        modules.write(modules.name, first)
-        cell("%autoreload 2")
-        cell(f"import {modules.name} as m")
-
-        def edit(text: str, name: str = modules.name) -> None:
-            modules.write(name, text)
-
-        return edit
-
-    return start
-
-
 # -- functions ----------------------------------------------------------------
 
 
