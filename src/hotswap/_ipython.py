@@ -44,6 +44,7 @@ class Session(Frontend):
         self.internal_errors: list[BaseException] = []
         self._previous_magics: dict[str, Any] = {}
         self._retired_hooks: list[tuple[str, Any]] = []  # IPython's autoreload, given back on unload
+        self._restore_apply: Callable[[], object] | None = None  # ipyparallel engines
         self.reloader.mode = Mode.parse(config.mode)
         self.reloader.full = config.full
         self.print_activity, self.log_activity, self.hide_errors = config.print, config.log, config.hide_errors
@@ -266,8 +267,32 @@ def load(shell: Any) -> Session:
     shell.register_magics(HotswapMagics(shell, session))
     shell.events.register("pre_run_cell", session.pre_run_cell)
     shell.events.register("post_run_cell", session.post_run_cell)
+    _hook_engine_apply(shell, session)
     _sessions[id(shell)] = session
     return session
+
+
+def _hook_engine_apply(shell: Any, session: Session) -> None:
+    """On an ipyparallel engine, ``view.apply``/``map`` run no cell: reload before them too.
+
+    The engine's kernel handles them in ``do_apply``; hotswap wraps that one
+    method of that one kernel object (``unload`` puts it back).
+    """
+    kernel: Any = getattr(shell, "kernel", None)
+    original = getattr(kernel, "do_apply", None)
+    if original is None:
+        return
+
+    def do_apply(*args: Any, **kwargs: Any) -> Any:
+        session.pre_run_cell()
+        return original(*args, **kwargs)
+
+    def restore() -> None:
+        if kernel.do_apply is do_apply:
+            kernel.do_apply = original
+
+    kernel.do_apply = do_apply
+    session._restore_apply = restore
 
 
 def unload(shell: Any) -> None:
@@ -277,6 +302,8 @@ def unload(shell: Any) -> None:
         return
     shell.events.unregister("pre_run_cell", session.pre_run_cell)
     shell.events.unregister("post_run_cell", session.post_run_cell)
+    if session._restore_apply is not None:
+        session._restore_apply()
     line_magics = shell.magics_manager.magics["line"]
     for name, previous in session._previous_magics.items():
         if previous is None:
