@@ -22,6 +22,7 @@ import ast
 import builtins
 import dataclasses
 import enum
+import os
 import threading
 import traceback
 import types
@@ -96,6 +97,7 @@ class Failure:
     deleted: bool = False  # the module's file is gone
     compiled: bool = False  # a C extension was rebuilt: only a restart can load it
     column: int | None = None  # 1-based, in ``source_line``
+    details: str = field(default="", repr=False, compare=False)  # the traceback, without hotswap's frames
 
 
 @dataclass
@@ -408,14 +410,20 @@ def _follow_moved_lines(
     for function, code in kept_code.values():
         new_line = plan.moved_lines.get(code.co_firstlineno)
         if function.__code__ is code and new_line is not None:
-            run.txn.set(function, "__code__", _shifted(code, new_line - code.co_firstlineno))
+            shifted = _shifted(code, new_line - code.co_firstlineno, run.txn.nested_code)
+            run.txn.set(function, "__code__", shifted)
 
 
-def _shifted(code: types.CodeType, delta: int) -> types.CodeType:
-    consts = tuple(
-        _shifted(c, delta) if isinstance(c, types.CodeType) else c for c in code.co_consts
-    )
-    return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=consts)
+def _shifted(code: types.CodeType, delta: int, nested: dict[types.CodeType, types.CodeType]) -> types.CodeType:
+    """``code`` moved by ``delta`` lines; inner code too (``nested`` maps old to moved, for closures)."""
+    consts = []
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            moved = nested[const] = _shifted(const, delta, nested)
+            consts.append(moved)
+        else:
+            consts.append(const)
+    return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=tuple(consts))
 
 
 def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
@@ -662,7 +670,8 @@ def _run_failure(module: str, version: SourceVersion, error: BaseException) -> F
     if isinstance(error, SyntaxError) and error.filename == version.path:
         return _syntax_failure(module, version.path, error)
     line = column = None
-    for entry in traceback.extract_tb(error.__traceback__):
+    entries = [e for e in traceback.extract_tb(error.__traceback__) if not e.filename.startswith(_OWN_DIR)]
+    for entry in entries:
         if entry.filename == version.path:  # the innermost frame in the module's own file
             line, column = entry.lineno, getattr(entry, "colno", None)
     lines = version.text.splitlines()
@@ -678,4 +687,11 @@ def _run_failure(module: str, version: SourceVersion, error: BaseException) -> F
         source_line,
         interrupted=isinstance(error, KeyboardInterrupt),
         column=column,
+        details="".join(
+            ["Traceback (most recent call last):\n", *traceback.format_list(entries)]
+            + traceback.format_exception_only(type(error), error)
+        ),
     )
+
+
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

@@ -49,6 +49,8 @@ class Frontend:
         if isinstance(outcome, Failure):
             message = describe_failure(outcome)
             logger.warning(message)
+            if self.log_activity and outcome.details:
+                logger.info("%s: the full traceback:\n%s", outcome.module, outcome.details)
             if not self.hide_errors:
                 print(message, file=sys.stderr)
             return
