@@ -42,6 +42,10 @@ class Frontend:
             self.report(outcome)
             if isinstance(outcome, Reloaded) and self.reloader.mode is Mode.COMPLETE:
                 self.push_new_names(outcome)
+        for message in self.reloader.worker_failures():
+            logger.warning(message)
+            if not self.hide_errors:
+                print(message, file=sys.stderr)
         return outcomes
 
     def report(self, outcome: Outcome) -> None:

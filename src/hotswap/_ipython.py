@@ -39,7 +39,8 @@ class Session(Frontend):
     """hotswap in one IPython shell: the cell hooks around a ``Frontend``."""
 
     def __init__(self, shell: Any, config: Hotswap) -> None:
-        super().__init__(Reloader(config.is_user_file, events=config.events), lambda: shell.user_ns, USER_NAMESPACE)
+        reloader = Reloader(config.is_user_file, events=config.events, workers=config.workers)
+        super().__init__(reloader, lambda: shell.user_ns, USER_NAMESPACE)
         self.shell = shell
         self.internal_errors: list[BaseException] = []
         self._previous_magics: dict[str, Any] = {}
@@ -84,6 +85,7 @@ class Hotswap(Configurable):
     hide_errors = Bool(False, help="Do not print reload errors, as %autoreload --hide-errors.").tag(config=True)
     full = Bool(False, help="Always re-run whole modules, as %autoreload --full.").tag(config=True)
     events = Bool(True, help="Use file-system events to find changes (else stat the watched files).").tag(config=True)
+    workers = Bool(True, help="Carry edits to the workers of local process pools started after loading.").tag(config=True)
     include_paths = List(Unicode(), help="Also watch modules under these folders (e.g. a library installed non-editable).").tag(config=True)
     exclude_paths = List(Unicode(), help="Never watch modules under these folders.").tag(config=True)
 

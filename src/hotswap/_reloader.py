@@ -26,11 +26,12 @@ from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from . import _diff
+from . import _diff, _workers
 from ._apply import Failure, Reloaded, reload_module
 from ._graph import STAR, ImportGraph
 from ._source import SourceVersion, pin_in_linecache
 from ._watch import Watched, Watchlist, is_user_file
+from ._workers import Journal
 
 __all__ = ["Event", "Mode", "Outcome", "Reloader"]
 
@@ -64,8 +65,12 @@ class Reloader:
     []
     """
 
-    def __init__(self, is_user: Callable[[str], bool] = is_user_file, *, events: bool = True) -> None:
+    def __init__(
+        self, is_user: Callable[[str], bool] = is_user_file, *, events: bool = True, workers: bool = True
+    ) -> None:
         self.watchlist = Watchlist(is_user, events=events)
+        self.workers = workers  # edits reach the workers of local pools
+        self.journal: Journal | None = None
         self.history: deque[Event] = deque(maxlen=20)  # the last reloads, newest last
         self.broken: dict[str, Event] = {}  # module -> the failure still waiting for a good save
         self.mode = Mode.OFF
@@ -82,9 +87,24 @@ class Reloader:
         """Watch imports from now on, and adopt the user's modules already imported."""
         self.watchlist.start()
         self.watchlist.adopt_loaded()
+        if self.workers and self.journal is None:
+            self.journal = Journal()
+            self.journal.start()
+            _workers.session_watchlist = self.watchlist
 
     def stop(self) -> None:
         self.watchlist.stop()
+        if self.journal is not None:
+            self.journal.stop()
+            self.journal = None
+            if _workers.session_watchlist is self.watchlist:
+                _workers.session_watchlist = None
+
+    def worker_failures(self) -> list[str]:
+        """What worker processes could not apply, each said once (cheap when no edit happened)."""
+        if self.journal is None or not self.journal.generation:
+            return []
+        return self.journal.failures()
 
     def include(self, name: str) -> ModuleType:
         """Import ``name`` and mark it for reloading in every mode (``%aimport name``)."""
@@ -155,11 +175,22 @@ class Reloader:
                     elsewhere.setdefault(job.rebind[alias][2], []).append(f"{name}.{alias}")
                 self._propagate(outcome, jobs, done, elsewhere)
             outcomes[name] = outcome
+        if self.journal is not None:
+            self.journal.publish(self._new_versions(outcomes))
         for source, where in elsewhere.items():
             outcome = outcomes.get(source)
             if isinstance(outcome, Reloaded):
                 outcomes[source] = replace(outcome, rebound_elsewhere=tuple(where))
         return [o for o in outcomes.values() if _worth_reporting(o)]
+
+    def _new_versions(self, outcomes: dict[str, Outcome]) -> dict[str, SourceVersion]:
+        """The texts modules run after this check, for the workers (broken saves never)."""
+        versions = {}
+        for name, outcome in outcomes.items():
+            watched = self.watchlist.get(name)
+            if isinstance(outcome, Reloaded) and not outcome.after and watched is not None:
+                versions[name] = watched.running
+        return versions
 
     def _remember(self, event: Event, job: _Job | None) -> None:
         """History for status displays; a broken module stays listed until it is fixed."""

@@ -31,6 +31,7 @@ from types import CodeType, ModuleType
 from ._events import Inotify, is_network_path, open_inotify
 from ._source import (
     SourceVersion,
+    digest_of,
     pin_in_linecache,
     read_version,
     stat_signature,
@@ -143,6 +144,8 @@ class Watchlist:
         self._use_events = events
         self._events: Inotify | None = None
         self._polled: set[str] = set()  # modules whose directory gives no events: stat them
+        # texts to import instead of the files' (a worker follows the session, not the disk)
+        self.overrides: Callable[[], dict[str, bytes]] | None = None
         self._unconfirmed: set[str] = set()  # recorded before their watch existed: stat once
 
     @property
@@ -370,7 +373,12 @@ class _RecordingLoader(SourceFileLoader):
             raise OSError("hotswap compiles user modules from their source")
         if path != self.path:
             return super().get_data(path)
-        version = read_version(path)
+        override = self.watchlist.overrides() if self.watchlist.overrides else {}
+        if path in override:
+            data = override[path]
+            version = SourceVersion(path, data, digest_of(data), (0, 0, 0, 0), time.time_ns())
+        else:
+            version = read_version(path)
         self.watchlist.record(self.name, version)
         module = sys.modules.get(self.name)
         if module is not None and getattr(module, "__loader__", None) is self:
