@@ -123,3 +123,16 @@ def test_workers_can_be_turned_off(plain_shell, modules, cell):
         cell("pool.terminate(); pool.join()")
     finally:
         plain_shell.config.pop("Hotswap", None)
+
+
+def test_joblib_loky_workers_follow(library, cell):
+    pytest.importorskip("joblib", reason="joblib is in the test extra; not installed here")
+    cell("from joblib import Parallel, delayed")
+    run = "set(r[0] for r in Parallel(n_jobs=2, backend='loky')(delayed(lib.f)(i) for i in range(16)))"
+    assert cell(run) == {"v1"}
+    library("v2")
+    assert cell(run) == {"v2"}
+    library("v3", extra="\ndef broken(:\n    pass\n")
+    assert cell(run) == {"v2"}
+    library("v4")
+    assert cell(run) == {"v4"}

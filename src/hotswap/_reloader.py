@@ -89,7 +89,7 @@ class Reloader:
         self.watchlist.adopt_loaded()
         if self.workers and self.journal is None:
             self.journal = Journal()
-            self.journal.start()
+            self.journal.start(self.watchlist)
             _workers.session_watchlist = self.watchlist
 
     def stop(self) -> None:

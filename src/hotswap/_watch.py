@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec, SourceFileLoader
 from importlib.util import cache_from_source
 from types import CodeType, ModuleType
+from typing import Any
 
 from ._events import Inotify, is_network_path, open_inotify
 from ._source import (
@@ -146,6 +147,8 @@ class Watchlist:
         self._polled: set[str] = set()  # modules whose directory gives no events: stat them
         # texts to import instead of the files' (a worker follows the session, not the disk)
         self.overrides: Callable[[], dict[str, bytes]] | None = None
+        # module name -> called with the module once it is imported (integrations join late)
+        self.after_import: dict[str, Callable[[ModuleType], None]] = {}
         self._unconfirmed: set[str] = set()  # recorded before their watch existed: stat once
 
     @property
@@ -389,6 +392,25 @@ class _RecordingLoader(SourceFileLoader):
         return version.data
 
 
+class _ThenLoader:
+    """Runs a callback once a module is imported, then leaves no trace on it."""
+
+    def __init__(self, original: Any, then: Callable[[ModuleType], None]) -> None:
+        self.original = original
+        self.then = then
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        module: ModuleType | None = self.original.create_module(spec)
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = self.original
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.original
+        self.original.exec_module(module)
+        self.then(module)
+
+
 class _ImportHook:
     """A meta-path finder placed first: it asks the others, and records user modules."""
 
@@ -411,7 +433,10 @@ class _ImportHook:
                 break
         if spec is None or not isinstance(spec.origin, str):
             return spec
-        if type(spec.loader) is SourceFileLoader and watchlist.is_user(spec.origin):
+        then = watchlist.after_import.get(fullname)
+        if then is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _ThenLoader(spec.loader, then)  # type: ignore[assignment]
+        elif type(spec.loader) is SourceFileLoader and watchlist.is_user(spec.origin):
             spec.loader = _RecordingLoader(spec.loader, watchlist)
         elif isinstance(spec.loader, ExtensionFileLoader) and is_user_extension(spec.origin):
             watchlist.record_extension(fullname, spec.origin)

@@ -38,6 +38,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.reduction import ForkingPickler
+from types import ModuleType
 from typing import Any
 
 from ._apply import Failure, Reloaded, reload_module
@@ -48,6 +49,7 @@ from ._watch import Watchlist
 __all__ = ["Journal", "worker_init"]
 
 ENVIRONMENT = "HOTSWAP_JOURNAL"
+_LOKY = ("joblib.externals.loky.process_executor", "loky.process_executor")
 _COUNTER = struct.Struct("<Q")
 
 
@@ -55,13 +57,10 @@ class Journal:
     """The session's side: what workers must run, written after each reload."""
 
     def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="hotswap-journal-")
-        atexit.register(shutil.rmtree, self.folder, True)
-        os.makedirs(os.path.join(self.folder, "failures"))
+        self.folder = _process_folder()
         self._texts: dict[str, dict[str, str]] = {}
-        with open(self._path("generation"), "wb") as counter:
-            counter.write(_COUNTER.pack(0))
-        self.generation = 0
+        with open(self._path("generation"), "rb") as counter:
+            self.generation = _COUNTER.unpack(counter.read(_COUNTER.size))[0]
         self._failures_seen: set[str] = set()
         self._failures_mtime = 0
         self._restore: list[Callable[[], None]] = []
@@ -69,17 +68,27 @@ class Journal:
     def _path(self, name: str) -> str:
         return os.path.join(self.folder, name)
 
-    def start(self) -> None:
+    def start(self, watchlist: Watchlist) -> None:
         """Name the journal for child processes, and join pools created from now on."""
         os.environ[ENVIRONMENT] = self.folder
         self._restore += [_wrap_initializer(multiprocessing.pool.Pool), _wrap_initializer(ProcessPoolExecutor)]
+        for name in _LOKY:  # joblib's workers: now if imported, else when they are
+            module = sys.modules.get(name)
+            if module is not None:
+                self._join_loky(module)
+            else:
+                watchlist.after_import[name] = self._join_loky
+
+    def _join_loky(self, module: ModuleType) -> None:
+        executor = getattr(module, "ProcessPoolExecutor", None)
+        if isinstance(executor, type) and self.folder == os.environ.get(ENVIRONMENT):
+            self._restore.append(_wrap_initializer(executor))
 
     def stop(self) -> None:
         if os.environ.get(ENVIRONMENT) == self.folder:
             del os.environ[ENVIRONMENT]
         while self._restore:
             self._restore.pop()()
-        shutil.rmtree(self.folder, ignore_errors=True)  # workers keep their mapped counter
 
     def publish(self, versions: dict[str, SourceVersion]) -> None:
         """New good versions of modules: workers apply them before their next task."""
@@ -112,6 +121,21 @@ class Journal:
                 with open(os.path.join(folder, name), encoding="utf-8") as note:
                     messages.append(note.read())
         return messages
+
+
+_FOLDER: str | None = None
+
+
+def _process_folder() -> str:
+    """One journal folder per session process: pools that outlive a reload of hotswap keep following."""
+    global _FOLDER
+    if _FOLDER is None or not os.path.isdir(_FOLDER):
+        _FOLDER = tempfile.mkdtemp(prefix="hotswap-journal-")
+        atexit.register(shutil.rmtree, _FOLDER, True)
+        os.makedirs(os.path.join(_FOLDER, "failures"))
+        with open(os.path.join(_FOLDER, "generation"), "wb") as counter:
+            counter.write(_COUNTER.pack(0))
+    return _FOLDER
 
 
 def _wrap_initializer(pool_class: type) -> Callable[[], None]:
