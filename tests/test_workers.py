@@ -136,3 +136,25 @@ def test_joblib_loky_workers_follow(library, cell):
     assert cell(run) == {"v2"}
     library("v4")
     assert cell(run) == {"v4"}
+
+
+def test_dask_workers_follow_and_a_worker_added_later_starts_current(library, cell, modules):
+    pytest.importorskip("distributed", reason="dask[distributed] is in the test extra; not installed here")
+    cell(
+        "from distributed import Client, LocalCluster\n"
+        "cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        "client = Client(cluster)"
+    )
+    try:
+        run = "set(r[0] for r in client.gather(client.map(lib.f, range(8), pure=False)))"
+        assert cell(run) == {"v1"}
+        library("v2")
+        assert cell(run) == {"v2"}
+        library("v3", extra="\ndef broken(:\n    pass\n")  # never reaches the workers
+        assert cell(run) == {"v2"}
+        library("v4")
+        cell("lib.f(0)")  # the session applies v4
+        cell("cluster.scale(2); client.wait_for_workers(2)")
+        assert cell("set(client.gather(client.map(lambda i: __import__(lib.__name__).f(i)[0], range(16), pure=False)))") == {"v4"}
+    finally:
+        cell("client.close(); cluster.close()")

@@ -104,7 +104,12 @@ class Reloader:
         """What worker processes could not apply, each said once (cheap when no edit happened)."""
         if self.journal is None or not self.journal.generation:
             return []
-        return self.journal.failures()
+        problems = self.journal.failures()
+        if "distributed.client" in sys.modules:  # the user has Dask: its workers follow too
+            from ._dask import follow_clients
+
+            problems += follow_clients(self.journal.generation, self.journal.texts)
+        return problems
 
     def include(self, name: str) -> ModuleType:
         """Import ``name`` and mark it for reloading in every mode (``%aimport name``)."""

@@ -208,7 +208,7 @@ class Watchlist:
         except OSError:
             return False
         self.record(name, version)
-        if not _runs_this_text(module, version):
+        if not runs_this_text(module, version):
             self._modules[name].trusted = False
         return True
 
@@ -320,7 +320,7 @@ class Watchlist:
         return _GONE
 
 
-def _runs_this_text(module: ModuleType, version: SourceVersion) -> bool:
+def runs_this_text(module: ModuleType, version: SourceVersion) -> bool:
     """Does the module run the code of this text? (Its functions' bytecode, compared.)
 
     For a module imported before hotswap was loaded: a file saved in between

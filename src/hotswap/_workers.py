@@ -44,9 +44,9 @@ from typing import Any
 from ._apply import Failure, Reloaded, reload_module
 from ._report import describe_failure
 from ._source import SourceVersion, digest_of
-from ._watch import Watchlist
+from ._watch import Watchlist, runs_this_text
 
-__all__ = ["Journal", "worker_init"]
+__all__ = ["Journal", "apply_versions", "worker_init"]
 
 ENVIRONMENT = "HOTSWAP_JOURNAL"
 _LOKY = ("joblib.externals.loky.process_executor", "loky.process_executor")
@@ -89,6 +89,11 @@ class Journal:
             del os.environ[ENVIRONMENT]
         while self._restore:
             self._restore.pop()()
+
+    @property
+    def texts(self) -> dict[str, dict[str, str]]:
+        """Module -> the last good version (path, digest, text) of each module changed since start."""
+        return self._texts
 
     def publish(self, versions: dict[str, SourceVersion]) -> None:
         """New good versions of modules: workers apply them before their next task."""
@@ -206,22 +211,8 @@ class _Worker:
         generation = self.generation()
         if generation == self.applied:
             return
-        for name, entry in self._modules().items():
-            module = sys.modules.get(name)
-            watched = self.watchlist.get(name)
-            running = watched.running if watched is not None else _text_of(module)
-            if module is None or (running is not None and running.digest == entry["digest"]):
-                continue
-            data = entry["text"].encode("utf-8")
-            version = SourceVersion(entry["path"], data, digest_of(data), (0, 0, 0, 0), 0)
-            outcome = reload_module(module, version, running)
-            if isinstance(outcome, Reloaded):
-                if watched is not None:
-                    watched.running = version
-                else:
-                    self.watchlist.record(name, version)
-            else:
-                self._tell(outcome, entry["digest"])
+        for failure, digest in apply_versions(self._modules(), self.watchlist):
+            self._tell(failure, digest)
         self.applied = generation
 
     def _tell(self, failure: Failure, digest: str) -> None:
@@ -234,8 +225,35 @@ class _Worker:
             pass
 
 
+def apply_versions(modules: dict[str, dict[str, str]], watchlist: Watchlist) -> list[tuple[Failure, str]]:
+    """In a worker: bring each imported module to its entry's text (path, digest, text).
+
+    The same engine as the session: in place, state kept, transactional.
+    Returns the failures, with the digest of the version that failed.
+    """
+    failures = []
+    for name, entry in modules.items():
+        module = sys.modules.get(name)
+        watched = watchlist.get(name)
+        running = watched.running if watched is not None else _text_of(module)
+        if module is None or (running is not None and running.digest == entry["digest"]):
+            continue
+        data = entry["text"].encode("utf-8")
+        version = SourceVersion(entry["path"], data, digest_of(data), (0, 0, 0, 0), 0)
+        outcome = reload_module(module, version, running)
+        if isinstance(outcome, Reloaded):
+            if watched is not None:
+                watched.running = version
+            else:
+                watchlist.record(name, version)
+        else:
+            failures.append((outcome, entry["digest"]))
+    return failures
+
+
 def _text_of(module: Any) -> SourceVersion | None:
-    """The text a module already imported in this worker runs (its file, as imported)."""
+    """The text a module imported before hotswap joined this worker runs: its file, if its code
+    matches it (else unknown, and the module is re-run whole from the new version)."""
     path = getattr(module, "__file__", None)
     if not isinstance(path, str) or not path.endswith(".py"):
         return None
@@ -244,7 +262,8 @@ def _text_of(module: Any) -> SourceVersion | None:
             data = source.read()
     except OSError:
         return None
-    return SourceVersion(path, data, digest_of(data), (0, 0, 0, 0), 0)
+    version = SourceVersion(path, data, digest_of(data), (0, 0, 0, 0), 0)
+    return version if runs_this_text(module, version) else None
 
 
 _worker: _Worker | None = None
