@@ -17,14 +17,9 @@ exactly as it was.
 
 from __future__ import annotations
 
-import abc
 import ast
 import builtins
-import dataclasses
-import enum
-import os
 import threading
-import traceback
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -32,7 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _diff
+from ._aftercare import (
+    closures_follow,
+    follow_moved_lines,
+    functions_bound_to,
+    may_have_registered,
+    placehold_new_fields,
+    replace_stand_ins,
+)
 from ._diff import Kind, Plan, Step
+from ._outcomes import Failure, Reloaded, run_failure, syntax_failure
 from ._source import SourceVersion
 from ._upgrade import (
     Transaction,
@@ -41,7 +45,6 @@ from ._upgrade import (
     is_code,
     owned_by,
     try_upgrade,
-    upgrade_closures,
     upgrade_code,
 )
 
@@ -60,44 +63,6 @@ _IMPORT_STATE = (
 )
 
 _build_class_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Reloaded:
-    """A module now runs its new version."""
-
-    module: str
-    path: str
-    upgraded: tuple[str, ...] = ()  # existing functions and classes, same objects, new code
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    rebound: tuple[str, ...] = ()  # other values whose object changed
-    stayed_old: tuple[tuple[str, str], ...] = ()  # (object, why it could not be upgraded)
-    reran: tuple[str, ...] = ()  # statements that ran again ("line 3 (X = 2)")
-    whole_module: str | None = None  # why the whole module re-ran, when it did
-    followed: tuple[str, ...] = ()  # names re-bound because the module they came from changed
-    after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
-    rebound_elsewhere: tuple[str, ...] = ()  # "analysis.K", "user namespace K": dependents re-bound
-    # name -> (old object, new object), for every name whose object changed (dependents follow)
-    changes: Mapping[str, tuple[object, object]] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """The new version could not be applied; the module runs its previous one."""
-
-    module: str
-    path: str
-    line: int | None
-    error: str  # "ZeroDivisionError: division by zero"
-    source_line: str | None = None
-    interrupted: bool = False
-    internal: bool = False  # a hotswap bug, not the user's code
-    after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
-    deleted: bool = False  # the module's file is gone
-    compiled: bool = False  # a C extension was rebuilt: only a restart can load it
-    column: int | None = None  # 1-based, in ``source_line``
-    details: str = field(default="", repr=False, compare=False)  # the traceback, without hotswap's frames
 
 
 @dataclass
@@ -150,7 +115,7 @@ def reload_module(
     try:
         plan = None if whole or running is None else _diff.plan(running.text, version.text, path=version.path)
     except SyntaxError as error:
-        return _syntax_failure(name, version.path, error)
+        return syntax_failure(name, version.path, error)
     if plan is not None and plan.full_reason is None:
         try:
             return _transaction(module, version, lambda run: _apply_plan(run, plan, version.path, rebind), roots)
@@ -164,7 +129,7 @@ def reload_module(
     try:
         code = version.compile()
     except SyntaxError as error:
-        return _syntax_failure(name, version.path, error)
+        return syntax_failure(name, version.path, error)
     reason = whole or "no earlier text to compare with"
     return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots)
 
@@ -191,7 +156,7 @@ def _transaction(
         )
     except BaseException as error:  # noqa: BLE001 - every failure is rolled back
         _restore(run)
-        return _run_failure(module.__name__, version, error)
+        return run_failure(module.__name__, version, error)
     run.txn.commit()
     return outcome
 
@@ -233,7 +198,7 @@ def _apply_plan(
 ) -> Reloaded:
     """Run what changed, and what reads a name whose value changed, in file order."""
     namespace = run.namespace
-    kept_code = _functions_of(run.module, path, [s for s in plan.steps if s.moved])
+    kept_code = functions_bound_to(run.module, path, [n for s in plan.steps if s.moved for n in s.binds])
     followed = _follow(run, rebind)  # statements reading these re-run; imports binding them need not
     dirty: set[str] = set()
     for name in plan.removed:
@@ -249,181 +214,10 @@ def _apply_plan(
         if step.kind is Kind.METHODS and not touched and _upgrade_methods(run, step, path, plan):
             continue
         dirty |= _rerun(run, step, path, plan)
-    _follow_moved_lines(run, kept_code, plan)
+    follow_moved_lines(kept_code, plan.moved_lines, run.txn)
     if not any(isinstance(s.node, ast.Expr) and isinstance(s.node.value, ast.Constant) for s in plan.steps[:1]):
         namespace["__doc__"] = None
     return _outcome(run, path)
-
-
-def _functions_of(
-    module: types.ModuleType, path: str, steps: list[Step]
-) -> dict[int, tuple[types.FunctionType, types.CodeType]]:
-    """The functions and methods these statements made, with their current code."""
-    values = [module.__dict__.get(n) for step in steps for n in step.binds]
-    return {
-        id(f): (f, f.__code__)
-        for f in _functions_in(values, module.__name__)
-        if f.__code__.co_filename == path
-    }
-
-
-def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionType]:
-    """Functions of module ``owner`` held by these values: directly, in its classes, in wrappers."""
-    found: dict[int, types.FunctionType] = {}
-    seen: set[int] = set()
-    stack: list[object] = list(values)
-    while stack:
-        value = stack.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
-        if isinstance(value, type):
-            if value.__module__ == owner:
-                stack += list(value.__dict__.values())
-            continue
-        for function in functions_named(value, "", owner, any_name=True)[0]:
-            found[id(function)] = function
-    return list(found.values())
-
-
-class _FieldAddedLater:
-    """Class-level stand-in for a dataclass field that instances made before the edit lack."""
-
-    def __repr__(self) -> str:
-        return "<missing: this object was made before the field existed>"
-
-
-MISSING_FIELD = _FieldAddedLater()
-
-
-def _placehold_new_fields(run: _Run) -> None:
-    """Objects made before a field was added must not crash ``repr`` or ``==``.
-
-    Instances made since set the field in ``__init__`` (their own value wins);
-    the next re-run of the class body drops the stand-in before the decorator runs.
-    """
-    for old_id, old_fields in run.old_fields.items():
-        cls = next((v for v in run.namespace.values() if id(v) == old_id), None)
-        fields = getattr(cls, "__dataclass_fields__", None)
-        if cls is None or not fields or not old_fields or "__slots__" in vars(cls):
-            continue
-        for name, spec in fields.items():
-            if name not in old_fields and name not in vars(cls) and spec.default is dataclasses.MISSING:
-                run.txn.set(cls, name, MISSING_FIELD)
-
-
-_PLAIN_METACLASSES = (type, abc.ABCMeta, enum.EnumMeta)
-
-
-def _may_have_registered(new: type) -> bool:
-    """Could a class hook (``__init_subclass__``, a metaclass) have stored the new class?"""
-    if type(new) not in _PLAIN_METACLASSES:
-        return True
-    return any("__init_subclass__" in vars(base) for base in new.__mro__[1:-1])
-
-
-def _replace_stand_ins(run: _Run) -> None:
-    """Registries filled by class hooks name the class the user holds, once.
-
-    Looks in module-level and class-level lists, dicts and sets of this module
-    and the other namespaces given; not through the whole heap.
-    """
-    if not run.stand_ins:
-        return
-    namespaces = [run.namespace, *(run.roots() if run.roots else ())]
-    seen: set[int] = set()
-    for namespace in namespaces:
-        for value in list(namespace.values()):
-            places = [value, *vars(value).values()] if isinstance(value, type) else [value]
-            for place in places:
-                if id(place) not in seen and isinstance(place, (list, dict, set)):
-                    seen.add(id(place))
-                    _replace_in(place, run)
-
-
-def _replace_in(container: list[Any] | dict[Any, Any] | set[Any], run: _Run) -> None:
-    for stand_in, kept in run.stand_ins.values():
-        if isinstance(container, list):
-            if not any(item is stand_in for item in container):
-                continue
-            run.txn.keep_contents(container)
-            has_kept = any(item is kept for item in container)
-            container[:] = [
-                kept if item is stand_in else item
-                for item in container
-                if not (item is stand_in and has_kept)
-            ]
-        elif isinstance(container, dict):
-            if not any(item is stand_in for item in container.values()) and not _holds(container, stand_in):
-                continue
-            run.txn.keep_contents(container)
-            for key, item in list(container.items()):
-                if item is stand_in:
-                    container[key] = kept
-            if _holds(container, stand_in):
-                container.setdefault(kept, container.pop(stand_in))
-        elif _holds(container, stand_in):
-            run.txn.keep_contents(container)
-            container.discard(stand_in)
-            container.add(kept)
-
-
-def _holds(container: dict[Any, Any] | set[Any], key: object) -> bool:
-    """``key in container`` by identity (a class's hash is its identity, unless a metaclass says else)."""
-    try:
-        return key in container and any(k is key for k in container)
-    except TypeError:
-        return False
-
-
-def _upgrade_closures(run: _Run, roots: Callable[[], Iterable[dict[str, Any]]] | None) -> None:
-    """When inner functions changed, closures made before the edit take their new code.
-
-    Looked for where users keep them: this module, the other namespaces given
-    (the user's, other watched modules), inside classes and wrappers; never
-    through the whole heap.
-    """
-    if not run.txn.nested_code:
-        return
-    namespaces = [run.namespace, *(roots() if roots else ())]
-    values = [value for namespace in namespaces for value in list(namespace.values())]
-    values += [item for value in values for item in _items_of_small_container(value)]
-    run.upgraded += upgrade_closures(_functions_in(values, run.module.__name__), run.txn)
-
-
-_SMALL = 10_000  # callbacks live in small lists and dicts; large containers hold data
-
-
-def _items_of_small_container(value: object) -> list[object]:
-    """The items of a list, tuple, set or dict (its values) that is small enough to look through."""
-    if isinstance(value, dict) and len(value) <= _SMALL:
-        return list(value.values())
-    if isinstance(value, (list, tuple, set, frozenset)) and len(value) <= _SMALL:
-        return list(value)
-    return []
-
-
-def _follow_moved_lines(
-    run: _Run, kept_code: dict[int, tuple[types.FunctionType, types.CodeType]], plan: Plan
-) -> None:
-    """Code kept across the reload reports the lines where its text now sits."""
-    for function, code in kept_code.values():
-        new_line = plan.moved_lines.get(code.co_firstlineno)
-        if function.__code__ is code and new_line is not None:
-            shifted = _shifted(code, new_line - code.co_firstlineno, run.txn.nested_code)
-            run.txn.set(function, "__code__", shifted)
-
-
-def _shifted(code: types.CodeType, delta: int, nested: dict[types.CodeType, types.CodeType]) -> types.CodeType:
-    """``code`` moved by ``delta`` lines; inner code too (``nested`` maps old to moved, for closures)."""
-    consts = []
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            moved = nested[const] = _shifted(const, delta, nested)
-            consts.append(moved)
-        else:
-            consts.append(const)
-    return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=tuple(consts))
 
 
 def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
@@ -544,9 +338,12 @@ def _upgrade_exactly(run: _Run, old: types.FunctionType, new: types.FunctionType
 
 
 def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
-    _upgrade_closures(run, run.roots)
-    _replace_stand_ins(run)
-    _placehold_new_fields(run)
+    if run.txn.nested_code or run.stand_ins:  # only then look beyond this module
+        namespaces = [run.namespace, *(run.roots() if run.roots else ())]
+        run.upgraded += closures_follow(run.module.__name__, namespaces, run.txn)
+        if run.stand_ins:
+            replace_stand_ins(run.stand_ins.values(), namespaces, run.txn)
+    placehold_new_fields(run.old_fields, run.namespace, run.txn)
     namespace, snapshot = run.namespace, run.snapshot
     kept = {id(v) for v in namespace.values()}
     for old_class, notes in run.class_notes.items():
@@ -619,7 +416,7 @@ def _intercept_classes(run: _Run) -> Iterator[None]:
         kept = try_upgrade(old, new, run.txn)
         if kept is old:
             run.classes.append(func.__qualname__)
-            if _may_have_registered(new):
+            if may_have_registered(new):
                 run.stand_ins[id(new)] = (new, old)
         else:  # said at the end, unless a decorator's class is then upgraded in its place
             run.class_notes[id(old)] = run.txn.notes[notes:]
@@ -650,48 +447,3 @@ def _is_submodule(package: types.ModuleType, name: str, value: object) -> bool:
 
 def _is_dunder(name: str) -> bool:
     return name.startswith("__") and name.endswith("__")
-
-
-def _syntax_failure(module: str, path: str, error: SyntaxError) -> Failure:
-    text, column = _stripped(error.text or "", error.offset)
-    return Failure(module, path, error.lineno, f"{type(error).__name__}: {error.msg}", text, column=column)
-
-
-def _stripped(line: str, column: int | None) -> tuple[str | None, int | None]:
-    """A source line without its indentation, and a 1-based column moved to match."""
-    text = line.rstrip("\n").rstrip()
-    indent = len(text) - len(text.lstrip())
-    if column is not None:
-        column = max(1, column - indent)
-    return text.strip() or None, column
-
-
-def _run_failure(module: str, version: SourceVersion, error: BaseException) -> Failure:
-    if isinstance(error, SyntaxError) and error.filename == version.path:
-        return _syntax_failure(module, version.path, error)
-    line = column = None
-    entries = [e for e in traceback.extract_tb(error.__traceback__) if not e.filename.startswith(_OWN_DIR)]
-    for entry in entries:
-        if entry.filename == version.path:  # the innermost frame in the module's own file
-            line, column = entry.lineno, getattr(entry, "colno", None)
-    lines = version.text.splitlines()
-    source_line = None
-    if line and line <= len(lines):
-        source_line, column = _stripped(lines[line - 1], None if column is None else column + 1)
-    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return Failure(
-        module,
-        version.path,
-        line,
-        message,
-        source_line,
-        interrupted=isinstance(error, KeyboardInterrupt),
-        column=column,
-        details="".join(
-            ["Traceback (most recent call last):\n", *traceback.format_list(entries)]
-            + traceback.format_exception_only(type(error), error)
-        ),
-    )
-
-
-_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

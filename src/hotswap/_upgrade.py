@@ -573,7 +573,7 @@ def _wrapped_by(item: object) -> list[object]:
 
 def _filled(cell: types.CellType) -> bool:
     try:
-        cell.cell_contents
-    except ValueError:
+        _ = cell.cell_contents
+    except ValueError:  # an empty cell
         return False
     return True

@@ -1,0 +1,212 @@
+"""Aftercare: once a module's new code ran, the references elsewhere are put right.
+
+Closures made by old code take the new inner code, registries that class hooks
+filled name the kept class, dataclass instances made before a new field do not
+crash, and code kept across the edit reports the lines where it now sits. Each
+looks only where users keep things (given namespaces, their classes and small
+containers), never through the whole heap, and writes through the transaction.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import enum
+import types
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._upgrade import Transaction, functions_named, upgrade_closures
+
+__all__ = [
+    "MISSING_FIELD",
+    "closures_follow",
+    "follow_moved_lines",
+    "functions_bound_to",
+    "may_have_registered",
+    "placehold_new_fields",
+    "replace_stand_ins",
+]
+
+
+def functions_bound_to(
+    module: types.ModuleType, path: str, names: Iterable[str]
+) -> dict[int, tuple[types.FunctionType, types.CodeType]]:
+    """The functions and methods bound to these names, with their current code."""
+    values = [module.__dict__.get(n) for n in names]
+    return {
+        id(f): (f, f.__code__)
+        for f in _functions_in(values, module.__name__)
+        if f.__code__.co_filename == path
+    }
+
+
+def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionType]:
+    """Functions of module ``owner`` held by these values: directly, in its classes, in wrappers."""
+    found: dict[int, types.FunctionType] = {}
+    seen: set[int] = set()
+    stack: list[object] = list(values)
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, type):
+            if value.__module__ == owner:
+                stack += list(value.__dict__.values())
+            continue
+        for function in functions_named(value, "", owner, any_name=True)[0]:
+            found[id(function)] = function
+    return list(found.values())
+
+
+class _FieldAddedLater:
+    """Class-level stand-in for a dataclass field that instances made before the edit lack."""
+
+    def __repr__(self) -> str:
+        return "<missing: this object was made before the field existed>"
+
+
+MISSING_FIELD = _FieldAddedLater()
+
+
+def placehold_new_fields(
+    old_fields_of: Mapping[int, frozenset[str]], namespace: dict[str, Any], txn: Transaction
+) -> None:
+    """Objects made before a field was added must not crash ``repr`` or ``==``.
+
+    ``old_fields_of`` maps id(kept class) -> its dataclass fields before the
+    reload. Instances made since set the field in ``__init__`` (their own value
+    wins); the next re-run of the class body drops the stand-in before the
+    decorator runs.
+    """
+    for old_id, old_fields in old_fields_of.items():
+        cls = next((v for v in namespace.values() if id(v) == old_id), None)
+        fields = getattr(cls, "__dataclass_fields__", None)
+        if cls is None or not fields or not old_fields or "__slots__" in vars(cls):
+            continue
+        for name, spec in fields.items():
+            if name not in old_fields and name not in vars(cls) and spec.default is dataclasses.MISSING:
+                txn.set(cls, name, MISSING_FIELD)
+
+
+_PLAIN_METACLASSES = (type, abc.ABCMeta, enum.EnumMeta)
+
+
+def may_have_registered(new: type) -> bool:
+    """Could a class hook (``__init_subclass__``, a metaclass) have stored the new class?"""
+    if type(new) not in _PLAIN_METACLASSES:
+        return True
+    return any("__init_subclass__" in vars(base) for base in new.__mro__[1:-1])
+
+
+def replace_stand_ins(
+    stand_ins: Iterable[tuple[type, type]], namespaces: Iterable[dict[str, Any]], txn: Transaction
+) -> None:
+    """Registries filled by class hooks name the class the user holds, once.
+
+    ``stand_ins`` are (class built from the new body, class kept). Looks in
+    module-level and class-level lists, dicts and sets of these namespaces;
+    not through the whole heap.
+    """
+    pairs = list(stand_ins)
+    seen: set[int] = set()
+    for namespace in namespaces:
+        for value in list(namespace.values()):
+            places = [value, *vars(value).values()] if isinstance(value, type) else [value]
+            for place in places:
+                if id(place) not in seen and isinstance(place, (list, dict, set)):
+                    seen.add(id(place))
+                    _replace_in(place, pairs, txn)
+
+
+def _replace_in(
+    container: list[Any] | dict[Any, Any] | set[Any], pairs: list[tuple[type, type]], txn: Transaction
+) -> None:
+    for stand_in, kept in pairs:
+        if isinstance(container, list):
+            if not any(item is stand_in for item in container):
+                continue
+            txn.keep_contents(container)
+            has_kept = any(item is kept for item in container)
+            container[:] = [
+                kept if item is stand_in else item
+                for item in container
+                if not (item is stand_in and has_kept)
+            ]
+        elif isinstance(container, dict):
+            if not any(item is stand_in for item in container.values()) and not _holds(container, stand_in):
+                continue
+            txn.keep_contents(container)
+            for key, item in list(container.items()):
+                if item is stand_in:
+                    container[key] = kept
+            if _holds(container, stand_in):
+                container.setdefault(kept, container.pop(stand_in))
+        elif _holds(container, stand_in):
+            txn.keep_contents(container)
+            container.discard(stand_in)
+            container.add(kept)
+
+
+def _holds(container: dict[Any, Any] | set[Any], key: object) -> bool:
+    """``key in container`` by identity (a class's hash is its identity, unless a metaclass says else)."""
+    try:
+        return key in container and any(k is key for k in container)
+    except TypeError:
+        return False
+
+
+def closures_follow(owner: str, namespaces: Iterable[dict[str, Any]], txn: Transaction) -> list[str]:
+    """When inner functions changed, closures made before the edit take their new code.
+
+    Looked for where users keep them: the namespaces given (the module's, the
+    user's, other watched modules), inside classes, wrappers and small
+    containers; never through the whole heap. Returns the names upgraded.
+    """
+    if not txn.nested_code:
+        return []
+    values = [value for namespace in namespaces for value in list(namespace.values())]
+    values += [item for value in values for item in _items_of_small_container(value)]
+    return upgrade_closures(_functions_in(values, owner), txn)
+
+
+_SMALL = 10_000  # callbacks live in small lists and dicts; large containers hold data
+
+
+def _items_of_small_container(value: object) -> list[object]:
+    """The items of a list, tuple, set or dict (its values) that is small enough to look through."""
+    if isinstance(value, dict) and len(value) <= _SMALL:
+        return list(value.values())
+    if isinstance(value, (list, tuple, set, frozenset)) and len(value) <= _SMALL:
+        return list(value)
+    return []
+
+
+def follow_moved_lines(
+    kept_code: dict[int, tuple[types.FunctionType, types.CodeType]],
+    moved_lines: Mapping[int, int],
+    txn: Transaction,
+) -> None:
+    """Code kept across the reload reports the lines where its text now sits.
+
+    Inner code objects move too, and are noted in ``txn.nested_code`` so that
+    closures made from them follow (``closures_follow``).
+    """
+    for function, code in kept_code.values():
+        new_line = moved_lines.get(code.co_firstlineno)
+        if function.__code__ is code and new_line is not None:
+            shifted = _shifted(code, new_line - code.co_firstlineno, txn.nested_code)
+            txn.set(function, "__code__", shifted)
+
+
+def _shifted(code: types.CodeType, delta: int, nested: dict[types.CodeType, types.CodeType]) -> types.CodeType:
+    """``code`` moved by ``delta`` lines; inner code too (``nested`` maps old to moved, for closures)."""
+    consts = []
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            moved = nested[const] = _shifted(const, delta, nested)
+            consts.append(moved)
+        else:
+            consts.append(const)
+    return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=tuple(consts))

@@ -1,0 +1,96 @@
+"""Outcomes: what one module's reload did, as values the report and status steps read."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ._source import SourceVersion
+
+__all__ = ["Failure", "Reloaded", "run_failure", "syntax_failure"]
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """A module now runs its new version."""
+
+    module: str
+    path: str
+    upgraded: tuple[str, ...] = ()  # existing functions and classes, same objects, new code
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    rebound: tuple[str, ...] = ()  # other values whose object changed
+    stayed_old: tuple[tuple[str, str], ...] = ()  # (object, why it could not be upgraded)
+    reran: tuple[str, ...] = ()  # statements that ran again ("line 3 (X = 2)")
+    whole_module: str | None = None  # why the whole module re-ran, when it did
+    followed: tuple[str, ...] = ()  # names re-bound because the module they came from changed
+    after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
+    rebound_elsewhere: tuple[str, ...] = ()  # "analysis.K", "user namespace K": dependents re-bound
+    # name -> (old object, new object), for every name whose object changed (dependents follow)
+    changes: Mapping[str, tuple[object, object]] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The new version could not be applied; the module runs its previous one."""
+
+    module: str
+    path: str
+    line: int | None
+    error: str  # "ZeroDivisionError: division by zero"
+    source_line: str | None = None
+    interrupted: bool = False
+    internal: bool = False  # a hotswap bug, not the user's code
+    after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
+    deleted: bool = False  # the module's file is gone
+    compiled: bool = False  # a C extension was rebuilt: only a restart can load it
+    column: int | None = None  # 1-based, in ``source_line``
+    details: str = field(default="", repr=False, compare=False)  # the traceback, without hotswap's frames
+
+
+
+def syntax_failure(module: str, path: str, error: SyntaxError) -> Failure:
+    text, column = _stripped(error.text or "", error.offset)
+    return Failure(module, path, error.lineno, f"{type(error).__name__}: {error.msg}", text, column=column)
+
+
+def _stripped(line: str, column: int | None) -> tuple[str | None, int | None]:
+    """A source line without its indentation, and a 1-based column moved to match."""
+    text = line.rstrip("\n").rstrip()
+    indent = len(text) - len(text.lstrip())
+    if column is not None:
+        column = max(1, column - indent)
+    return text.strip() or None, column
+
+
+def run_failure(module: str, version: SourceVersion, error: BaseException) -> Failure:
+    if isinstance(error, SyntaxError) and error.filename == version.path:
+        return syntax_failure(module, version.path, error)
+    line = column = None
+    entries = [e for e in traceback.extract_tb(error.__traceback__) if not e.filename.startswith(_OWN_DIR)]
+    for entry in entries:
+        if entry.filename == version.path:  # the innermost frame in the module's own file
+            line, column = entry.lineno, getattr(entry, "colno", None)
+    lines = version.text.splitlines()
+    source_line = None
+    if line and line <= len(lines):
+        source_line, column = _stripped(lines[line - 1], None if column is None else column + 1)
+    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return Failure(
+        module,
+        version.path,
+        line,
+        message,
+        source_line,
+        interrupted=isinstance(error, KeyboardInterrupt),
+        column=column,
+        details="".join(
+            ["Traceback (most recent call last):\n", *traceback.format_list(entries)]
+            + traceback.format_exception_only(type(error), error)
+        ),
+    )
+
+
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
