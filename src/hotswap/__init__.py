@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._apply import Failure, Reloaded
+from ._outcomes import Failure, Reloaded
 from ._reloader import Mode, Outcome, Reloader
 from ._repl import enable, errors, status
 

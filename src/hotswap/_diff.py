@@ -24,8 +24,8 @@ plan says so (``full_reason``) and the whole module re-runs instead. The rules:
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import copy
 import dataclasses

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ._apply import Failure, Reloaded
 from ._graph import STAR
+from ._outcomes import Failure, Reloaded
 from ._reloader import Mode, Outcome, Reloader
 from ._report import describe_failure, describe_reload, describe_stayed_old
 

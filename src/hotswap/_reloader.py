@@ -27,8 +27,9 @@ from types import ModuleType
 from typing import Any
 
 from . import _diff, _workers
-from ._apply import Failure, Reloaded, reload_module
+from ._apply import reload_module
 from ._graph import STAR, ImportGraph
+from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
 from ._watch import Watched, Watchlist, is_user_file
 from ._workers import Journal

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._apply import Failure, Reloaded
+from ._outcomes import Failure, Reloaded
 
 __all__ = ["describe_failure", "describe_reload", "describe_stayed_old"]
 

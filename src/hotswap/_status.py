@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ._apply import Failure
+from ._outcomes import Failure
 from ._reloader import Event, Reloader
 from ._report import describe_reload
 

@@ -41,7 +41,8 @@ from multiprocessing.reduction import ForkingPickler
 from types import ModuleType
 from typing import Any
 
-from ._apply import Failure, Reloaded, reload_module
+from ._apply import reload_module
+from ._outcomes import Failure, Reloaded
 from ._report import describe_failure
 from ._source import SourceVersion, digest_of
 from ._watch import Watchlist, runs_this_text
