@@ -117,6 +117,7 @@ def test_workers_can_be_turned_off(plain_shell, modules, cell):
         cell("%autoreload 2")
         cell(f"import multiprocessing as mp, {modules.name} as lib")
         cell("__spec__ = None; pool = mp.get_context('spawn').Pool(1)")
+        assert versions(cell, "pool") == {"v1"}  # the worker has imported the module
         modules.write(modules.name, LIBRARY.replace("VERSION", "v2"))
         assert cell("lib.f(0)[0]") == "v2"
         assert versions(cell, "pool") == {"v1"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -112,8 +113,17 @@ def reload_module(
     """
     name = module.__name__
     rebind = rebind or {}
+    same_text = running is not None and running.digest == version.digest
+    if same_text and not whole and not any(_used_beyond_import(version.text, a) for a in rebind):
+        # Only dependencies changed and nothing but the import names them: re-bind only.
+        return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots)
     try:
-        plan = None if whole or running is None else _diff.plan(running.text, version.text, path=version.path)
+        if whole or running is None:
+            plan = None
+        elif same_text:
+            plan = _diff.unchanged_plan(version.text, version.path, version.digest)
+        else:
+            plan = _diff.plan(running.text, version.text, path=version.path)
     except SyntaxError as error:
         return syntax_failure(name, version.path, error)
     if plan is not None and plan.full_reason is None:
@@ -132,6 +142,11 @@ def reload_module(
         return syntax_failure(name, version.path, error)
     reason = whole or "no earlier text to compare with"
     return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots)
+
+
+def _used_beyond_import(text: str, name: str) -> bool:
+    """Does the text name ``name`` anywhere but the one line that imported it?"""
+    return len(re.findall(rf"\b{re.escape(name)}\b", text)) > 1
 
 
 def _transaction(

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType
 
-__all__ = ["Kind", "Plan", "Step", "future_flags", "parse", "plan", "statement_code"]
+__all__ = ["Kind", "Plan", "Step", "future_flags", "parse", "plan", "statement_code", "unchanged_plan"]
 
 _DYNAMIC_CALLS = frozenset({"globals", "locals", "vars", "exec", "eval"})
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -153,6 +153,23 @@ class _Text:
             lines = "".join(self.lines[first_line(node) - 1 : end])
             segment = self._segments[id(node)] = f"{node.col_offset}:{node.end_col_offset}:{lines}"
         return segment
+
+
+_UNCHANGED: dict[tuple[str, str], Plan] = {}
+
+
+def unchanged_plan(text: str, path: str, digest: str) -> Plan:
+    """The plan from a text to itself: only its reads matter (a module whose imports changed).
+
+    Kept per text: a module that follows another one's edits pays the parse once.
+    """
+    key = (path, digest)
+    cached = _UNCHANGED.get(key)
+    if cached is None:
+        if len(_UNCHANGED) > 4096:
+            _UNCHANGED.clear()
+        cached = _UNCHANGED[key] = plan(text, text, path=path)
+    return cached
 
 
 def parse(text: str, path: str) -> ast.Module:

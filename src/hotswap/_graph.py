@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -64,6 +65,15 @@ class ImportGraph:
                         depends.add(f"{source}.{alias.name}")  # it may be a submodule
         self._set(module, edges, depends)
 
+    def update_from_text(self, module: str, text: str, package: str | None) -> None:
+        """(Re)read one module's imports from its text, without parsing the whole module.
+
+        Import lines are found by pattern and parsed alone: cheap for many
+        modules. Imports inside functions are counted too, which only adds
+        dependencies: re-binding is always checked by identity.
+        """
+        self.update(module, ast.Module(body=list(_import_statements(text)), type_ignores=[]), package)
+
     def add_namespace_import(self, label: str, source: str, name: str, alias: str) -> None:
         """A namespace did ``from source import name as alias``; the latest binding of ``alias`` wins."""
         kept = [e for e in self._edges.get(label, ()) if e.alias != alias or name == STAR]
@@ -101,6 +111,27 @@ class ImportGraph:
         self._depends[importer] = frozenset(depends)
         for edge in edges:
             self._importers.setdefault(edge.source, set()).add(edge)
+
+
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import\b|import[ \t]+\w)", re.MULTILINE)
+
+
+def _import_statements(text: str) -> Iterator[ast.stmt]:
+    """The import statements of a text, found line by line (parenthesised and continued lines too)."""
+    for match in _IMPORT_LINE.finditer(text):
+        start = match.start()
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if "(" in text[start:end] and ")" not in text[start:end]:
+            close = text.find(")", end)
+            end = len(text) if close < 0 else close + 1
+        while text[start:end].rstrip().endswith("\\"):
+            following = text.find("\n", end + 1)
+            end = len(text) if following < 0 else following
+        try:
+            yield from ast.parse(text[start:end].strip()).body
+        except SyntaxError:  # in a string, or not an import after all
+            continue
 
 
 def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:

@@ -16,17 +16,18 @@ cycle, a module already processed is only re-bound.
 from __future__ import annotations
 
 import enum
+import functools
 import importlib
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from . import _diff, _workers
+from . import _workers
 from ._apply import reload_module
 from ._graph import STAR, ImportGraph
 from ._outcomes import Failure, Reloaded
@@ -82,6 +83,7 @@ class Reloader:
         self.namespaces: dict[str, Callable[[], dict[str, Any]]] = {}
         self.graph = ImportGraph()
         self._graph_digests: dict[str, str] = {}  # module -> digest of the text in the graph
+        self._mentions: dict[str, set[str]] = {}  # a module's last name -> modules whose text has it
         self._busy = threading.Lock()
 
     def start(self) -> None:
@@ -162,13 +164,18 @@ class Reloader:
 
     def _run(self, jobs: dict[str, _Job]) -> list[Outcome]:
         """Apply the jobs, dependencies first; dependents join the queue as values change."""
-        self._refresh_graph()
-        rank = {name: i for i, name in enumerate(self.graph.order(self.watchlist.names()))}
+        self._note_new_imports()
         done: set[str] = set()
         outcomes: dict[str, Outcome] = {}
         elsewhere: dict[str, list[str]] = {}  # source module -> "where.name" re-bound
+        queue: deque[str] = deque()
         while jobs:
-            name = min(jobs, key=lambda n: rank.get(n, len(rank)))
+            if not queue:  # (re)order what is pending, dependencies first
+                self._ensure_in_graph(jobs)
+                queue.extend(self.graph.order(list(jobs)))
+            name = queue.popleft()
+            if name not in jobs:
+                continue
             job = jobs.pop(name)
             done.add(name)
             started = time.perf_counter()
@@ -179,7 +186,10 @@ class Reloader:
             if isinstance(outcome, Reloaded):
                 for alias in outcome.followed:
                     elsewhere.setdefault(job.rebind[alias][2], []).append(f"{name}.{alias}")
+                pending = len(jobs)
                 self._propagate(outcome, jobs, done, elsewhere)
+                if len(jobs) != pending:
+                    queue.clear()  # new dependents: order again
             outcomes[name] = outcome
         if self.journal is not None:
             self.journal.publish(self._new_versions(outcomes))
@@ -224,9 +234,8 @@ class Reloader:
         if not watched.trusted:
             whole = "its file was saved after it was imported, before hotswap was loaded"
         rebind = {alias: (old, new) for alias, (old, new, _) in job.rebind.items()}
-        outcome = reload_module(
-            module, version, watched.running, whole=whole, rebind=rebind, roots=self._closure_roots
-        )
+        roots = functools.partial(self._closure_roots, watched.name)
+        outcome = reload_module(module, version, watched.running, whole=whole, rebind=rebind, roots=roots)
         if job.version is None:  # a dependent: its file is as it was
             return replace(outcome, after=tuple(sorted({s for _, _, s in job.rebind.values()})))
         if isinstance(outcome, Reloaded):
@@ -234,6 +243,7 @@ class Reloader:
             watched.trusted = True
             watched.failed_digest = None
             pin_in_linecache(version)
+            self._note_text(watched.name)
         else:  # reported once; retried when the file changes or on ``everything``
             watched.failed_digest = version.digest
         return outcome
@@ -243,6 +253,8 @@ class Reloader:
     ) -> None:
         """Names whose object changed: re-bind them where they were imported."""
         source = outcome.module
+        if outcome.changes:
+            self._ensure_in_graph(self._mentioning(source))
         for name, (old, new) in outcome.changes.items():
             for edge in self.graph.importers_of(source, name):
                 alias = name if edge.name == STAR else edge.alias
@@ -262,26 +274,53 @@ class Reloader:
                 job = jobs.setdefault(edge.importer, _Job(watched, None))
                 job.rebind[alias] = (old, new, source)
 
-    def _closure_roots(self) -> list[dict[str, Any]]:
-        """Where closures made by a module's old code may be kept: the user's, other modules."""
+    def _closure_roots(self, name: str) -> list[dict[str, Any]]:
+        """Where closures made by a module's old code may be kept: the user's, modules using it."""
         roots = [namespace() for namespace in self.namespaces.values()]
-        roots += [vars(m) for m in map(sys.modules.get, self.watchlist.names()) if m is not None]
+        roots += [vars(m) for m in map(sys.modules.get, self._mentioning(name)) if m is not None]
         return roots
 
-    def _refresh_graph(self) -> None:
-        """Read the imports of modules whose running text the graph has not seen yet."""
-        for name in self.watchlist.names():
+    def _ensure_in_graph(self, names: Iterable[str]) -> None:
+        """Read the imports of these modules, where the graph has not seen their running text."""
+        for name in names:
             watched = self.watchlist.get(name)
             module = sys.modules.get(name)
-            if watched is None or module is None or self._graph_digests.get(name) == watched.running.digest:
+            if watched is None or module is None or watched.compiled:
                 continue
-            try:
-                tree = _diff.parse(watched.running.text, watched.path)
-            except SyntaxError:
-                continue
-            package = getattr(module, "__package__", None)
-            self.graph.update(name, tree, package)
-            self._graph_digests[name] = watched.running.digest
+            if self._graph_digests.get(name) != watched.running.digest:
+                self.graph.update_from_text(name, watched.running.text, getattr(module, "__package__", None))
+                self._graph_digests[name] = watched.running.digest
+
+    def _mentioning(self, module: str) -> set[str]:
+        """Watched modules whose text names ``module`` (by its last part): its possible importers.
+
+        A substring search over the running texts, done once per module name
+        and then kept current as texts change: the graph is read only there.
+        """
+        word = module.rpartition(".")[2]
+        names = self._mentions.get(word)
+        if names is None:
+            names = self._mentions[word] = {
+                n for n in self.watchlist.names() if word in self._text_of(n)
+            }
+        return names
+
+    def _text_of(self, name: str) -> str:
+        watched = self.watchlist.get(name)
+        return "" if watched is None or watched.compiled else watched.running.text
+
+    def _note_text(self, name: str) -> None:
+        """A module's running text changed (or it was imported): keep the mention sets current."""
+        text = self._text_of(name)
+        for word, names in self._mentions.items():
+            if word in text:
+                names.add(name)
+            else:
+                names.discard(name)
+
+    def _note_new_imports(self) -> None:
+        for name in self.watchlist.drain_recorded():
+            self._note_text(name)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ hashed, so the code that runs is always the text that was recorded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import linecache
@@ -40,8 +41,9 @@ class SourceVersion:
     signature: StatSignature
     read_at_ns: int
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
+        """The decoded text (PEP 263 cookies honoured), decoded once."""
         return importlib.util.decode_source(self.data)
 
     def is_racy(self) -> bool:
