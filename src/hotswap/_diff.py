@@ -62,6 +62,7 @@ class Step:
     late: frozenset[str] = frozenset()  # names it reads that a later statement binds
     methods: tuple[int, ...] = ()  # METHODS: positions of the changed defs in the class body
     moved: bool = False  # some of its unchanged lines now sit elsewhere
+    first_text: str = ""  # its first line as written, for reports
 
     @property
     def line(self) -> int:
@@ -69,7 +70,7 @@ class Step:
 
     def label(self) -> str:
         """``line 12 (X = 2)`` for reports."""
-        text = ast.unparse(self.node).splitlines()[0] if self.node else ""
+        text = self.first_text
         if isinstance(self.node, (*_DEFS, ast.ClassDef)):
             text = f"{'class' if isinstance(self.node, ast.ClassDef) else 'def'} {self.node.name}"
         return f"line {self.line} ({text[:40]})"
@@ -237,7 +238,10 @@ def _step(
             for position, (a, b) in enumerate(zip(old.body, node.body)):
                 if position not in methods and old_text.segment(a) == new_text.segment(b):
                     lines_moved |= _map_lines(a, b, moved)
-    return Step(node, kind, scan.reads, scan.binds, scan.dynamic, methods=methods, moved=lines_moved)
+    first_text = new_text.lines[node.lineno - 1].strip() if node.lineno <= len(new_text.lines) else ""
+    return Step(
+        node, kind, scan.reads, scan.binds, scan.dynamic, methods=methods, moved=lines_moved, first_text=first_text
+    )
 
 
 def _map_lines(old: ast.stmt, new: ast.stmt, moved: dict[int, int]) -> bool:

@@ -1,10 +1,9 @@
 """Graph: which watched module took which name from which, and the order to reload in.
 
-Built from the import statements of each module's running text (top level,
-and inside top-level ``if``/``try``/``with`` blocks; not inside functions,
-whose imports bind local names), resolved with the package context. It is
-built lazily, the first time a reload needs it, and kept current as modules
-are imported or reloaded: idle cells never pay for it.
+Built from the import statements of each module's text, resolved with the
+package context, when the module is imported (its import lines only, found by
+pattern: a small cost next to compiling it) and again when it is reloaded:
+idle cells never pay for it, and a reload never scans other modules.
 
 Namespaces that are not modules (the user's) take part through
 ``add_namespace_import``, fed by whoever knows what ran there.
@@ -40,6 +39,7 @@ class ImportGraph:
         self._edges: dict[str, tuple[Edge, ...]] = {}  # importer -> its from-imports
         self._depends: dict[str, frozenset[str]] = {}  # module -> modules it imports
         self._importers: dict[str, set[Edge]] = {}  # source -> edges that take from it
+        self._dependents: dict[str, set[str]] = {}  # module -> who imports it
 
     def __contains__(self, module: str) -> bool:
         return module in self._depends
@@ -89,7 +89,12 @@ class ImportGraph:
     def forget(self, importer: str) -> None:
         for edge in self._edges.pop(importer, ()):
             self._importers.get(edge.source, set()).discard(edge)
-        self._depends.pop(importer, None)
+        for source in self._depends.pop(importer, ()):
+            self._dependents.get(source, set()).discard(importer)
+
+    def dependents_of(self, module: str) -> set[str]:
+        """Modules and namespaces that import ``module`` or take names from it."""
+        return self._dependents.get(module, set())
 
     def importers_of(self, source: str, name: str) -> Iterator[Edge]:
         """Edges that bound ``source.name`` somewhere (by name, or with ``*``)."""
@@ -107,8 +112,12 @@ class ImportGraph:
         return ordered
 
     def _set(self, importer: str, edges: list[Edge], depends: Iterable[str]) -> None:
+        for source in self._depends.get(importer, ()):
+            self._dependents.get(source, set()).discard(importer)
         self._edges[importer] = tuple(edges)
         self._depends[importer] = frozenset(depends)
+        for source in self._depends[importer]:
+            self._dependents.setdefault(source, set()).add(importer)
         for edge in edges:
             self._importers.setdefault(edge.source, set()).add(edge)
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import enum
 import functools
 import importlib
+import os
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -71,6 +72,7 @@ class Reloader:
         self, is_user: Callable[[str], bool] = is_user_file, *, events: bool = True, workers: bool = True
     ) -> None:
         self.watchlist = Watchlist(is_user, events=events)
+        self.watchlist.on_record = self._read_imports
         self.workers = workers  # edits reach the workers of local pools
         self.journal: Journal | None = None
         self.history: deque[Event] = deque(maxlen=20)  # the last reloads, newest last
@@ -82,8 +84,6 @@ class Reloader:
         # namespaces that are not modules (the user's), by label, for dependents
         self.namespaces: dict[str, Callable[[], dict[str, Any]]] = {}
         self.graph = ImportGraph()
-        self._graph_digests: dict[str, str] = {}  # module -> digest of the text in the graph
-        self._mentions: dict[str, set[str]] = {}  # a module's last name -> modules whose text has it
         self._busy = threading.Lock()
 
     def start(self) -> None:
@@ -164,14 +164,12 @@ class Reloader:
 
     def _run(self, jobs: dict[str, _Job]) -> list[Outcome]:
         """Apply the jobs, dependencies first; dependents join the queue as values change."""
-        self._note_new_imports()
         done: set[str] = set()
         outcomes: dict[str, Outcome] = {}
         elsewhere: dict[str, list[str]] = {}  # source module -> "where.name" re-bound
         queue: deque[str] = deque()
         while jobs:
             if not queue:  # (re)order what is pending, dependencies first
-                self._ensure_in_graph(jobs)
                 queue.extend(self.graph.order(list(jobs)))
             name = queue.popleft()
             if name not in jobs:
@@ -243,7 +241,7 @@ class Reloader:
             watched.trusted = True
             watched.failed_digest = None
             pin_in_linecache(version)
-            self._note_text(watched.name)
+            self._read_imports(watched)
         else:  # reported once; retried when the file changes or on ``everything``
             watched.failed_digest = version.digest
         return outcome
@@ -253,8 +251,6 @@ class Reloader:
     ) -> None:
         """Names whose object changed: re-bind them where they were imported."""
         source = outcome.module
-        if outcome.changes:
-            self._ensure_in_graph(self._mentioning(source))
         for name, (old, new) in outcome.changes.items():
             for edge in self.graph.importers_of(source, name):
                 alias = name if edge.name == STAR else edge.alias
@@ -277,50 +273,17 @@ class Reloader:
     def _closure_roots(self, name: str) -> list[dict[str, Any]]:
         """Where closures made by a module's old code may be kept: the user's, modules using it."""
         roots = [namespace() for namespace in self.namespaces.values()]
-        roots += [vars(m) for m in map(sys.modules.get, self._mentioning(name)) if m is not None]
+        users = map(sys.modules.get, self.graph.dependents_of(name))
+        roots += [vars(m) for m in users if isinstance(m, ModuleType)]
         return roots
 
-    def _ensure_in_graph(self, names: Iterable[str]) -> None:
-        """Read the imports of these modules, where the graph has not seen their running text."""
-        for name in names:
-            watched = self.watchlist.get(name)
-            module = sys.modules.get(name)
-            if watched is None or module is None or watched.compiled:
-                continue
-            if self._graph_digests.get(name) != watched.running.digest:
-                self.graph.update_from_text(name, watched.running.text, getattr(module, "__package__", None))
-                self._graph_digests[name] = watched.running.digest
-
-    def _mentioning(self, module: str) -> set[str]:
-        """Watched modules whose text names ``module`` (by its last part): its possible importers.
-
-        A substring search over the running texts, done once per module name
-        and then kept current as texts change: the graph is read only there.
-        """
-        word = module.rpartition(".")[2]
-        names = self._mentions.get(word)
-        if names is None:
-            names = self._mentions[word] = {
-                n for n in self.watchlist.names() if word in self._text_of(n)
-            }
-        return names
-
-    def _text_of(self, name: str) -> str:
-        watched = self.watchlist.get(name)
-        return "" if watched is None or watched.compiled else watched.running.text
-
-    def _note_text(self, name: str) -> None:
-        """A module's running text changed (or it was imported): keep the mention sets current."""
-        text = self._text_of(name)
-        for word, names in self._mentions.items():
-            if word in text:
-                names.add(name)
-            else:
-                names.discard(name)
-
-    def _note_new_imports(self) -> None:
-        for name in self.watchlist.drain_recorded():
-            self._note_text(name)
+    def _read_imports(self, watched: Watched) -> None:
+        """Keep the graph current: a module was imported, or now runs another text."""
+        if watched.compiled:
+            return
+        is_package = os.path.basename(watched.path) == "__init__.py"
+        package = watched.name if is_package else watched.name.rpartition(".")[0]
+        self.graph.update_from_text(watched.name, watched.running.text, package or None)
 
 
 @dataclass(frozen=True)

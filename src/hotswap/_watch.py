@@ -155,7 +155,7 @@ class Watchlist:
         # module name -> called with the module once it is imported (integrations join late)
         self.after_import: dict[str, Callable[[ModuleType], None]] = {}
         self._unconfirmed: set[str] = set()  # recorded before their watch existed: stat once
-        self._recorded: list[str] = []  # recorded since the last drain_recorded()
+        self.on_record: Callable[[Watched], None] | None = None  # told of each module (re)imported
 
     @property
     def detection(self) -> str:
@@ -172,12 +172,6 @@ class Watchlist:
     def __len__(self) -> int:
         return len(self._modules)
 
-    def drain_recorded(self) -> list[str]:
-        """Modules (re)imported since the last call."""
-        with self._lock:
-            recorded, self._recorded = self._recorded, []
-        return recorded
-
     def names(self) -> list[str]:
         return list(self._modules)
 
@@ -189,12 +183,13 @@ class Watchlist:
         with self._lock:
             watched = Watched(name, version.path, version, version, next(self._counter), compiled=compiled)
             self._modules[name] = watched
-            self._recorded.append(name)
             self._by_path.setdefault(version.path, set()).add(name)
             self._unconfirmed.add(name)  # a save between our read and the watch: look once
             self._watch_directory(name, version.path)
         if not compiled:
             pin_in_linecache(version)
+            if self.on_record is not None:
+                self.on_record(watched)
 
     def record_extension(self, name: str, path: str) -> None:
         """A compiled module of the user's: it cannot be reloaded, but a rebuild must be said."""
