@@ -102,10 +102,26 @@ def future_flags(tree: ast.Module) -> int:
     return flags
 
 
+_COMPILED: dict[tuple[int, str, int], tuple[ast.stmt, CodeType]] = {}
+
+
 def statement_code(nodes: list[ast.stmt], path: str, flags: int) -> CodeType:
-    """Compile statements as written: their own file, lines and ``__future__`` flags."""
+    """Compile statements as written: their own file, lines and ``__future__`` flags.
+
+    A single statement's code is kept with its node (a module that follows
+    another one's edits re-runs the same statement again and again).
+    """
+    key = (id(nodes[0]), path, flags)
+    if len(nodes) == 1:
+        cached = _COMPILED.get(key)
+        if cached is not None and cached[0] is nodes[0]:
+            return cached[1]
     module = ast.Module(body=nodes, type_ignores=[])
     code: CodeType = compile(module, path, "exec", flags=flags, dont_inherit=True)
+    if len(nodes) == 1:
+        if len(_COMPILED) > 4096:
+            _COMPILED.clear()
+        _COMPILED[key] = (nodes[0], code)
     return code
 
 
