@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import sys
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -155,10 +156,16 @@ def _transaction(
     body: Callable[[_Run], Reloaded],
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None,
 ) -> Reloaded | Failure:
-    """Run ``body`` against a snapshot: commit on success, restore exactly on any failure."""
+    """Run ``body`` against a snapshot: commit on success, restore exactly on any failure.
+
+    Other threads are kept from running meanwhile (the interpreter is told not
+    to switch threads until it is done), so code running in the background sees
+    the module before or after the reload, never half-way; unless the module's
+    own code blocks (sleeps, waits on I/O) while it runs.
+    """
     run = _Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots)
     try:
-        with _intercept_classes(run):
+        with _intercept_classes(run), _no_thread_switch():
             outcome = body(run)
     except _NeedsWholeModule:
         _restore(run)
@@ -174,6 +181,19 @@ def _transaction(
         return run_failure(module.__name__, version, error)
     run.txn.commit()
     return outcome
+
+
+@contextmanager
+def _no_thread_switch() -> Iterator[None]:
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(_LONG_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+_LONG_SWITCH_INTERVAL = 1e6  # seconds: in effect, no switch while a module is re-applied
 
 
 class _InternalError(Exception):

@@ -1,0 +1,217 @@
+"""Minimal reproductions of divergences the reload fuzzer (tests/test_fuzz.py) found.
+
+Each test is a hotswap bug, marked ``xfail(strict=True)`` with the exact divergence as its
+reason. Each one is also listed in ``fuzz_support.KNOWN_BUGS``, which makes the fuzzer avoid
+that exact pattern so it can keep finding others. Once a bug is fixed, remove the marker here
+and the entry there (``test_fuzz.py::test_known_bugs_are_xfail_regression_tests`` checks
+that the two lists agree).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import hotswap
+
+HOTSWAP_DIR = os.path.dirname(os.path.abspath(hotswap.__file__)) + os.sep
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`Point.tag = 5` after `class Point`: when the class statement re-runs (its body "
+    "changed), the kept class loses `tag`, and the unchanged statement that set it does not "
+    "run again; a fresh import has Point.tag == 5",
+)
+def test_class_attribute_set_after_the_class_survives_a_rerun_of_the_class(story, cell):
+    edit = story("class Point:\n    X = 1\n\nPoint.tag = 5\n")
+    edit("class Point:\n    X = 2\n\nPoint.tag = 5\n")
+
+    assert cell("m.Point.X") == 2
+    assert cell("getattr(m.Point, 'tag', 'missing')") == 5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`NAMES = sorted(n for n in globals() if n.isupper())` is unchanged, so it is not "
+    "re-run when a name is added before it; it stays ['A'] where a fresh import gives ['A', 'B']",
+)
+def test_statement_reading_globals_is_rerun_when_module_names_change(story, cell):
+    edit = story("A = 1\nNAMES = sorted(n for n in globals() if n.isupper())\n")
+    edit("A = 1\nB = 2\nNAMES = sorted(n for n in globals() if n.isupper())\n")
+
+    assert cell("m.B") == 2
+    assert cell("m.NAMES") == ["A", "B"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="@lru_cache `cached(x)` returns x + K; K changes from 1 to 2: cached(1) still "
+    "returns the cached 2 where a fresh import gives 3 (caches are cleared only when the "
+    "function's own code changes)",
+)
+def test_lru_cache_is_cleared_when_a_global_it_reads_changes(story, cell):
+    head = "import functools\n"
+    body = "\n@functools.lru_cache(maxsize=None)\ndef cached(x):\n    return x + K\n"
+    edit = story(head + "K = 1\n" + body)
+    assert cell("m.cached(1)") == 2
+    edit(head + "K = 2\n" + body)
+
+    assert cell("m.K") == 2
+    assert cell("m.cached(1)") == 3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a decorated function (`@register def r`, `@staticmethod def u`) whose body changed "
+    "gets co_firstlineno of its `def` line, where a fresh import gives its first decorator's "
+    "line: inspect.getsource(m.r) loses the '@register' line",
+)
+def test_decorated_function_keeps_the_first_line_of_its_decorators(story, cell):
+    edit = story(
+        "def register(fn):\n    return fn\n\n@register\ndef r():\n    return 1\n\n"
+        "class C:\n    @staticmethod\n    def u():\n        return 1\n"
+    )
+    assert cell("(m.r.__code__.co_firstlineno, m.C.u.__code__.co_firstlineno)") == (4, 9)
+    edit(
+        "def register(fn):\n    return fn\n\n@register\ndef r():\n    return 2\n\n"
+        "class C:\n    @staticmethod\n    def u():\n        return 2\n"
+    )
+
+    assert cell("(m.r(), m.C.u())") == (2, 2)
+    assert cell("__import__('inspect').getsource(m.r)") == "@register\ndef r():\n    return 2\n"
+    assert cell("(m.r.__code__.co_firstlineno, m.C.u.__code__.co_firstlineno)") == (4, 9)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="b changes K from 1 to 2 while a (`from b import K`) gets a broken save in the same "
+    "check: a's failed reload also drops the re-binding of K; after a's file is put back, "
+    "a.K is still 1 where a fresh import gives 2",
+)
+def test_dependent_follows_a_changed_name_even_if_its_own_new_version_failed(shell, modules, cell):
+    b, a = modules.named("b"), modules.named("a")
+    good = f"from {b} import K\n\ndef f():\n    return K\n"
+    modules.write(b, "K = 1\n")
+    modules.write(a, good)
+    cell("%autoreload 2")
+    cell(f"import {a} as a, {b} as b")
+    modules.write(b, "K = 2\n")
+    modules.write(a, good + "\nraise RuntimeError('boom')\n")
+    cell("pass")  # a is reported broken and keeps its last good version
+    modules.write(a, good)
+
+    assert cell("(b.K, a.K, a.f())") == (2, 2, 2)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="b's new version drops EXTRA, which a imports with `from b import EXTRA`: b is "
+    "reloaded, a silently keeps the removed object and nothing is reported, where a fresh "
+    "import of a raises ImportError",
+)
+def test_removing_a_name_another_module_imports_is_reported(shell, modules, cell, capsys):
+    b, a = modules.named("b"), modules.named("a")
+    modules.write(b, "K = 1\nEXTRA = 7\n")
+    modules.write(a, f"from {b} import K, EXTRA\n")
+    cell("%autoreload 2")
+    cell(f"import {a} as a, {b} as b")
+    modules.write(b, "K = 1\n")
+    capsys.readouterr()
+    cell("pass")
+
+    err = capsys.readouterr().err
+    assert a in err and "EXTRA" in err, err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="c does `from b import *`; b's new version adds Y and removes X: c.Y is missing and "
+    "c.X is still there, where a fresh import of c has Y and no X",
+)
+def test_star_import_follows_names_added_and_removed(shell, modules, cell):
+    b, c = modules.named("b"), modules.named("c")
+    modules.write(b, "X = 1\n")
+    modules.write(c, f"from {b} import *\n")
+    cell("%autoreload 2")
+    cell(f"import {c} as c")
+    modules.write(b, "Y = 2\n")
+
+    assert cell("(getattr(c, 'Y', 'missing'), hasattr(c, 'X'))") == (2, False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a's new version (`from b import K, EXTRA`) fails with ImportError because b has no "
+    "EXTRA; b then gets EXTRA: a's version is not tried again (its file did not change) and a "
+    "keeps running its previous version, where a fresh import has a.EXTRA == 7",
+)
+def test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_has_it(shell, modules, cell):
+    b, a = modules.named("b"), modules.named("a")
+    modules.write(b, "K = 1\n")
+    modules.write(a, f"from {b} import K\n")
+    cell("%autoreload 2")
+    cell(f"import {a} as a, {b} as b")
+    modules.write(a, f"from {b} import K, EXTRA\n")
+    cell("pass")  # ImportError: reported, a keeps its version
+    modules.write(b, "K = 1\nEXTRA = 7\n")
+
+    assert cell("getattr(a, 'EXTRA', 'missing')") == 7
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="m is imported with K = 1, then saved with K = 2, then %load_ext hotswap: the saved "
+    "text is taken for the running one (only the code of top-level functions is compared), so "
+    "the edit is never applied: m.K stays 1 while linecache shows K = 2",
+)
+def test_save_between_import_and_load_ext_is_applied(plain_shell, modules, cell):
+    modules.write(modules.name, "K = 1\n\ndef f():\n    return K\n")
+    cell(f"import {modules.name} as m")
+    modules.write(modules.name, "K = 2\n\ndef f():\n    return K\n")
+    cell("%load_ext hotswap")
+    cell("%autoreload 2")
+
+    assert cell("(m.K, m.f())") == (2, 2)
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["partial", "whole"])
+def test_a_thread_running_module_code_never_sees_a_half_applied_module(shell, modules, cell, whole):
+    """A real thread reads the module in a loop while 30 edits are applied: old or new, never a mix."""
+    import threading
+
+    def version(k: int) -> str:
+        # f reads both values with no call in between: no thread switch can split it,
+        # so a mixed pair could only come from a module seen half-way through a reload
+        head = "from __future__ import annotations\n" if whole and k % 2 else ""
+        slow = f"SLOW = sum(range(300_000)) * 0 + {k}\n"  # a statement that re-runs for a while
+        return head + f"A = {k}\n{slow}B = {k}\n\n\ndef f():\n    return (A, B)\n"
+
+    modules.write(modules.name, version(1))
+    cell("%autoreload 2")
+    cell(f"import {modules.name} as m")
+    module = sys.modules[modules.name]
+    seen: set[object] = set()
+    stop = threading.Event()
+
+    def other_thread() -> None:
+        while not stop.is_set():
+            try:
+                seen.add(module.f())
+            except Exception as error:  # noqa: BLE001 - what the other thread would get
+                seen.add(type(error).__name__)
+
+    thread = threading.Thread(target=other_thread, daemon=True)
+    thread.start()
+    try:
+        for k in range(2, 32):
+            modules.write(modules.name, version(k))
+            cell("pass")
+    finally:
+        stop.set()
+        thread.join(10)
+
+    assert cell("m.f()") == (31, 31)
+    assert [v for v in seen if not (isinstance(v, tuple) and v[0] == v[1])] == []
