@@ -20,6 +20,7 @@ from ._upgrade import Transaction, functions_named, upgrade_closures
 
 __all__ = [
     "MISSING_FIELD",
+    "clear_caches_of",
     "closures_follow",
     "follow_moved_lines",
     "functions_bound_to",
@@ -43,7 +44,19 @@ def functions_bound_to(
 
 def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionType]:
     """Functions of module ``owner`` held by these values: directly, in its classes, in wrappers."""
+    return _code_in(values, owner)[0]
+
+
+def clear_caches_of(module: types.ModuleType, txn: Transaction) -> None:
+    """A module-level value changed: results cached by the module's functions may be stale."""
+    for cache in _code_in(list(vars(module).values()), module.__name__)[1]:
+        txn.on_commit(cache.cache_clear)
+
+
+def _code_in(values: Iterable[object], owner: str) -> tuple[list[types.FunctionType], list[Any]]:
+    """(functions, caches) of module ``owner`` held by these values, in its classes, in wrappers."""
     found: dict[int, types.FunctionType] = {}
+    caches: dict[int, Any] = {}
     seen: set[int] = set()
     stack: list[object] = list(values)
     while stack:
@@ -55,9 +68,10 @@ def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionTy
             if value.__module__ == owner:
                 stack += list(value.__dict__.values())
             continue
-        for function in functions_named(value, "", owner, any_name=True)[0]:
-            found[id(function)] = function
-    return list(found.values())
+        functions, wrappers = functions_named(value, "", owner, any_name=True)
+        found.update((id(f), f) for f in functions)
+        caches.update((id(c), c) for c in wrappers)
+    return list(found.values()), list(caches.values())
 
 
 class _FieldAddedLater:

@@ -30,6 +30,7 @@ from typing import Any
 
 from . import _diff
 from ._aftercare import (
+    clear_caches_of,
     closures_follow,
     follow_moved_lines,
     functions_bound_to,
@@ -158,10 +159,12 @@ def _transaction(
 ) -> Reloaded | Failure:
     """Run ``body`` against a snapshot: commit on success, restore exactly on any failure.
 
-    Other threads are kept from running meanwhile (the interpreter is told not
-    to switch threads until it is done), so code running in the background sees
-    the module before or after the reload, never half-way; unless the module's
-    own code blocks (sleeps, waits on I/O) while it runs.
+    Other threads are kept from running meanwhile (the interpreter is told to
+    switch threads far less often), so code running in the background sees the
+    module before or after the reload, not half-way. Best effort: a thread
+    already waiting for its turn (one busy with pure Python) can still get one
+    after the usual 5 ms, and so can any thread while the module's own code
+    blocks (sleeps, waits on I/O).
     """
     run = _Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots)
     try:
@@ -193,7 +196,10 @@ def _no_thread_switch() -> Iterator[None]:
         sys.setswitchinterval(interval)
 
 
-_LONG_SWITCH_INTERVAL = 1e6  # seconds: in effect, no switch while a module is re-applied
+# Seconds. Threads that start waiting for the interpreter while a module is re-applied
+# wait this long before asking for it. Not longer: a thread that was already waiting
+# (on the usual 5 ms) can still get one turn, and the reload must then get back soon.
+_LONG_SWITCH_INTERVAL = 0.5
 
 
 class _InternalError(Exception):
@@ -295,7 +301,7 @@ def _upgrade_function_body(run: _Run, step: Step, path: str, plan: Plan) -> bool
     old_functions, caches = functions_named(run.namespace.get(node.name), node.name, run.module.__name__)
     if len(old_functions) != 1:
         return False
-    scratch: dict[str, Any] = {}
+    scratch: dict[str, Any] = {_diff.KEEP: _keep}
     exec(_diff.statement_code([_diff.without_decorators(node)], path, plan.future_flags), run.namespace, scratch)
     if not _upgrade_exactly(run, old_functions[0], scratch[node.name]):
         return False
@@ -327,6 +333,10 @@ def _upgrade_methods(run: _Run, step: Step, path: str, plan: Plan) -> bool:
     return True
 
 
+def _keep(function: object) -> object:
+    return function
+
+
 def _bare_method(run: _Run, node: ast.ClassDef, position: int, path: str, plan: Plan) -> object:
     """The new function of one ``def`` of a class body, made in a bare class of the same name.
 
@@ -334,11 +344,13 @@ def _bare_method(run: _Run, node: ast.ClassDef, position: int, path: str, plan: 
     """
     scratch: dict[str, Any] = {}
     run.intercepting = False  # the bare class is a vehicle, not a new version of the class
+    run.namespace[_diff.KEEP] = _keep  # class bodies look names up in the module
     try:
         code = _diff.statement_code([_diff.method_class(node, (position,))], path, plan.future_flags)
         exec(code, run.namespace, scratch)
     finally:
         run.intercepting = True
+        run.namespace.pop(_diff.KEEP, None)
     method = node.body[position]
     assert isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef))
     return scratch[node.name].__dict__.get(method.name)
@@ -389,12 +401,15 @@ def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
         if n in snapshot and snapshot[n] is not v and not _is_dunder(n)
     ]
     upgraded = list(dict.fromkeys(run.upgraded + [c for c in run.classes if c in namespace]))
+    removed = [n for n in snapshot if n not in namespace and not _is_dunder(n)]
+    if removed or any(n not in upgraded for n in changed):
+        clear_caches_of(run.module, run.txn)  # a global they read may have changed
     return Reloaded(
         module=run.module.__name__,
         path=path,
         upgraded=tuple(upgraded),
         added=tuple(n for n in namespace if n not in snapshot and not _is_dunder(n)),
-        removed=tuple(n for n in snapshot if n not in namespace and not _is_dunder(n)),
+        removed=tuple(removed),
         rebound=tuple(n for n in changed if n not in upgraded and n not in run.followed),
         stayed_old=tuple(dict.fromkeys(run.txn.notes)),
         reran=tuple(run.reran),

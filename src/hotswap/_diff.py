@@ -320,10 +320,28 @@ def _changed_methods(
     return tuple(changed)
 
 
+KEEP = "__hotswap_keep__"  # stands for each decorator of a bare definition: returns what it is given
+_BARE: dict[int, tuple[ast.stmt, ast.stmt]] = {}
+
+
 def without_decorators(node: ast.stmt) -> ast.stmt:
-    """The definition alone: running it makes the raw function, registering nothing."""
+    """The definition alone: running it makes the raw function, registering nothing.
+
+    Each decorator is replaced, in place, by the name ``KEEP`` (bound by the
+    caller to a function that returns its argument), so the code starts at the
+    first decorator's line, as the real definition's does.
+    """
+    cached = _BARE.get(id(node))
+    if cached is not None and cached[0] is node:
+        return cached[1]
     bare = copy.copy(node)
-    bare.decorator_list = []  # type: ignore[attr-defined]
+    bare.decorator_list = [  # type: ignore[attr-defined]
+        ast.copy_location(ast.Name(id=KEEP, ctx=ast.Load()), decorator)
+        for decorator in getattr(node, "decorator_list", ())
+    ]
+    if len(_BARE) > 4096:
+        _BARE.clear()
+    _BARE[id(node)] = (node, bare)
     return bare
 
 
