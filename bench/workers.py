@@ -1,0 +1,735 @@
+#!/usr/bin/env python
+"""Worker processes: trivial tasks per second with and without hotswap, side by side, and the time
+from a save to the first task that runs the new code.
+
+    python bench/workers.py                  # full run (a few minutes on 2 cores)
+    python bench/workers.py --quick          # under a minute
+    python bench/workers.py --only mp-fork,dask
+    python bench/workers.py --profile mp-spawn   # cProfile inside a worker (hotswap loaded), no results
+
+Backends: ``multiprocessing.Pool`` (fork, spawn, forkserver), ``ProcessPoolExecutor``
+(spawn), joblib ``Parallel(backend="loky")``, Dask ``LocalCluster(processes=True)`` +
+``Client``. Each (backend, without/with hotswap) is a fresh subprocess driving a real
+``InteractiveShell`` with ``run_cell``; the user module is a real file, ``def f(x): return x``.
+"Without" loads no extension; "with" runs ``%load_ext hotswap`` and ``%autoreload 2`` before
+the pool is created. Tasks go one per pickle (``chunksize=1``, ``batch_size=1``): hotswap's
+check runs when a worker unpickles a task.
+
+The two processes of a backend live at the same time and take turns (one timed round each,
+alternating who goes first), so a slow spell of the machine hits both alike; the per-task
+overhead is the median of the paired differences. Also measured: the cost of hotswap's per-task
+check inside a worker (its ``ForkingPickler.loads`` against the plain one, interleaved, same
+process); and, with hotswap, the wall time from writing the file to the result of the first task
+that runs the new code, in ONE cell (the cell's pre-run reload included), next to the same cell
+with nothing changed.
+
+Exit code 1 if a fresh task did not run the new code (or a pool's workers did not get hotswap,
+or a child crashed), 2 if the hotswap source does not import; a missed time target is a FAIL
+line and does not change the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import multiprocessing
+import os
+import platform
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TAG = "BENCH-WORKERS "  # protocol lines on the child's stdout: TAG + KIND + " " + json
+TARGET_US = 5.0  # per-task overhead when nothing changed: "a few microseconds at most"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    label: str
+    setup: str  # cell that creates `pool` ({W}: workers)
+    many: str  # cell that runs {N} tasks lib.f(i), results in bench_many
+    one: str  # cell that runs one task lib.f(0), result in bench_one
+    call: str  # cell that runs {fn}() on one worker, result in bench_call
+    teardown: str
+    tasks: int  # tasks per timed round (full run; --quick uses fewer)
+    per_task_check: bool = True  # does hotswap check anything per task here? (Dask: no)
+    method: str | None = None  # the multiprocessing start method it needs
+
+
+def _mp(method: str, tasks: int) -> Backend:
+    return Backend(
+        name=f"mp-{method}",
+        label=f"mp.Pool {method}",
+        setup=f"import multiprocessing as mp\npool = mp.get_context({method!r}).Pool({{W}})",
+        many="bench_many = pool.map(lib.f, range({N}), chunksize=1)",
+        one="bench_one = pool.apply(lib.f, (0,))",
+        call="bench_call = pool.apply({fn})",
+        teardown="pool.terminate(); pool.join()",
+        tasks=tasks,
+        method=method,
+    )
+
+
+BACKENDS = [
+    _mp("fork", 6000),
+    _mp("spawn", 6000),
+    _mp("forkserver", 6000),
+    Backend(
+        name="ppe-spawn",
+        label="ProcessPoolExecutor spawn",
+        setup=(
+            "import multiprocessing as mp\nfrom concurrent.futures import ProcessPoolExecutor\n"
+            "pool = ProcessPoolExecutor({W}, mp_context=mp.get_context('spawn'))"
+        ),
+        many="bench_many = list(pool.map(lib.f, range({N}), chunksize=1))",
+        one="bench_one = pool.submit(lib.f, 0).result()",
+        call="bench_call = pool.submit({fn}).result()",
+        teardown="pool.shutdown()",
+        tasks=1500,
+        method="spawn",
+    ),
+    Backend(
+        name="joblib-loky",
+        label="joblib loky",
+        setup="from joblib import Parallel, delayed\npool = Parallel(n_jobs={W}, backend='loky', batch_size=1)",
+        many="bench_many = pool(delayed(lib.f)(i) for i in range({N}))",
+        one="bench_one = pool([delayed(lib.f)(0)])[0]",
+        call="bench_call = pool([delayed({fn})()])[0]",
+        teardown="",  # the reusable executor shuts down with the process
+        tasks=800,
+    ),
+    Backend(
+        name="dask",
+        label="Dask LocalCluster",
+        setup=(
+            "from distributed import Client, LocalCluster\n"
+            "cluster = LocalCluster(n_workers={W}, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+            "pool = Client(cluster)"
+        ),
+        many="bench_many = pool.gather(pool.map(lib.f, range({N}), pure=False))",
+        one="bench_one = pool.submit(lib.f, 0, pure=False).result()",
+        call="bench_call = pool.submit({fn}, pure=False).result()",
+        teardown="pool.close(); cluster.close()",
+        tasks=150,
+        per_task_check=False,
+    ),
+]
+BY_NAME = {b.name: b for b in BACKENDS}
+
+LIBRARY = "import os\n\n\ndef f(x):\n    return x\n"
+
+
+def edited_library(marker: str) -> str:
+    return f"import os\n\n\ndef f(x):\n    return ({marker!r}, os.getpid())\n"
+
+
+# Imported in the shell and, through the tasks that call it, in the workers.
+PROBE = '''
+"""The benchmark's helper on a worker: what ``ForkingPickler.loads`` costs, with and without hotswap."""
+import os
+import sys
+import time
+from multiprocessing.reduction import ForkingPickler
+
+
+def _target(x):
+    return x
+
+
+def loads_cost(blocks=400, calls=100):
+    """ns per ForkingPickler.loads of a pool-style task: the current one and the plain one, in short
+    interleaved blocks; the 10th percentile of each (the machine's other load only slows blocks down)."""
+    current = ForkingPickler.loads
+    workers = sys.modules.get("hotswap._workers")
+    plain = getattr(workers, "_plain_loads", None) or current
+    payload = ForkingPickler.dumps((7, 0, _target, (0,), {}))  # (job, index, function, args, kwargs)
+    clock = time.perf_counter_ns
+    timed = {"current": [], "plain": []}
+    for block in range(blocks):
+        pair = (("current", current), ("plain", plain))
+        for name, loads in (pair if block % 2 else pair[::-1]):
+            start = clock()
+            for _ in range(calls):
+                loads(payload)
+            timed[name].append((clock() - start) / calls)
+    low = {name: sorted(values)[len(values) // 10] for name, values in timed.items()}
+    return {"pid": os.getpid(), "hooked": current is not plain, "loads": getattr(current, "__qualname__", repr(current)),
+            "current_ns": low["current"], "plain_ns": low["plain"], "check_ns": low["current"] - low["plain"]}
+
+
+_profiler = None
+
+
+def profile_start():
+    global _profiler
+    import cProfile
+    _profiler = cProfile.Profile()
+    _profiler.enable()  # stays on in this thread: the worker loop after this task is profiled too
+    return os.getpid()
+
+
+def profile_stop(lines=25):
+    import io
+    import pstats
+    _profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(_profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(lines)
+    stats.sort_stats("cumulative").print_stats(lines)
+    return out.getvalue()
+'''
+
+
+# --------------------------------------------------------------------------
+# The child: one backend, without or with hotswap, one fresh process, driven over stdin
+# --------------------------------------------------------------------------
+
+
+def run(shell, source: str) -> None:
+    result = shell.run_cell(source)
+    if not result.success:
+        error = result.error_in_exec or result.error_before_exec
+        raise RuntimeError(f"benchmark cell failed: {source[:100]!r}: {error!r}")
+
+
+def timed_cell(shell, source: str) -> float:
+    """Wall time of one run_cell (pre-run hooks included), in microseconds."""
+    start = time.perf_counter_ns()
+    run(shell, source)
+    return (time.perf_counter_ns() - start) / 1000
+
+
+def say(kind: str, value: object) -> None:
+    sys.stdout.flush()
+    print(f"{TAG}{kind} {json.dumps(value)}", flush=True)
+
+
+def child_main(spec: dict) -> None:
+    """Set up, then obey the parent: ``round``, ``one``, ``edits``, ``done``."""
+    backend = BY_NAME[spec["backend"]]
+    workers, tasks = spec["workers"], spec["tasks"]
+    root = Path(tempfile.mkdtemp(prefix="hotswap-bench-workers-"))
+    module = root / "benchlib.py"
+    module.write_text(LIBRARY)
+    (root / "benchprobe.py").write_text(PROBE)
+    past = time.time() - 10  # saved a while ago: the steady state
+    for path in root.iterdir():
+        os.utime(path, (past, past))
+    sys.path.insert(0, str(root))
+    failures: list[str] = []
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    ns = shell.user_ns
+    ns["bench_clock"] = time.perf_counter_ns
+    if spec["hotswap"]:
+        run(shell, "%load_ext hotswap")
+        run(shell, "%autoreload 2")
+    run(shell, "import benchlib as lib, benchprobe")
+    started = time.perf_counter()
+    run(shell, backend.setup.format(W=workers))
+    try:
+        run(shell, backend.one)  # waits for a worker to be up (and, with hotswap, to have joined)
+        pool_start_s = time.perf_counter() - started
+        # warm up: every worker started, the function and the pickling paths warm
+        run(shell, backend.many.format(N=max(200, tasks // 5)))
+        run(shell, backend.one)
+        if spec.get("profile"):
+            profile_child(shell, backend, tasks, spec["rounds"], module)
+            return
+        run(shell, backend.call.format(fn="benchprobe.loads_cost"))
+        probe = ns["bench_call"]
+        if backend.per_task_check and spec["hotswap"] and not probe["hooked"]:
+            failures.append(f"{backend.label}: hotswap is not installed in the workers (ForkingPickler.loads is "
+                            f"{probe['loads']})")
+        say("READY", {"pool_start_s": pool_start_s, "probe": probe})
+
+        expected = list(range(tasks))
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "round":  # `tasks` trivial tasks, timed inside the cell
+                run(shell, f"bench_t0 = bench_clock()\n{backend.many.format(N=tasks)}\nbench_t1 = bench_clock()")
+                if ns["bench_many"] != expected:
+                    failures.append(f"{backend.label}: wrong results from the trivial tasks")
+                say("RATE", tasks / ((ns["bench_t1"] - ns["bench_t0"]) / 1e9))
+            elif command == "one":  # one cell submitting one task, nothing changed
+                times = [timed_cell(shell, backend.one) for _ in range(spec["one_cells"])]
+                if ns["bench_one"] != 0:
+                    failures.append(f"{backend.label}: the one-task cell returned {ns['bench_one']!r}")
+                say("ONE", times)
+            elif command == "edits":
+                say("EDITS", save_to_fresh(shell, backend, module, workers, spec["edits"], failures))
+            elif command == "done":
+                break
+    finally:
+        if backend.teardown:
+            shell.run_cell(backend.teardown)
+        shutil.rmtree(root, ignore_errors=True)
+    say("RESULT", {"failures": failures, "child_s": time.perf_counter() - started})
+
+
+def save_to_fresh(shell, backend: Backend, module: Path, workers: int, edits: int, failures: list[str]) -> dict:
+    """Per edit: the one-task cell with nothing changed, then write a new f and run that cell again:
+    wall time from the write to the result of its task."""
+    ns = shell.user_ns
+    idle, fresh, pids, ok = [], [], set(), 0
+    for edit in range(edits):
+        idle.append(timed_cell(shell, backend.one))
+        marker = f"fresh-{edit:03d}"
+        start = time.perf_counter_ns()
+        module.write_text(edited_library(marker))
+        shell.run_cell(backend.one)
+        fresh.append((time.perf_counter_ns() - start) / 1000)
+        got = ns.get("bench_one")
+        if isinstance(got, tuple) and got[0] == marker:
+            ok += 1
+        else:
+            failures.append(f"{backend.label}, edit {edit + 1}: the first task after the save returned {got!r}, "
+                            f"not the new code's {marker!r}")
+            continue
+        # untimed: later tasks run the new code too, on every worker that gets one, and so does the session
+        run(shell, backend.many.format(N=8 * workers))
+        results = ns["bench_many"]
+        stale = [r for r in results if not (isinstance(r, tuple) and r[0] == marker)]
+        pids.update(r[1] for r in results if isinstance(r, tuple))
+        if stale:
+            failures.append(f"{backend.label}, edit {edit + 1}: {len(stale)}/{len(results)} later tasks ran old "
+                            f"code ({stale[0]!r})")
+        run(shell, "bench_session = lib.f(0)")
+        if ns["bench_session"][0] != marker:
+            failures.append(f"{backend.label}, edit {edit + 1}: the session runs {ns['bench_session']!r}")
+    return {"idle_us": idle, "fresh_us": fresh, "fresh_ok": ok, "workers_seen": len(pids)}
+
+
+def profile_child(shell, backend: Backend, tasks: int, rounds: int, module: Path) -> None:
+    """cProfile inside the (single) worker: the trivial tasks, then three edits; and the session's edit cells."""
+    import cProfile
+    import pstats
+
+    ns = shell.user_ns
+    run(shell, backend.call.format(fn="benchprobe.profile_start"))
+    for _ in range(rounds):
+        run(shell, backend.many.format(N=tasks))
+    run(shell, backend.call.format(fn="benchprobe.profile_stop"))
+    print(f"\n===== cProfile in a {backend.label} worker: {rounds} x {tasks} trivial tasks, nothing changed =====",
+          file=sys.stderr)
+    print(ns["bench_call"], file=sys.stderr)
+
+    session = cProfile.Profile()
+    run(shell, backend.call.format(fn="benchprobe.profile_start"))
+    for edit in range(3):
+        module.write_text(edited_library(f"profiled-{edit}"))
+        session.enable()
+        run(shell, backend.one)
+        session.disable()
+        run(shell, backend.many.format(N=8))
+    run(shell, backend.call.format(fn="benchprobe.profile_stop"))
+    print(f"\n===== cProfile in a {backend.label} worker: 3 edits, each followed by 1 + 8 tasks =====", file=sys.stderr)
+    print(ns["bench_call"], file=sys.stderr)
+    print("\n===== cProfile in the session: the 3 cells that ran the first task after each save =====",
+          file=sys.stderr)
+    pstats.Stats(session, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+
+
+# --------------------------------------------------------------------------
+# The parent: run the children in pairs, print the tables, ratios and targets
+# --------------------------------------------------------------------------
+
+
+class ChildFailed(Exception):
+    pass
+
+
+class Child:
+    """One child process, driven line by line over its stdin; answers are TAG lines on its stdout."""
+
+    def __init__(self, spec: dict, pythonpath: str) -> None:
+        self.what = f"{spec['backend']}/{'with' if spec['hotswap'] else 'without'} hotswap"
+        self.ipython_dir = tempfile.mkdtemp(prefix="hotswap-bench-ipython-")
+        env = dict(os.environ)
+        env["IPYTHONDIR"] = self.ipython_dir  # never touch the user's profile or history
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH", "")) if p)
+        env.pop("HOTSWAP_JOURNAL", None)
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+        )
+        self.buffer = b""
+        self.other: list[str] = []  # stdout lines that are not answers, for error messages
+
+    def send(self, command: str) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(command.encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            raise self.failed("exited") from None
+
+    def expect(self, kind: str, timeout: float = 300) -> object:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self.buffer:
+                raw, self.buffer = self.buffer.split(b"\n", 1)
+                line = raw.decode(errors="replace")
+                if line.startswith(TAG + kind + " "):
+                    return json.loads(line[len(TAG + kind) + 1:])
+                self.other.append(line)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self.failed(f"gave no {kind} within {timeout:.0f} s")
+            ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise self.failed(f"exited before {kind}")
+                self.buffer += chunk
+
+    def failed(self, how: str) -> ChildFailed:
+        self.stderr.seek(0)
+        err = self.stderr.read().decode(errors="replace")
+        out = "\n".join(self.other)
+        return ChildFailed(f"child {self.what} {how} (exit {self.proc.poll()}):\n{out[-2000:]}\n{err[-4000:]}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        self.stderr.close()
+        shutil.rmtree(self.ipython_dir, ignore_errors=True)
+
+
+def measure(backend: Backend, spec: dict, reps: int, rounds: int, one_blocks: int, pythonpath: str) -> dict:
+    """``reps`` pairs of processes (without, with), alive together, taking turns."""
+    out: dict = {"rates": {False: [], True: []}, "diff_us": [], "rep_diff_us": [], "ratio": [], "one_us": {False: [], True: []},
+                 "probe": {False: [], True: []}, "pool_s": {False: [], True: []}, "idle_us": [], "fresh_us": [],
+                 "first_fresh_us": [], "first_idle_us": [], "fresh_ok": 0, "fresh_n": 0, "workers_seen": [],
+                 "failures": []}
+    for rep in range(reps):
+        children: dict[bool, Child] = {}
+        try:
+            for hotswap in ((False, True) if rep % 2 == 0 else (True, False)):  # started one after the other
+                children[hotswap] = Child({**spec, "hotswap": hotswap}, pythonpath)
+                ready = children[hotswap].expect("READY", timeout=300)
+                assert isinstance(ready, dict)
+                out["probe"][hotswap].append(ready["probe"])
+                out["pool_s"][hotswap].append(ready["pool_start_s"])
+            for i in range(rounds):
+                rate = {}
+                for hotswap in ((False, True) if (i + rep) % 2 == 0 else (True, False)):
+                    children[hotswap].send("round")
+                    rate[hotswap] = float(children[hotswap].expect("RATE", timeout=300))  # type: ignore[arg-type]
+                    out["rates"][hotswap].append(rate[hotswap])
+                out["diff_us"].append(1e6 / rate[True] - 1e6 / rate[False])
+                out["ratio"].append(rate[True] / rate[False])
+            out["rep_diff_us"].append(median(out["diff_us"][-rounds:]))
+            for i in range(one_blocks):
+                for hotswap in ((False, True) if (i + rep) % 2 == 0 else (True, False)):
+                    children[hotswap].send("one")
+                    out["one_us"][hotswap] += children[hotswap].expect("ONE", timeout=300)
+            children[True].send("edits")
+            edits = children[True].expect("EDITS", timeout=600)
+            assert isinstance(edits, dict)
+            out["first_fresh_us"].append(edits["fresh_us"][0])
+            out["first_idle_us"].append(edits["idle_us"][0])
+            out["fresh_us"] += edits["fresh_us"][1:]
+            out["idle_us"] += edits["idle_us"][1:]
+            out["fresh_ok"] += edits["fresh_ok"]
+            out["fresh_n"] += len(edits["fresh_us"])
+            out["workers_seen"].append(edits["workers_seen"])
+            for child in children.values():
+                child.send("done")
+                result = child.expect("RESULT", timeout=120)
+                assert isinstance(result, dict)
+                out["failures"] += result["failures"]
+        finally:
+            for child in children.values():
+                child.close()
+    return out
+
+
+def snapshot_source(src: str | None) -> tuple[str, Path, str, str]:
+    """Copy the hotswap package to a temp dir: edits to src/ during the run cannot mix versions."""
+    if src is None:
+        found = importlib.util.find_spec("hotswap")
+        if found is None or not found.submodule_search_locations:
+            sys.exit("hotswap is not importable: run with the interpreter that has it, or pass --src")
+        package = Path(list(found.submodule_search_locations)[0])
+    else:
+        package = Path(src).resolve()
+        if package.name != "hotswap":
+            package = package / "hotswap"
+    if not (package / "__init__.py").is_file():
+        sys.exit(f"no hotswap package at {package}")
+    dest = Path(tempfile.mkdtemp(prefix="hotswap-bench-src-"))
+    shutil.copytree(package, dest / "hotswap", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    digest = hashlib.sha256()
+    for path in sorted((dest / "hotswap").rglob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    try:
+        head = subprocess.run(["git", "-C", str(package), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(package), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        state = f"commit {head}" + (" + uncommitted changes" if dirty else "") if head else "not a git checkout"
+    except (OSError, subprocess.SubprocessError):
+        state = "git state unknown"
+    return str(package), dest, state, digest.hexdigest()[:12]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def noise(pairs: list[float], per_process: list[float]) -> float:
+    """About two standard errors of the overhead: from the spread of the paired differences (robust, from
+    the IQR), or from the spread between pairs of processes if that is larger (each process has its own
+    luck: which CPU its workers share with other work), when there are several."""
+    if len(pairs) < 4:
+        within = (max(pairs) - min(pairs)) / 2 if len(pairs) > 1 else float("nan")
+    else:
+        q1, _, q3 = statistics.quantiles(pairs, n=4)
+        within = 2 * 1.2533 * (q3 - q1) / 1.349 / len(pairs) ** 0.5
+    if len(per_process) < 2:
+        return within
+    return max(within, 2 * statistics.stdev(per_process) / len(per_process) ** 0.5)
+
+
+def fmt_ms(us: float) -> str:
+    return f"{us / 1000:.2f} ms" if us < 10_000 else f"{us / 1000:.1f} ms"
+
+
+def load_average() -> str:
+    try:
+        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
+def versions() -> str:
+    out = [f"Python {platform.python_version()}"]
+    for name in ("IPython", "joblib", "distributed"):
+        try:
+            out.append(f"{name} {__import__(name).__version__}")
+        except ImportError:
+            out.append(f"{name} not installed")
+    return ", ".join(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a shorter run (under a minute)")
+    parser.add_argument("--only", help="comma-separated backends: " + ", ".join(BY_NAME))
+    parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2),
+                        help="workers per pool (default: the number of CPUs, at least 2)")
+    parser.add_argument("--src", help="the hotswap package (or the directory holding it) to measure; "
+                        "default: the one this interpreter imports")
+    parser.add_argument("--profile", metavar="BACKEND", help="cProfile inside a worker (one worker, hotswap "
+                        "loaded): the trivial tasks, then edits; prints the profiles, no results")
+    parser.add_argument("--reps", type=int, help="pairs of processes per backend (default 4, 1 with --quick)")
+    parser.add_argument("--rounds", type=int, help="timed rounds per process (default 6)")
+    parser.add_argument("--scale", type=float, help="multiply the tasks per round (default 1, 0.5 with --quick)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(json.loads(args.child))
+        return 0
+
+    unknown = [n for n in (args.only or args.profile or "").split(",") if n and n not in BY_NAME]
+    if unknown:
+        parser.error(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+    methods = multiprocessing.get_all_start_methods()
+    chosen = [BY_NAME[n] for n in args.only.split(",")] if args.only else list(BACKENDS)
+    skipped = [b for b in chosen if b.method and b.method not in methods]
+    chosen = [b for b in chosen if b not in skipped]
+    # pairs of processes per backend, timed rounds per process, blocks of one-task cells, cells per block, edits
+    if args.quick:
+        plan = {"reps": 1, "rounds": 6, "scale": 0.5, "one_blocks": 4, "one_cells": 4, "edits": 4}
+    else:
+        plan = {"reps": 4, "rounds": 6, "scale": 1.0, "one_blocks": 3, "one_cells": 5, "edits": 4}
+    if args.reps:
+        plan["reps"] = args.reps
+    if args.rounds:
+        plan["rounds"] = args.rounds
+    if args.scale:
+        plan["scale"] = args.scale
+
+    origin, snapshot, state, digest = snapshot_source(args.src)
+    try:
+        preflight = subprocess.run([sys.executable, "-c", "import hotswap._ipython, hotswap._workers"],
+                                   env={**os.environ, "PYTHONPATH": str(snapshot)}, capture_output=True, text=True,
+                                   timeout=60, check=False)
+        if preflight.returncode != 0:
+            print(f"the hotswap source at {origin} does not import:\n{preflight.stderr[-3000:]}")
+            return 2
+        if args.profile:
+            return profile(BY_NAME[args.profile], plan, str(snapshot))
+        return benchmark(args, chosen, skipped, str(snapshot), origin, state, digest, plan)
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def profile(backend: Backend, plan: dict, pythonpath: str) -> int:
+    spec = {"backend": backend.name, "hotswap": True, "workers": 1, "rounds": plan["rounds"],
+            "tasks": int(backend.tasks * plan["scale"]), "one_cells": 0, "edits": 0, "profile": True}
+    print(f"cProfile inside one {backend.label} worker (a pool of 1), hotswap loaded; times inflated by the profiler")
+    env = {**os.environ, "PYTHONPATH": pythonpath, "IPYTHONDIR": tempfile.mkdtemp(prefix="hotswap-bench-ipython-")}
+    try:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
+                              env=env, capture_output=True, text=True, timeout=600, check=False)
+    finally:
+        shutil.rmtree(env["IPYTHONDIR"], ignore_errors=True)
+    sys.stdout.write(proc.stderr)
+    return proc.returncode
+
+
+def benchmark(args, chosen: list[Backend], skipped: list[Backend], pythonpath: str, origin: str, state: str,
+              digest: str, plan: dict) -> int:
+    started = time.perf_counter()
+    workers, reps, rounds = args.workers, plan["reps"], plan["rounds"]
+    print("hotswap workers benchmark: trivial tasks per second without / with hotswap, and save -> first fresh task")
+    print(f"{versions()}, {os.cpu_count()} CPUs, {workers} workers per pool, {'quick' if args.quick else 'full'} run")
+    print(f"hotswap measured: a copy of {origin} taken at start ({state}; sha256 of files {digest})")
+    print(f"per backend: {reps} pair(s) of fresh processes (without, with), alive together and taking turns: "
+          f"{rounds} timed rounds of N tasks each")
+    print("task: `def f(x): return x` from a module file, one task per pickle (chunksize=1 / batch_size=1), "
+          "timed inside the cell")
+    print(f"at start: {load_average()} (on {os.cpu_count()} CPUs; load from other work makes every number noisier)")
+    if reps == 1:
+        print("one pair of processes per backend: the ± below cannot include process-to-process luck; "
+              "use the full run for the verdicts")
+    for backend in skipped:
+        print(f"skipped {backend.label}: start method {backend.method!r} not available here")
+
+    errors: list[str] = []
+    results: dict[str, dict] = {}
+    print("running:", end="", flush=True)
+    for backend in chosen:
+        tasks = max(50, int(backend.tasks * plan["scale"]))
+        spec = {"backend": backend.name, "workers": workers, "tasks": tasks,
+                "one_cells": plan["one_cells"], "edits": plan["edits"]}
+        try:
+            res = measure(backend, spec, reps, rounds, plan["one_blocks"], pythonpath)
+        except ChildFailed as error:
+            errors.append(str(error))
+            print(f" CRASH:{backend.name}", end="", flush=True)
+            continue
+        res["tasks"] = tasks
+        results[backend.name] = res
+        errors += res["failures"]
+        print(f" {backend.name}", end="", flush=True)
+    print(f"  ({time.perf_counter() - started:.0f} s)")
+
+    rows = []
+    for backend in chosen:
+        if backend.name not in results:
+            continue
+        res = results[backend.name]
+        probes = res["probe"][True]
+        rows.append({
+            "backend": backend,
+            "tasks": res["tasks"],
+            "tps": {h: median(res["rates"][h]) for h in (False, True)},
+            "ratio": median(res["ratio"]),
+            "overhead": median(res["diff_us"]),
+            "noise": noise(res["diff_us"], res["rep_diff_us"]),
+            "pairs": len(res["diff_us"]),
+            "check": median([p["check_ns"] / 1000 for p in probes]) if backend.per_task_check else None,
+            "loads": median([p["plain_ns"] / 1000 for p in probes]),
+            "one": {h: median(res["one_us"][h]) for h in (False, True)},
+            "idle": median(res["idle_us"]),
+            "fresh": median(res["fresh_us"]),
+            "extra": median([f - i for f, i in zip(res["fresh_us"], res["idle_us"])]),
+            "first": median(res["first_fresh_us"]),
+            "first_extra": median([f - i for f, i in zip(res["first_fresh_us"], res["first_idle_us"])]),
+            "fresh_ok": res["fresh_ok"], "fresh_n": res["fresh_n"],
+            "workers_seen": min(res["workers_seen"]),
+            "pool_s": {h: median(res["pool_s"][h]) for h in (False, True)},
+        })
+
+    print()
+    print("1. Trivial tasks per second, nothing changed (median of the timed rounds)")
+    print(f"   with/without, overhead: medians over the {reps * rounds} pairs of rounds run back to back (not the "
+          "ratio of the two medians);")
+    print("   overhead = 1/rate(with) - 1/rate(without), the wall time hotswap adds per task, ± about 2 standard errors;")
+    print("   on the worker = hotswap's per-task check timed inside a worker: its ForkingPickler.loads minus the plain "
+          "one (plain loads);")
+    print("   first result = from creating the pool to the result of its first task (workers started; with hotswap, "
+          "joined), without/with")
+    print(f"   {'backend':<26} {'N':>5} {'without/s':>9} {'with/s':>9} {'with/without':>12} {'overhead µs/task':>17} "
+          f"{'on the worker':>13} {'plain loads':>11} {'first result s':>14}")
+    for row in rows:
+        b = row["backend"]
+        check = f"{row['check']:.2f} µs" if row["check"] is not None else "no check"
+        print(f"   {b.label:<26} {row['tasks']:>5} {row['tps'][False]:>9,.0f} {row['tps'][True]:>9,.0f} "
+              f"{row['ratio']:>11.3f}x {row['overhead']:>+9.2f} ±{row['noise']:<6.2f} {check:>13} "
+              f"{row['loads']:>8.2f} µs {row['pool_s'][False]:>6.2f}/{row['pool_s'][True]:<6.2f}")
+
+    print()
+    print("2. Save -> first fresh task (hotswap loaded): write the module, run ONE cell that submits one task; wall "
+          "time from the")
+    print("   write to the task's result, the cell's pre-run reload included. `+ over cell` = minus the same cell "
+          "run just before the")
+    print("   save with nothing changed. `1st save` = the first edit of the session (on its own); `later` = median "
+          "of the others.")
+    print("   one-task cell = that cell, nothing changed, interleaved between the two processes "
+          "(without / with hotswap).")
+    print(f"   {'backend':<26} {'one-task cell':>17} {'1st save':>9} {'+ over cell':>11} {'later saves':>11} "
+          f"{'+ over cell':>11} {'fresh':>7} {'workers':>7}")
+    for row in rows:
+        b = row["backend"]
+        print(f"   {b.label:<26} {row['one'][False] / 1000:>6.2f} / {row['one'][True] / 1000:>5.2f} ms "
+              f"{fmt_ms(row['first']):>9} {fmt_ms(row['first_extra']):>11} {fmt_ms(row['fresh']):>11} "
+              f"{fmt_ms(row['extra']):>11} {row['fresh_ok']:>3}/{row['fresh_n']:<3} {row['workers_seen']:>7}")
+    print("   (fresh = first tasks after a save that ran the new code; workers = distinct workers seen running it "
+          "afterwards)")
+
+    print()
+    print("Summary")
+    print("  tasks/s with / without hotswap: " + ", ".join(f"{r['backend'].name} {r['ratio']:.3f}x" for r in rows))
+    print("  save -> first fresh task, later saves (1st save): "
+          + ", ".join(f"{r['backend'].name} {fmt_ms(r['fresh'])} ({fmt_ms(r['first'])})" for r in rows))
+    print(f"  target: per-task overhead <= {TARGET_US:.0f} µs when nothing changed (wall time per task, from tasks/s)")
+    for row in rows:
+        b = row["backend"]
+        ok = row["overhead"] <= TARGET_US
+        resolved = not (row["overhead"] - row["noise"] <= TARGET_US < row["overhead"] + row["noise"])
+        note = "" if resolved else f" -- not resolved: {TARGET_US:.0f} µs is within the noise"
+        where = (f"measured on the worker: {row['check']:.2f} µs/task" if row["check"] is not None
+                 else "hotswap does nothing per task on a Dask worker (its plugin is sent after a reload)")
+        print(f"  {'PASS' if ok else 'FAIL'} {b.label}: from tasks/s {row['overhead']:+.2f} µs/task "
+              f"(±{row['noise']:.2f}){note}; {where}")
+    if errors:
+        print()
+        print("Correctness failures / crashes (exit 1):")
+        for message in errors:
+            print("  " + message.replace("\n", "\n  "))
+    else:
+        print("  correctness: every first task after a save ran the new code, and so did the later tasks "
+              "and the session")
+    print(f"at end: {load_average()}; {time.perf_counter() - started:.0f} s")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
