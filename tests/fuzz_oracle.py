@@ -32,7 +32,7 @@ import json
 import sys
 import types
 
-__all__ = ["SAMPLES", "canon", "class_print", "instance_print", "module_print", "settle", "serve"]
+__all__ = ["SAMPLES", "canon", "class_print", "instance_print", "module_print", "serve", "settle"]
 
 # Sample inputs by the number of required positional arguments.
 SAMPLES = {0: [()], 1: [(1,), (3,)], 2: [(1, 2), (3, 0)]}
@@ -42,6 +42,19 @@ _MAX_DEPTH = 3  # a function returning a closure returning ...: followed this de
 
 def arity(fn):
     """Required positional arguments, or None when the callable cannot be sampled."""
+    wrapped = getattr(fn, "__wrapped__", None)  # as inspect.signature: a wrapper takes what it wraps
+    if wrapped is not None and wrapped is not fn:
+        return arity(wrapped)
+    inner = fn.__func__ if isinstance(fn, types.MethodType) else fn
+    if isinstance(inner, types.FunctionType):  # the common case, without inspect (speed)
+        code = inner.__code__
+        kwonly_required = code.co_kwonlyargcount - len(inner.__kwdefaults__ or {})
+        if kwonly_required > 0:
+            return None
+        count = code.co_argcount - len(inner.__defaults__ or ())
+        if isinstance(fn, types.MethodType):
+            count -= 1
+        return count if count in SAMPLES else None
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -102,13 +115,13 @@ def canon(value, owned=(), depth=0):
 
 
 def function_print(fn, owned=(), depth=0):
-    """``["fn", qualname, free variables, first line, results]`` (lines only for code of ``owned``)."""
+    """``["fn", qualname, free variables, [module, first line], results]`` (lines only for code of ``owned``)."""
     inner = getattr(fn, "__func__", fn)  # a bound method: its function
     code = getattr(inner, "__code__", None)
     freevars = list(code.co_freevars) if code is not None else None
     line = None
     if code is not None and getattr(inner, "__module__", None) in owned:
-        line = code.co_firstlineno
+        line = [inner.__module__, code.co_firstlineno]
     results = call_print(fn, owned, depth) if depth < _MAX_DEPTH else None
     return ["fn", getattr(fn, "__qualname__", type(fn).__qualname__), freevars, line, results]
 
@@ -186,10 +199,19 @@ def class_print(cls, owned=()):
 
 
 def value_print(value, owned=()):
+    """A module-level value: classes and instances of the modules' own classes in depth."""
     if isinstance(value, type):
         if value.__module__ in owned:
             return ["class", value.__qualname__, class_print(value, owned)]
         return ["foreign class", value.__qualname__]
+    kind = type(value)
+    if (
+        kind.__module__ in owned
+        and not callable(value)
+        and not isinstance(value, (enum.Enum, BaseException))
+        and not dataclasses.is_dataclass(value)
+    ):
+        return ["instance", kind.__qualname__, instance_print(value, public_names(value), owned)]
     return canon(value, owned)
 
 
@@ -211,7 +233,7 @@ def _load(name, path, text):
     module.__file__ = path
     sys.modules[name] = module
     try:
-        exec(compile(text, path, "exec", dont_inherit=True), module.__dict__)
+        exec(compile(text, path, "exec", dont_inherit=True), module.__dict__)  # noqa: S102 - a fresh import
     except BaseException:
         sys.modules.pop(name, None)
         raise

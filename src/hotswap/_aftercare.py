@@ -115,11 +115,12 @@ def may_have_registered(new: type) -> bool:
 
 
 def replace_stand_ins(
-    stand_ins: Iterable[tuple[type, type]], namespaces: Iterable[dict[str, Any]], txn: Transaction
+    stand_ins: Iterable[tuple[object, object]], namespaces: Iterable[dict[str, Any]], txn: Transaction
 ) -> None:
     """Registries filled by class hooks name the class the user holds, once.
 
-    ``stand_ins`` are (class built from the new body, class kept). Looks in
+    ``stand_ins`` are (object made by the new code, object kept): a class built
+    from the new body, a function a whole re-run made anew. Looks in
     module-level and class-level lists, dicts and sets of these namespaces;
     not through the whole heap.
     """
@@ -135,7 +136,7 @@ def replace_stand_ins(
 
 
 def _replace_in(
-    container: list[Any] | dict[Any, Any] | set[Any], pairs: list[tuple[type, type]], txn: Transaction
+    container: list[Any] | dict[Any, Any] | set[Any], pairs: list[tuple[object, object]], txn: Transaction
 ) -> None:
     for stand_in, kept in pairs:
         if isinstance(container, list):

@@ -85,7 +85,7 @@ class _Run:
     class_notes: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # id(old class) -> notes
     old_fields: dict[int, frozenset[str]] = field(default_factory=dict)  # id(class) -> dataclass fields
     # classes built from a new body and replaced by the kept class, that class hooks may have seen
-    stand_ins: dict[int, tuple[type, type]] = field(default_factory=dict)
+    stand_ins: dict[int, tuple[object, object]] = field(default_factory=dict)
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -291,6 +291,7 @@ def _keep_identity(run: _Run, name: str, old: Any, new: Any) -> bool:
         return False
     run.namespace[name] = old
     run.upgraded.append(name)
+    run.stand_ins[id(new)] = (new, old)  # `HANDLERS = [f]` ran with the new f: it must hold the kept one
     return True
 
 
