@@ -156,14 +156,6 @@ KNOWN_BUGS: dict[str, str] = {
     "class-attribute-set-after-the-class": "test_class_attribute_set_after_the_class_survives_a_rerun_of_the_class",
     # `NAMES = sorted(n for n in globals() ...)` unchanged: not re-run when names are added or removed.
     "globals-reader-not-rerun": "test_statement_reading_globals_is_rerun_when_module_names_change",
-    # b changes K and a (`from b import K`) gets a broken save in the same check: a's failed
-    # reload also drops the re-binding of K, and nothing re-binds it later (a.K stays old).
-    "rebind-lost-when-the-dependent-fails": "test_dependent_follows_a_changed_name_even_if_its_own_new_version_failed",
-    # b's new version drops EXTRA, which a imports (`from b import EXTRA`): b is reloaded, a silently
-    # keeps the removed object, nothing is reported; a fresh import of a raises ImportError.
-    "removed-name-still-imported-silently": "test_removing_a_name_another_module_imports_is_reported",
-    # c does `from b import *`: names b adds do not appear in c, names b removes stay in c.
-    "star-import-does-not-follow": "test_star_import_follows_names_added_and_removed",
     # a's new version fails because b lacks a name it imports; b then gets the name: a's version
     # is not tried again (same file), a keeps running its previous version.
     "failed-version-not-retried-when-its-dependency-changes": "test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_has_it",
@@ -171,7 +163,18 @@ KNOWN_BUGS: dict[str, str] = {
     # running text (only the code of top-level functions is compared) and never applied.
     "edit-before-load-missed": "test_save_between_import_and_load_ext_is_applied",
 }
-ALL_KNOWN = frozenset(KNOWN_BUGS)
+# Behaviour that differs from a fresh import by design, said to the user: avoided like the bugs.
+DOCUMENTED_LIMITS: dict[str, str] = {
+    # b drops EXTRA, which a imports by name: a keeps the old object and hotswap says so
+    # ("b no longer defines EXTRA: a keeps the old object"); a fresh import of a raises ImportError.
+    "removed-name-still-imported-silently": "reported, not re-imported",
+    # Fixed in hotswap (regression tests pass) but the oracle still models the old behaviour:
+    # avoided until the oracle learns that a dependent whose save is broken still follows the
+    # names it imports, and the fresh-import semantics of a changed `from b import *`.
+    "rebind-lost-when-the-dependent-fails": "oracle to update",
+    "star-import-does-not-follow": "oracle to update",
+}
+ALL_KNOWN = frozenset(KNOWN_BUGS) | frozenset(DOCUMENTED_LIMITS)
 
 # Divergences the engine's author classified as limits rather than bugs (not excluded from the
 # sequences: no grammar element triggers them; they concern threads). Remove an entry to make
@@ -184,9 +187,9 @@ KNOWN_LIMITS: dict[str, str] = {
     "half-applied-module-visible-to-threads": "test_a_thread_running_module_code_never_sees_a_half_applied_module",
 }
 _AVOIDED_COMPONENTS = {
+    "star-import-does-not-follow": "star",
     "class-attribute-set-after-the-class": "tag",
     "globals-reader-not-rerun": "NAMES",
-    "star-import-does-not-follow": "star",
 }
 DEPENDS = {"b": (), "a": ("b",), "c": ("a", "b")}  # who imports from whom
 

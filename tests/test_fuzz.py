@@ -53,7 +53,7 @@ _passed: set[str] = set()  # sequences that passed: Hypothesis draws some more t
 @given(sequence=fz.sequences(max_steps=5))
 def test_reloaded_modules_match_fresh_imports_and_old_objects_follow(runner, sequence):
     key = repr(sequence)
-    assume(key not in _passed)  # never true of a failing one: shrinking still replays it
+    assume(key not in _passed)  # a failing sequence is never in _passed: shrinking replays it
     result = runner.run(sequence)
 
     assert result.ok, result.report()

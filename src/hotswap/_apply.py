@@ -417,6 +417,7 @@ def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
         whole_module=whole_module,
         followed=tuple(run.followed),
         changes={n: (snapshot[n], namespace[n]) for n in changed},
+        gone={n: snapshot[n] for n in removed},
     )
 
 

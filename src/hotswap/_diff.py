@@ -14,10 +14,10 @@ plan says so (``full_reason``) and the whole module re-runs instead. The rules:
 * the ``from __future__`` flags changed (they apply to the whole file);
 * a top-level function or class name is defined twice (old or new text): the
   statements cannot be paired by name;
-* a statement that must run imports ``*`` or reaches the namespace dynamically
-  (``globals()``, ``locals()``, ``vars()``, ``exec``, ``eval``): the names it
-  binds cannot be known (decided while applying, as such a statement may also
-  have to run because it reads a changed name);
+* a statement that must run, or was removed, imports ``*`` or reaches the
+  namespace dynamically (``globals()``, ``locals()``, ``vars()``, ``exec``,
+  ``eval``): the names it binds cannot be known (for one that must run, decided
+  while applying, as it may also have to run because it reads a changed name);
 * a statement that must run reads a name that a later statement binds: in a
   fresh import it would see an earlier value than the one the namespace holds
   (decided while applying, from ``Step.late``).
@@ -148,6 +148,10 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
         if twice:
             return Plan((), frozenset(), flags, f"{twice!r} is defined more than once")
     pairs = _pair(old, new)
+    kept = {id(n) for n in pairs.values()}
+    for node in old.tree.body:
+        if id(node) not in kept and _scan(old, node).dynamic:
+            return Plan((), frozenset(), flags, "a removed statement bound names that cannot be known (import *)")
     moved: dict[int, int] = {}
     steps = [_step(i, node, pairs.get(i), old, new, moved) for i, node in enumerate(new.tree.body)]
     removed = _bound_by(old) - _bound_by(new)

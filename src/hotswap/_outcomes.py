@@ -30,6 +30,8 @@ class Reloaded:
     rebound_elsewhere: tuple[str, ...] = ()  # "analysis.K", "user namespace K": dependents re-bound
     # name -> (old object, new object), for every name whose object changed (dependents follow)
     changes: Mapping[str, tuple[object, object]] = field(default_factory=dict, repr=False, compare=False)
+    # name -> the object a removed name held (who imported it still holds it)
+    gone: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

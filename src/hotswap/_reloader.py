@@ -186,6 +186,7 @@ class Reloader:
                     elsewhere.setdefault(job.rebind[alias][2], []).append(f"{name}.{alias}")
                 pending = len(jobs)
                 self._propagate(outcome, jobs, done, elsewhere)
+                outcome = self._star_imports_follow(outcome, elsewhere)
                 if len(jobs) != pending:
                     queue.clear()  # new dependents: order again
             outcomes[name] = outcome
@@ -244,6 +245,8 @@ class Reloader:
             self._read_imports(watched)
         else:  # reported once; retried when the file changes or on ``everything``
             watched.failed_digest = version.digest
+            if rebind:  # its own save is broken, but what it imported still follows
+                reload_module(module, watched.running, watched.running, rebind=rebind, roots=roots)
         return outcome
 
     def _propagate(
@@ -269,6 +272,31 @@ class Reloader:
                     continue
                 job = jobs.setdefault(edge.importer, _Job(watched, None))
                 job.rebind[alias] = (old, new, source)
+
+    def _star_imports_follow(self, outcome: Reloaded, elsewhere: dict[str, list[str]]) -> Reloaded:
+        """``from m import *`` elsewhere gains m's new names and loses its removed ones;
+        a name removed from m that is imported by name elsewhere is said (a fresh import would fail)."""
+        source = sys.modules.get(outcome.module)
+        exported = getattr(source, "__all__", None)
+        orphans = []
+        for name in outcome.added:
+            public = name in exported if exported is not None else not name.startswith("_")
+            for edge in self.graph.importers_of(outcome.module, name):
+                target = sys.modules.get(edge.importer)
+                if edge.name == STAR and public and target is not None and name not in vars(target):
+                    setattr(target, name, getattr(source, name))
+                    elsewhere.setdefault(outcome.module, []).append(f"{edge.importer}.{name}")
+        for name, old in outcome.gone.items():
+            for edge in self.graph.importers_of(outcome.module, name):
+                target = sys.modules.get(edge.importer)
+                if edge.name == STAR and target is not None and vars(target).get(name) is old:
+                    delattr(target, name)
+                elif edge.name != STAR and edge.importer not in self.namespaces:
+                    orphans.append(
+                        (f"{edge.importer}.{edge.alias}", f"{outcome.module} no longer defines {name}: "
+                         f"{edge.importer} keeps the old object (a fresh import of it would fail)")
+                    )
+        return replace(outcome, stayed_old=outcome.stayed_old + tuple(orphans)) if orphans else outcome
 
     def _closure_roots(self, name: str) -> list[dict[str, Any]]:
         """Where closures made by a module's old code may be kept: the user's, modules using it."""
