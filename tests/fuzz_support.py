@@ -162,6 +162,10 @@ KNOWN_BUGS: dict[str, str] = {
     # m imported, then saved (K = 1 -> K = 2), then %load_ext hotswap: the save is taken for the
     # running text (only the code of top-level functions is compared) and never applied.
     "edit-before-load-missed": "test_save_between_import_and_load_ext_is_applied",
+    # A whole-module re-run (an adopted module saved before the load, __future__ changes, --full)
+    # that newly creates `add_one = functools.partial(f, 1)` binds the re-created f in it, not the
+    # kept one; the next edit of f upgrades the kept f only. (HANDLERS = [f] is fixed: 189bd3d.)
+    "value-made-in-a-whole-rerun-holds-a-stale-function": "test_partial_made_during_a_whole_rerun_follows_later_edits",
 }
 # Behaviour that differs from a fresh import by design, said to the user: avoided like the bugs.
 DOCUMENTED_LIMITS: dict[str, str] = {
@@ -182,8 +186,8 @@ ALL_KNOWN = frozenset(KNOWN_BUGS) | frozenset(DOCUMENTED_LIMITS)
 KNOWN_LIMITS: dict[str, str] = {
     # A thread already waiting for the interpreter when a reload starts may get its turn in the
     # middle of it (after the 5 ms switch interval): it sees some statements re-applied and others
-    # not yet, or, during a whole-module re-run, names missing. (The regression test is a
-    # non-strict xfail "known limit" in test_fuzz_regressions.py.)
+    # not yet, or, during a whole-module re-run, names missing. Documented (README, "Other
+    # threads"); the regression test is a non-strict xfail in test_fuzz_regressions.py.
     "half-applied-module-visible-to-threads": "test_a_thread_running_module_code_never_sees_a_half_applied_module",
 }
 _AVOIDED_COMPONENTS = {
