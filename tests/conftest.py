@@ -31,7 +31,6 @@ from traitlets.config import Config
 
 import hotswap._ipython as hotswap_ipython
 
-
 # -- the shell ---------------------------------------------------------------
 
 

@@ -156,9 +156,6 @@ KNOWN_BUGS: dict[str, str] = {
     "class-attribute-set-after-the-class": "test_class_attribute_set_after_the_class_survives_a_rerun_of_the_class",
     # `NAMES = sorted(n for n in globals() ...)` unchanged: not re-run when names are added or removed.
     "globals-reader-not-rerun": "test_statement_reading_globals_is_rerun_when_module_names_change",
-    # a's new version fails because b lacks a name it imports; b then gets the name: a's version
-    # is not tried again (same file), a keeps running its previous version.
-    "failed-version-not-retried-when-its-dependency-changes": "test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_has_it",
     # m imported, then saved (K = 1 -> K = 2), then %load_ext hotswap: the save is taken for the
     # running text (only the code of top-level functions is compared) and never applied.
     "edit-before-load-missed": "test_save_between_import_and_load_ext_is_applied",

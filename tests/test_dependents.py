@@ -152,3 +152,60 @@ def test_mode_3_new_names_reach_a_star_import(shell, modules, cell):
     modules.write(name, "A = 2\nB = 3\n_private = 4\n")
 
     assert cell("(A, B, '_private' in dir())") == (2, 3, False)
+
+
+# A dependent whose own text did not change takes a short way when only plain values follow
+# (re-bind, re-run `LIMIT = THRESHOLD * 2`); these pin that it gives what the general way gives.
+
+
+def _dependent_of(modules, cell, core_text: str, dependent_body: str) -> tuple[str, str]:
+    core, dep = modules.named("core"), modules.named("dep")
+    modules.write(core, core_text)
+    modules.write(dep, f"from {core} import K\n" + dependent_body)
+    cell("%autoreload 2")
+    cell(f"import {dep} as dep, {core} as core")
+    return core, dep
+
+
+def test_a_dependent_statement_that_fails_leaves_the_dependent_as_it_was(shell, modules, cell, capsys):
+    core, dep = _dependent_of(modules, cell, "K = 2\n", "INVERSE = 1 / (K - 1)\nOTHER = 'kept'\n")
+    capsys.readouterr()
+    modules.write(core, "K = 1\n")
+
+    assert cell("(core.K, dep.K, dep.INVERSE, dep.OTHER)") == (1, 2, 1.0, "kept")
+    err = capsys.readouterr().err
+    assert dep in err and "ZeroDivisionError" in err, err
+    modules.write(core, "K = 3\n")
+    assert cell("(dep.K, dep.INVERSE)") == (3, 0.5)
+
+
+def test_a_dependent_statement_that_makes_a_function_keeps_its_identity(shell, modules, cell):
+    core, dep = _dependent_of(
+        modules, cell, "K = 1\n",
+        "def make(k):\n    def handler():\n        return k\n    return handler\n\nHANDLER = make(K)\n",
+    )
+    cell("held = dep.HANDLER")
+    modules.write(core, "K = 5\n")
+
+    assert cell("(dep.HANDLER(), held(), held is dep.HANDLER)") == (5, 5, True)
+
+
+def test_a_cached_function_forgets_results_that_read_a_followed_name(shell, modules, cell):
+    core, dep = _dependent_of(
+        modules, cell, "K = 1\n",
+        "import functools\n\n@functools.lru_cache(maxsize=None)\ndef scaled(x):\n    return x * K\n",
+    )
+    assert cell("dep.scaled(10)") == 10
+    modules.write(core, "K = 3\n")
+
+    assert cell("dep.scaled(10)") == 30
+
+
+def test_names_a_dependent_statement_binds_follow_further(shell, modules, cell):
+    core, dep = _dependent_of(modules, cell, "K = 1\n", "LIMIT = K * 2\nDOUBLE_LIMIT = LIMIT * 2\n")
+    user = modules.named("user")
+    modules.write(user, f"from {dep} import LIMIT\n\ndef limit():\n    return LIMIT\n")
+    cell(f"import {user} as user\nfrom {dep} import DOUBLE_LIMIT")
+    modules.write(core, "K = 10\n")
+
+    assert cell("(dep.LIMIT, dep.DOUBLE_LIMIT, user.limit(), DOUBLE_LIMIT)") == (20, 40, 20, 40)

@@ -113,12 +113,6 @@ def test_star_import_follows_names_added_and_removed(shell, modules, cell):
     assert cell("(getattr(c, 'Y', 'missing'), hasattr(c, 'X'))") == (2, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a's new version (`from b import K, EXTRA`) fails with ImportError because b has no "
-    "EXTRA; b then gets EXTRA: a's version is not tried again (its file did not change) and a "
-    "keeps running its previous version, where a fresh import has a.EXTRA == 7",
-)
 def test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_has_it(shell, modules, cell):
     b, a = modules.named("b"), modules.named("a")
     modules.write(b, "K = 1\n")

@@ -134,7 +134,7 @@ def ipython_autoreload(plain_shell):
     yield magics
     if hotswap_ipython.session_of(plain_shell) is not None:
         plain_shell.run_line_magic("unload_ext", "hotswap")
-    for event, found in plain_shell.events.callbacks.items():
+    for found in plain_shell.events.callbacks.values():
         for callback in [c for c in found if _is_ipython_autoreload(c)]:
             found.remove(callback)
     line_magics = plain_shell.magics_manager.magics["line"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-
 # -- functions ----------------------------------------------------------------
 
 
@@ -1000,7 +999,7 @@ def test_annotations_are_evaluated_unless_the_module_asks_otherwise(story, cell)
 
 
 def test_source_encoding_cookie_is_honoured(story, modules, cell):
-    edit = story("X = 1\n")
+    story("X = 1\n")
     path = modules.path(modules.name)
     path.write_bytes("# -*- coding: latin-1 -*-\ndef f():\n    return 'caf\xe9'\n".encode("latin-1"))
 

@@ -49,8 +49,35 @@ def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionTy
 
 def clear_caches_of(module: types.ModuleType, txn: Transaction) -> None:
     """A module-level value changed: results cached by the module's functions may be stale."""
-    for cache in _code_in(list(vars(module).values()), module.__name__)[1]:
-        txn.on_commit(cache.cache_clear)
+    values = [v for name, v in vars(module).items() if name not in _SET_BY_IMPORT]
+    suspects = _may_hold_caches(values, module.__name__, depth=3)
+    if suspects:  # most modules hold none: a dependent asks at every edit of what it imports
+        for cache in _code_in(suspects, module.__name__)[1]:
+            txn.on_commit(cache.cache_clear)
+
+
+_SET_BY_IMPORT = frozenset(
+    {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__", "__cached__", "__builtins__"}
+)
+
+
+def _may_hold_caches(values: Iterable[object], owner: str, depth: int) -> list[object]:
+    """The values worth the full walk: not plain data, not plain functions; classes opened."""
+    suspects: list[object] = []
+    for value in values:
+        if type(value) in _HOLDS_NO_CODE or _plain_function(value):
+            continue
+        if isinstance(value, type) and depth:
+            if value.__module__ == owner:
+                suspects += _may_hold_caches(vars(value).values(), owner, depth - 1)
+            continue
+        suspects.append(value)
+    return suspects
+
+
+def _plain_function(value: object) -> bool:
+    """A function that neither wraps another nor closes over anything: no cache behind it."""
+    return type(value) is types.FunctionType and value.__closure__ is None and not value.__dict__
 
 
 def _code_in(values: Iterable[object], owner: str) -> tuple[list[types.FunctionType], list[Any]]:
@@ -61,9 +88,13 @@ def _code_in(values: Iterable[object], owner: str) -> tuple[list[types.FunctionT
     stack: list[object] = list(values)
     while stack:
         value = stack.pop()
-        if id(value) in seen:
+        if type(value) in _HOLDS_NO_CODE or id(value) in seen:
             continue
         seen.add(id(value))
+        if isinstance(value, types.FunctionType) and _plain_function(value):
+            if value.__module__ == owner:  # the common case, without the general walk below
+                found[id(value)] = value
+            continue
         if isinstance(value, type):
             if value.__module__ == owner:
                 stack += list(value.__dict__.values())
@@ -72,6 +103,13 @@ def _code_in(values: Iterable[object], owner: str) -> tuple[list[types.FunctionT
         found.update((id(f), f) for f in functions)
         caches.update((id(c), c) for c in wrappers)
     return list(found.values()), list(caches.values())
+
+
+# Values that neither are nor wrap a function (``functions_named`` never looks inside them).
+_HOLDS_NO_CODE = frozenset({
+    int, float, complex, bool, str, bytes, type(None), types.ModuleType, dict, list, tuple, set,
+    frozenset, types.GetSetDescriptorType, types.MemberDescriptorType, types.BuiltinFunctionType,
+})
 
 
 class _FieldAddedLater:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 import sys
 import threading
@@ -51,7 +52,7 @@ from ._upgrade import (
     upgrade_code,
 )
 
-__all__ = ["Failure", "Reloaded", "reload_module"]
+__all__ = ["Failure", "Reloaded", "reload_module", "reloading"]
 
 # Set by the import system, not by the module's code: kept across a re-run.
 _IMPORT_STATE = (
@@ -82,6 +83,7 @@ class _Run:
     followed: list[str] = field(default_factory=list)
     intercepting: bool = True
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None
+    after: tuple[str, ...] = ()  # a dependent: the modules it imports from that changed
     class_notes: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # id(old class) -> notes
     old_fields: dict[int, frozenset[str]] = field(default_factory=dict)  # id(class) -> dataclass fields
     # classes built from a new body and replaced by the kept class, that class hooks may have seen
@@ -104,6 +106,7 @@ def reload_module(
     whole: str | None = None,
     rebind: Mapping[str, tuple[object, object]] | None = None,
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None,
+    after: tuple[str, ...] = (),
 ) -> Reloaded | Failure:
     """Bring ``module`` from the ``running`` text to ``version``; on failure leave it as it was.
 
@@ -112,13 +115,18 @@ def reload_module(
     (alias -> (old, new)): each alias still bound to the old object is re-bound,
     and what reads it at import time runs again. ``roots`` gives the other
     namespaces where closures made by this module's old code may be kept.
+    ``after`` names the modules it imports from that changed, for the report.
     """
     name = module.__name__
     rebind = rebind or {}
     same_text = running is not None and running.digest == version.digest
     if same_text and not whole and not any(_used_beyond_import(version.text, a) for a in rebind):
         # Only dependencies changed and nothing but the import names them: re-bind only.
-        return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots)
+        return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after)
+    if same_text and not whole:
+        fast = _follow_fast(module, version, rebind, after)
+        if fast is not None:
+            return fast
     try:
         if whole or running is None:
             plan = None
@@ -130,24 +138,118 @@ def reload_module(
         return syntax_failure(name, version.path, error)
     if plan is not None and plan.full_reason is None:
         try:
-            return _transaction(module, version, lambda run: _apply_plan(run, plan, version.path, rebind), roots)
+            return _transaction(module, version, lambda run: _apply_plan(run, plan, version.path, rebind), roots, after)
         except _NeedsWholeModule as why:
             whole = str(why)
     elif plan is not None:
         whole = plan.full_reason
         if running is not None and running.digest == version.digest:
             # Only dependencies changed and the text cannot be re-run in part: re-bind only.
-            return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots)
+            return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after)
     try:
         code = version.compile()
     except SyntaxError as error:
         return syntax_failure(name, version.path, error)
     reason = whole or "no earlier text to compare with"
-    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots)
+    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots, after)
 
 
+def _follow_fast(
+    module: types.ModuleType,
+    version: SourceVersion,
+    rebind: Mapping[str, tuple[object, object]],
+    after: tuple[str, ...],
+) -> Reloaded | Failure | None:
+    """A dependent whose text did not change, where only plain values follow: the short way.
+
+    This is what most dependents need at each edit of what they import (re-bind
+    ``THRESHOLD``, re-run ``LIMIT = THRESHOLD * 2``), so it skips what cannot
+    happen then: no definition re-runs, no class statement, no code object to
+    upgrade. ``None`` when it cannot vouch for that: the general way runs.
+    Same result, same rollback on failure (the namespace as it was).
+    """
+    try:
+        plan = _diff.unchanged_plan(version.text, version.path, version.digest)
+    except SyntaxError:
+        return None
+    if plan.full_reason is not None:
+        return None
+    namespace = module.__dict__
+    followed = [a for a, (old, _) in rebind.items() if namespace.get(a, _ABSENT) is old]
+    steps = _steps_to_visit(plan, set(followed))
+    snapshot = dict(namespace)
+    dirty: set[str] = set()
+    reran = []
+    try:
+        for alias in followed:
+            namespace[alias] = rebind[alias][1]
+        for step in steps:
+            if not (step.reads & dirty.union(followed) or step.binds & dirty):
+                continue
+            if step.dynamic or step.late or not isinstance(step.node, _PLAIN_STATEMENTS):
+                raise _NotPlain()
+            exec(_diff.statement_code([step.node], version.path, plan.future_flags), namespace)
+            reran.append(step.label())
+            for name in step.binds:
+                new, old = namespace.get(name, _ABSENT), snapshot.get(name, _ABSENT)
+                if new is not old:
+                    if is_code(new) or is_code(old):  # identity to keep: the general way
+                        raise _NotPlain()
+                    dirty.add(name)
+    except _NotPlain:
+        _put_back(namespace, snapshot)
+        return None
+    except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
+        _put_back(namespace, snapshot)
+        return run_failure(module.__name__, version, error)
+    changes = {
+        n: (old, namespace[n])
+        for n, old in snapshot.items()
+        if namespace.get(n, old) is not old and not _is_dunder(n)
+    }
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    if namespace.keys() != snapshot.keys():
+        added = tuple(n for n in namespace if n not in snapshot and not _is_dunder(n))
+        removed = tuple(n for n in snapshot if n not in namespace and not _is_dunder(n))
+    if changes or added or removed:
+        txn = Transaction(module.__name__)
+        clear_caches_of(module, txn)  # a global the module's cached functions read changed
+        txn.commit()
+    return Reloaded(
+        module=module.__name__,
+        path=version.path,
+        added=added,
+        removed=removed,
+        rebound=tuple(n for n in changes if n not in followed),
+        reran=tuple(reran),
+        followed=tuple(followed),
+        after=after,
+        changes=changes,
+        gone={n: snapshot[n] for n in removed},
+    )
+
+
+# Statements that bind plain names from an expression: re-running one makes no code object
+# hotswap must keep (checked on the values too) and runs no class statement of the module.
+_PLAIN_STATEMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)
+
+
+class _NotPlain(Exception):
+    """A re-run statement made a function or class: identity must be kept the general way."""
+
+
+def _put_back(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:
+    namespace.clear()
+    namespace.update(snapshot)
+
+
+@functools.lru_cache(maxsize=4096)
 def _used_beyond_import(text: str, name: str) -> bool:
-    """Does the text name ``name`` anywhere but the one line that imported it?"""
+    """Does the text name ``name`` anywhere but the one line that imported it?
+
+    Kept per (text, name): a dependent asks again at every edit of what it imports.
+    """
     return len(re.findall(rf"\b{re.escape(name)}\b", text)) > 1
 
 
@@ -156,6 +258,7 @@ def _transaction(
     version: SourceVersion,
     body: Callable[[_Run], Reloaded],
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None,
+    after: tuple[str, ...] = (),
 ) -> Reloaded | Failure:
     """Run ``body`` against a snapshot: commit on success, restore exactly on any failure.
 
@@ -166,9 +269,9 @@ def _transaction(
     after the usual 5 ms, and so can any thread while the module's own code
     blocks (sleeps, waits on I/O).
     """
-    run = _Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots)
+    run = _Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots, after=after)
     try:
-        with _intercept_classes(run), _no_thread_switch():
+        with reloading(), _running(run):
             outcome = body(run)
     except _NeedsWholeModule:
         _restore(run)
@@ -187,13 +290,42 @@ def _transaction(
 
 
 @contextmanager
-def _no_thread_switch() -> Iterator[None]:
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(_LONG_SWITCH_INTERVAL)
+def reloading() -> Iterator[None]:
+    """One check: threads held off and class statements intercepted, once for all its modules.
+
+    A caller that reloads many modules (the reloader, at each check) enters it
+    once around all of them; ``reload_module`` enters it itself otherwise.
+    """
+    global _reloading
+    if _reloading:
+        yield
+        return
+    with _build_class_lock:
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(_LONG_SWITCH_INTERVAL)
+        original: Callable[..., Any] = builtins.__build_class__
+        builtins.__build_class__ = functools.partial(_build_class, original)
+        _reloading = True
+        try:
+            yield
+        finally:
+            _reloading = False
+            builtins.__build_class__ = original
+            sys.setswitchinterval(interval)
+
+
+_reloading = False
+_current_run: _Run | None = None  # the module being reloaded now, if any
+
+
+@contextmanager
+def _running(run: _Run) -> Iterator[None]:
+    global _current_run
+    outer, _current_run = _current_run, run
     try:
         yield
     finally:
-        sys.setswitchinterval(interval)
+        _current_run = outer
 
 
 # Seconds. Threads that start waiting for the interpreter while a module is re-applied
@@ -239,14 +371,15 @@ def _apply_plan(
 ) -> Reloaded:
     """Run what changed, and what reads a name whose value changed, in file order."""
     namespace = run.namespace
-    kept_code = functions_bound_to(run.module, path, [n for s in plan.steps if s.moved for n in s.binds])
+    moved = [n for s in plan.steps if s.moved for n in s.binds]
+    kept_code = functions_bound_to(run.module, path, moved) if moved else {}
     followed = _follow(run, rebind)  # statements reading these re-run; imports binding them need not
     dirty: set[str] = set()
     for name in plan.removed:
         if name in namespace and not _is_submodule(run.module, name, namespace[name]):
             del namespace[name]
             dirty.add(name)
-    for step in plan.steps:
+    for step in _steps_to_visit(plan, followed):
         touched = bool(step.reads & (dirty | followed) or step.binds & dirty)
         if step.kind is Kind.UNCHANGED and not touched:
             continue
@@ -259,6 +392,31 @@ def _apply_plan(
     if not any(isinstance(s.node, ast.Expr) and isinstance(s.node.value, ast.Constant) for s in plan.steps[:1]):
         namespace["__doc__"] = None
     return _outcome(run, path)
+
+
+def _steps_to_visit(plan: Plan, followed: set[str]) -> Iterable[Step]:
+    """Every step, or, when the text did not change, only those a followed name can reach.
+
+    A dependent re-visits the same few statements at each edit of what it
+    imports: a superset of the ones that will re-run (those reading a followed
+    name, or a name such a statement binds), found once per plan and names.
+    """
+    if "_reach" not in plan.__dict__:  # a plan is a value: this is only a memo on it
+        unchanged = not plan.removed and all(step.kind is Kind.UNCHANGED for step in plan.steps)
+        plan.__dict__["_reach"] = {} if unchanged else None
+    known: dict[frozenset[str], tuple[Step, ...]] | None = plan.__dict__["_reach"]
+    if known is None:
+        return plan.steps
+    key = frozenset(followed)
+    steps = known.get(key)
+    if steps is None:
+        reach, found = set(key), []
+        for step in plan.steps:
+            if step.reads & reach or step.binds & reach:
+                found.append(step)
+                reach |= step.binds
+        steps = known[key] = tuple(found)
+    return steps
 
 
 def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
@@ -393,14 +551,17 @@ def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
             replace_stand_ins(run.stand_ins.values(), namespaces, run.txn)
     placehold_new_fields(run.old_fields, run.namespace, run.txn)
     namespace, snapshot = run.namespace, run.snapshot
-    kept = {id(v) for v in namespace.values()}
-    for old_class, notes in run.class_notes.items():
-        if old_class not in kept:  # e.g. @dataclass(slots=True) made a class that was upgraded
-            run.txn.notes += notes
-    changed = [
-        n for n, v in namespace.items()
-        if n in snapshot and snapshot[n] is not v and not _is_dunder(n)
-    ]
+    if run.class_notes:
+        kept = {id(v) for v in namespace.values()}
+        for old_class, notes in run.class_notes.items():
+            if old_class not in kept:  # e.g. @dataclass(slots=True) made a class that was upgraded
+                run.txn.notes += notes
+    changed: list[str] = []
+    added: list[str] = []
+    for name, value in namespace.items():
+        before = snapshot.get(name, _ABSENT)
+        if before is not value and not _is_dunder(name):
+            (added if before is _ABSENT else changed).append(name)
     upgraded = list(dict.fromkeys(run.upgraded + [c for c in run.classes if c in namespace]))
     removed = [n for n in snapshot if n not in namespace and not _is_dunder(n)]
     if removed or any(n not in upgraded for n in changed):
@@ -409,13 +570,14 @@ def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
         module=run.module.__name__,
         path=path,
         upgraded=tuple(upgraded),
-        added=tuple(n for n in namespace if n not in snapshot and not _is_dunder(n)),
+        added=tuple(added),
         removed=tuple(removed),
         rebound=tuple(n for n in changed if n not in upgraded and n not in run.followed),
         stayed_old=tuple(dict.fromkeys(run.txn.notes)),
         reran=tuple(run.reran),
         whole_module=whole_module,
         followed=tuple(run.followed),
+        after=run.after,
         changes={n: (snapshot[n], namespace[n]) for n in changed},
         gone={n: snapshot[n] for n in removed},
     )
@@ -445,42 +607,32 @@ def _find_old_class(snapshot: dict[str, Any], qualname: str) -> type | None:
     return found if isinstance(found, type) else None
 
 
-@contextmanager
-def _intercept_classes(run: _Run) -> Iterator[None]:
-    """While the module runs, its class statements yield the classes the user already holds."""
-    original: Callable[..., Any] = builtins.__build_class__
-    namespace = run.module.__dict__
-
-    def build_class(func: Any, name: str, *bases: Any, **kwds: Any) -> Any:
-        new = original(func, name, *bases, **kwds)
-        if (
-            not run.intercepting
-            or getattr(func, "__globals__", None) is not namespace
-            or not isinstance(new, type)
-        ):
-            return new
-        old = _find_old_class(run.snapshot, func.__qualname__)
-        if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
-            return new
-        run.claimed.add(id(old))
-        run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
-        notes = len(run.txn.notes)
-        kept = try_upgrade(old, new, run.txn)
-        if kept is old:
-            run.classes.append(func.__qualname__)
-            if may_have_registered(new):
-                run.stand_ins[id(new)] = (new, old)
-        else:  # said at the end, unless a decorator's class is then upgraded in its place
-            run.class_notes[id(old)] = run.txn.notes[notes:]
-            del run.txn.notes[notes:]
-        return kept
-
-    with _build_class_lock:
-        builtins.__build_class__ = build_class  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            builtins.__build_class__ = original
+def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any, **kwds: Any) -> Any:
+    """While a module runs, its class statements yield the classes the user already holds."""
+    new = original(func, name, *bases, **kwds)
+    run = _current_run
+    if (
+        run is None
+        or not run.intercepting
+        or getattr(func, "__globals__", None) is not run.namespace
+        or not isinstance(new, type)
+    ):
+        return new
+    old = _find_old_class(run.snapshot, func.__qualname__)
+    if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
+        return new
+    run.claimed.add(id(old))
+    run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
+    notes = len(run.txn.notes)
+    kept = try_upgrade(old, new, run.txn)
+    if kept is old:
+        run.classes.append(func.__qualname__)
+        if may_have_registered(new):
+            run.stand_ins[id(new)] = (new, old)
+    else:  # said at the end, unless a decorator's class is then upgraded in its place
+        run.class_notes[id(old)] = run.txn.notes[notes:]
+        del run.txn.notes[notes:]
+    return kept
 
 
 _ABSENT: Any = object()

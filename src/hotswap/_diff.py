@@ -69,11 +69,14 @@ class Step:
         return first_line(self.node)
 
     def label(self) -> str:
-        """``line 12 (X = 2)`` for reports."""
-        text = self.first_text
-        if isinstance(self.node, (*_DEFS, ast.ClassDef)):
-            text = f"{'class' if isinstance(self.node, ast.ClassDef) else 'def'} {self.node.name}"
-        return f"line {self.line} ({text[:40]})"
+        """``line 12 (X = 2)`` for reports (asked at each re-run of a dependent: kept)."""
+        known: str | None = self.__dict__.get("_label")
+        if known is None:
+            text = self.first_text
+            if isinstance(self.node, (*_DEFS, ast.ClassDef)):
+                text = f"{'class' if isinstance(self.node, ast.ClassDef) else 'def'} {self.node.name}"
+            known = self.__dict__["_label"] = f"line {self.line} ({text[:40]})"
+        return known
 
 
 @dataclass(frozen=True, eq=False)

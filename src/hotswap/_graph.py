@@ -74,6 +74,19 @@ class ImportGraph:
         """
         self.update(module, ast.Module(body=list(_import_statements(text)), type_ignores=[]), package)
 
+    @staticmethod
+    def sources_in_text(text: str, package: str | None) -> frozenset[str]:
+        """The modules a text imports from, without recording it (a version that failed)."""
+        sources: set[str] = set()
+        for node in _import_statements(text):
+            if isinstance(node, ast.Import):
+                sources.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                source = _resolve(node, package)
+                if source is not None:
+                    sources.add(source)
+        return frozenset(sources)
+
     def add_namespace_import(self, label: str, source: str, name: str, alias: str) -> None:
         """A namespace did ``from source import name as alias``; the latest binding of ``alias`` wins."""
         kept = [e for e in self._edges.get(label, ()) if e.alias != alias or name == STAR]

@@ -12,9 +12,14 @@ from ._source import SourceVersion
 __all__ = ["Failure", "Reloaded", "run_failure", "syntax_failure"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Reloaded:
-    """A module now runs its new version."""
+    """A module now runs its new version.
+
+    A value: never changed once made (``dataclasses.replace`` makes another).
+    Not ``frozen`` only because an edit of ``core`` makes one per dependent,
+    and a frozen dataclass takes three times as long to build.
+    """
 
     module: str
     path: str

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from . import _workers
-from ._apply import reload_module
+from ._apply import reload_module, reloading
 from ._graph import STAR, ImportGraph
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
@@ -85,6 +85,12 @@ class Reloader:
         self.namespaces: dict[str, Callable[[], dict[str, Any]]] = {}
         self.graph = ImportGraph()
         self._busy = threading.Lock()
+        # module -> its new version that failed, and the modules that text imports from:
+        # tried again when one of those changes (it may have failed for want of a name)
+        self._failed: dict[str, tuple[SourceVersion, frozenset[str]]] = {}
+        # module -> alias -> (object it still holds, source, name): a follow that failed left
+        # it behind; the next change of source.name re-binds it from there
+        self._held_back: dict[str, dict[str, tuple[object, str, str]]] = {}
 
     def start(self) -> None:
         """Watch imports from now on, and adopt the user's modules already imported."""
@@ -164,9 +170,22 @@ class Reloader:
 
     def _run(self, jobs: dict[str, _Job]) -> list[Outcome]:
         """Apply the jobs, dependencies first; dependents join the queue as values change."""
-        done: set[str] = set()
         outcomes: dict[str, Outcome] = {}
         elsewhere: dict[str, list[str]] = {}  # source module -> "where.name" re-bound
+        with reloading():  # once for all modules; no file is written meanwhile
+            self._apply_in_order(jobs, outcomes, elsewhere)
+        if self.journal is not None:
+            self.journal.publish(self._new_versions(outcomes))
+        for source, where in elsewhere.items():
+            outcome = outcomes.get(source)
+            if isinstance(outcome, Reloaded):
+                outcomes[source] = replace(outcome, rebound_elsewhere=tuple(where))
+        return [o for o in outcomes.values() if _worth_reporting(o)]
+
+    def _apply_in_order(
+        self, jobs: dict[str, _Job], outcomes: dict[str, Outcome], elsewhere: dict[str, list[str]]
+    ) -> None:
+        done: set[str] = set()
         queue: deque[str] = deque()
         while jobs:
             if not queue:  # (re)order what is pending, dependencies first
@@ -186,17 +205,11 @@ class Reloader:
                     elsewhere.setdefault(job.rebind[alias][2], []).append(f"{name}.{alias}")
                 pending = len(jobs)
                 self._propagate(outcome, jobs, done, elsewhere)
+                self._retry_failed_after(name, jobs, done)
                 outcome = self._star_imports_follow(outcome, elsewhere)
                 if len(jobs) != pending:
                     queue.clear()  # new dependents: order again
             outcomes[name] = outcome
-        if self.journal is not None:
-            self.journal.publish(self._new_versions(outcomes))
-        for source, where in elsewhere.items():
-            outcome = outcomes.get(source)
-            if isinstance(outcome, Reloaded):
-                outcomes[source] = replace(outcome, rebound_elsewhere=tuple(where))
-        return [o for o in outcomes.values() if _worth_reporting(o)]
 
     def _new_versions(self, outcomes: dict[str, Outcome]) -> dict[str, SourceVersion]:
         """The texts modules run after this check, for the workers (broken saves never)."""
@@ -232,22 +245,46 @@ class Reloader:
         whole = "asked for with --full" if self.full and job.version else None
         if not watched.trusted:
             whole = "its file was saved after it was imported, before hotswap was loaded"
+        self._catch_up(job, module)
         rebind = {alias: (old, new) for alias, (old, new, _) in job.rebind.items()}
         roots = functools.partial(self._closure_roots, watched.name)
-        outcome = reload_module(module, version, watched.running, whole=whole, rebind=rebind, roots=roots)
+        after = tuple(sorted({s for _, _, s in job.rebind.values()})) if job.version is None else ()
+        outcome = reload_module(
+            module, version, watched.running, whole=whole, rebind=rebind, roots=roots, after=after
+        )
+        self._note_held_back(watched.name, module, job, outcome)
         if job.version is None:  # a dependent: its file is as it was
-            return replace(outcome, after=tuple(sorted({s for _, _, s in job.rebind.values()})))
+            return outcome if isinstance(outcome, Reloaded) else replace(outcome, after=after)
         if isinstance(outcome, Reloaded):
             watched.running = version
             watched.trusted = True
             watched.failed_digest = None
+            self._failed.pop(watched.name, None)
             pin_in_linecache(version)
             self._read_imports(watched)
-        else:  # reported once; retried when the file changes or on ``everything``
-            watched.failed_digest = version.digest
-            if rebind:  # its own save is broken, but what it imported still follows
-                reload_module(module, watched.running, watched.running, rebind=rebind, roots=roots)
+            return outcome
+        # reported once; retried when the file changes, when a module it imports from
+        # changes, or on ``everything``
+        said_before = self.broken.get(watched.name)
+        watched.failed_digest = version.digest
+        self._failed[watched.name] = (version, self._sources_in(watched, version))
+        if rebind:  # its own save is broken, but what it imported still follows
+            reload_module(module, watched.running, watched.running, rebind=rebind, roots=roots)
+        if job.retry and said_before is not None and said_before.outcome == outcome:
+            return None  # tried again after a dependency changed: the same failure, already said
         return outcome
+
+    def _retry_failed_after(self, source: str, jobs: dict[str, _Job], done: set[str]) -> None:
+        """A module changed: a failed version of a module that imports from it may now work."""
+        for name, (version, sources) in list(self._failed.items()):
+            if name in done or name in jobs or name == source:
+                continue
+            watched = self.watchlist.get(name)
+            if watched is None or watched.failed_digest != version.digest:
+                self._failed.pop(name, None)  # a newer save superseded it
+                continue
+            if source in sources or name in self.graph.dependents_of(source):
+                jobs[name] = _Job(watched, version, retry=True)
 
     def _propagate(
         self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
@@ -271,11 +308,16 @@ class Reloader:
                         elsewhere.setdefault(source, []).append(f"{edge.importer}.{alias}")
                     continue
                 job = jobs.setdefault(edge.importer, _Job(watched, None))
-                job.rebind[alias] = (old, new, source)
+                held, held_source, held_name = self._held_back.get(edge.importer, {}).get(alias, (old, source, name))
+                behind = held_source == source and held_name == name and vars(module).get(alias, _ABSENT) is held
+                job.rebind[alias] = (held if behind else old, new, source)
+                job.names[alias] = name
 
     def _star_imports_follow(self, outcome: Reloaded, elsewhere: dict[str, list[str]]) -> Reloaded:
         """``from m import *`` elsewhere gains m's new names and loses its removed ones;
         a name removed from m that is imported by name elsewhere is said (a fresh import would fail)."""
+        if not outcome.added and not outcome.gone:
+            return outcome
         source = sys.modules.get(outcome.module)
         exported = getattr(source, "__all__", None)
         orphans = []
@@ -305,6 +347,34 @@ class Reloader:
         roots += [vars(m) for m in users if isinstance(m, ModuleType)]
         return roots
 
+    def _catch_up(self, job: _Job, module: ModuleType) -> None:
+        """Names a failed follow left behind are re-bound with this reload, from where they are now."""
+        for alias, (held, source, name) in self._held_back.get(job.watched.name, {}).items():
+            origin = sys.modules.get(source)
+            if alias not in job.rebind and origin is not None and vars(module).get(alias, _ABSENT) is held:
+                current = vars(origin).get(name, _ABSENT)
+                if current is not _ABSENT and current is not held:
+                    job.rebind[alias] = (held, current, source)
+
+    def _note_held_back(self, name: str, module: ModuleType, job: _Job, outcome: Outcome) -> None:
+        namespace = vars(module)
+        held = self._held_back.pop(name, {})
+        if isinstance(outcome, Failure):
+            for alias, (old, _, source) in job.rebind.items():
+                if namespace.get(alias, _ABSENT) is old:
+                    held[alias] = (old, source, job.names.get(alias, alias))
+        held = {a: h for a, h in held.items() if namespace.get(a, _ABSENT) is h[0]}
+        if held:
+            self._held_back[name] = held
+
+    def _sources_in(self, watched: Watched, version: SourceVersion) -> frozenset[str]:
+        is_package = os.path.basename(watched.path) == "__init__.py"
+        package = watched.name if is_package else watched.name.rpartition(".")[0]
+        try:
+            return ImportGraph.sources_in_text(version.text, package or None)
+        except (UnicodeDecodeError, ValueError):
+            return frozenset()
+
     def _read_imports(self, watched: Watched) -> None:
         """Keep the graph current: a module was imported, or now runs another text."""
         if watched.compiled:
@@ -329,7 +399,9 @@ class _Job:
 
     watched: Watched
     version: SourceVersion | None  # None: same text, only modules it imports from changed
+    retry: bool = False  # a version that failed, tried again because a module it imports changed
     rebind: dict[str, tuple[object, object, str]] = field(default_factory=dict)  # alias -> (old, new, from)
+    names: dict[str, str] = field(default_factory=dict)  # alias -> the name in the module it is from
 
 
 def _gone(watched: Watched) -> Failure:
