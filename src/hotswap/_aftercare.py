@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import operator
 import types
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,6 +21,8 @@ from ._upgrade import Transaction, functions_named, upgrade_closures
 
 __all__ = [
     "MISSING_FIELD",
+    "caches_of",
+    "caches_still_in",
     "clear_caches_of",
     "closures_follow",
     "follow_moved_lines",
@@ -49,11 +52,40 @@ def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionTy
 
 def clear_caches_of(module: types.ModuleType, txn: Transaction) -> None:
     """A module-level value changed: results cached by the module's functions may be stale."""
-    values = [v for name, v in vars(module).items() if name not in _SET_BY_IMPORT]
-    suspects = _may_hold_caches(values, module.__name__, depth=3)
-    if suspects:  # most modules hold none: a dependent asks at every edit of what it imports
-        for cache in _code_in(suspects, module.__name__)[1]:
-            txn.on_commit(cache.cache_clear)
+    for cache in caches_of(module):
+        txn.on_commit(cache.cache_clear)
+
+
+def caches_of(module: types.ModuleType) -> tuple[Any, ...]:
+    """The ``lru_cache``-like wrappers the module holds, directly or in its classes (and remember
+    where they are, for ``caches_still_in``)."""
+    namespace = vars(module)
+    names = [n for n in namespace if n not in _SET_BY_IMPORT and type(namespace[n]) not in _HOLDS_NO_CODE]
+    suspects = _may_hold_caches([namespace[n] for n in names], module.__name__, 3)
+    caches = tuple(_code_in(suspects, module.__name__)[1]) if suspects else ()
+    _CACHES_SEEN[module.__name__] = (len(namespace), tuple(names), tuple(map(namespace.__getitem__, names)), caches)
+    return caches
+
+
+def caches_still_in(module: types.ModuleType, changed: Iterable[object]) -> tuple[Any, ...]:
+    """``caches_of`` for a module whose code did not run since, where only ``changed`` values
+    were re-bound: known from last time if it still holds the same functions and classes at the
+    same names (compared by identity in C, no Python loop over the namespace)."""
+    namespace = vars(module)
+    known = _CACHES_SEEN.get(module.__name__)
+    if (
+        known is None
+        or known[0] != len(namespace)
+        or not all(map(operator.is_, map(namespace.get, known[1]), known[2]))
+        or not all(type(value) in _HOLDS_NO_CODE for value in changed)
+    ):
+        return caches_of(module)
+    return known[3]
+
+
+# module -> (len of its namespace, names of values that are not plain data, those values,
+# the caches found among them), when last looked at
+_CACHES_SEEN: dict[str, tuple[int, tuple[str, ...], tuple[object, ...], tuple[Any, ...]]] = {}
 
 
 _SET_BY_IMPORT = frozenset(

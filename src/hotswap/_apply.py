@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import operator
 import re
 import sys
 import threading
@@ -27,10 +28,13 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from . import _diff
 from ._aftercare import (
+    caches_of,
+    caches_still_in,
     clear_caches_of,
     closures_follow,
     follow_moved_lines,
@@ -176,7 +180,8 @@ def _follow_fast(
         return None
     namespace = module.__dict__
     followed = [a for a, (old, _) in rebind.items() if namespace.get(a, _ABSENT) is old]
-    steps = _steps_to_visit(plan, set(followed))
+    live = set(followed)  # names whose value changed: who reads one runs again
+    steps = _steps_to_visit(plan, live)
     snapshot = dict(namespace)
     dirty: set[str] = set()
     reran = []
@@ -184,38 +189,44 @@ def _follow_fast(
         for alias in followed:
             namespace[alias] = rebind[alias][1]
         for step in steps:
-            if not (step.reads & dirty.union(followed) or step.binds & dirty):
+            if step.reads.isdisjoint(live) and step.binds.isdisjoint(dirty):
                 continue
             if step.dynamic or step.late or not isinstance(step.node, _PLAIN_STATEMENTS):
                 raise _NotPlain()
-            exec(_diff.statement_code([step.node], version.path, plan.future_flags), namespace)
+            code = step.__dict__.get("_code")  # a memo on the step, as the plan is kept per text
+            if code is None:
+                code = step.__dict__["_code"] = _diff.statement_code([step.node], version.path, plan.future_flags)
+            exec(code, namespace)
             reran.append(step.label())
             for name in step.binds:
                 new, old = namespace.get(name, _ABSENT), snapshot.get(name, _ABSENT)
                 if new is not old:
-                    if is_code(new) or is_code(old):  # identity to keep: the general way
+                    if _may_be_code(new) or _may_be_code(old):  # identity to keep: the general way
                         raise _NotPlain()
                     dirty.add(name)
+                    live.add(name)
     except _NotPlain:
         _put_back(namespace, snapshot)
         return None
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
         _put_back(namespace, snapshot)
         return run_failure(module.__name__, version, error)
-    changes = {
-        n: (old, namespace[n])
-        for n, old in snapshot.items()
-        if namespace.get(n, old) is not old and not _is_dunder(n)
-    }
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
-    if namespace.keys() != snapshot.keys():
+    if list(namespace) == list(snapshot):  # same names in the same order: compare values in C
+        changed = list(compress(namespace, map(operator.is_not, snapshot.values(), namespace.values())))
+        changes = {n: (snapshot[n], namespace[n]) for n in changed if not _is_dunder(n)}
+    else:
+        changes = {n: (old, namespace[n]) for n, old in snapshot.items() if namespace.get(n, old) is not old}
+        changes = {n: change for n, change in changes.items() if not _is_dunder(n)}
         added = tuple(n for n in namespace if n not in snapshot and not _is_dunder(n))
         removed = tuple(n for n in snapshot if n not in namespace and not _is_dunder(n))
-    if changes or added or removed:
-        txn = Transaction(module.__name__)
-        clear_caches_of(module, txn)  # a global the module's cached functions read changed
-        txn.commit()
+    if added or removed:  # a global the module's cached functions read changed
+        for cache in caches_of(module):
+            cache.cache_clear()
+    elif changes:
+        for cache in caches_still_in(module, [new for _, new in changes.values()]):
+            cache.cache_clear()
     return Reloaded(
         module=module.__name__,
         path=version.path,
@@ -233,6 +244,13 @@ def _follow_fast(
 # Statements that bind plain names from an expression: re-running one makes no code object
 # hotswap must keep (checked on the values too) and runs no class statement of the module.
 _PLAIN_STATEMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)
+
+
+def _may_be_code(value: object) -> bool:
+    return type(value) not in _PLAIN_DATA and is_code(value)
+
+
+_PLAIN_DATA = frozenset({int, float, complex, bool, str, bytes, type(None), tuple, list, dict, set, frozenset})
 
 
 class _NotPlain(Exception):

@@ -192,8 +192,23 @@ def unchanged_plan(text: str, path: str, digest: str) -> Plan:
     if cached is None:
         if len(_UNCHANGED) > 4096:
             _UNCHANGED.clear()
-        cached = _UNCHANGED[key] = plan(text, text, path=path)
+        cached = _UNCHANGED[key] = _plan_of_unchanged(text, path)
     return cached
+
+
+def _plan_of_unchanged(text: str, path: str) -> Plan:
+    """``plan(text, text)`` without pairing a text with itself: every step is unchanged."""
+    new = _text(text, path)
+    flags = future_flags(new.tree)
+    twice = _defined_twice(new.tree.body)
+    if twice:
+        return Plan((), frozenset(), flags, f"{twice!r} is defined more than once")
+    steps = []
+    for node in new.tree.body:
+        scan = _scan(new, node)
+        first_text = new.lines[node.lineno - 1].strip() if node.lineno <= len(new.lines) else ""
+        steps.append(Step(node, Kind.UNCHANGED, scan.reads, scan.binds, scan.dynamic, first_text=first_text))
+    return Plan(_mark_late(steps), frozenset(), flags)
 
 
 def parse(text: str, path: str) -> ast.Module:

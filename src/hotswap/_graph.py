@@ -109,6 +109,10 @@ class ImportGraph:
         """Modules and namespaces that import ``module`` or take names from it."""
         return self._dependents.get(module, set())
 
+    def has_importers(self, source: str) -> bool:
+        """Does anything take names from ``source`` with ``from source import``?"""
+        return bool(self._importers.get(source))
+
     def importers_of(self, source: str, name: str) -> Iterator[Edge]:
         """Edges that bound ``source.name`` somewhere (by name, or with ``*``)."""
         for edge in self._importers.get(source, ()):
@@ -119,6 +123,9 @@ class ImportGraph:
         """Dependencies first; a cycle's members together, in the order given."""
         wanted = list(dict.fromkeys(modules))
         position = {name: i for i, name in enumerate(wanted)}
+        depends = self._depends
+        if all(position.keys().isdisjoint(depends.get(m, ())) for m in wanted):
+            return wanted  # none of them imports another (dependents of one module, mostly)
         ordered: list[str] = []
         for component in _components(wanted, lambda m: [d for d in self._depends.get(m, ()) if d in position]):
             ordered.extend(sorted(component, key=position.__getitem__))

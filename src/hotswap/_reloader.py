@@ -202,11 +202,13 @@ class Reloader:
             self._remember(Event(time.time(), outcome, time.perf_counter() - started), job)
             if isinstance(outcome, Reloaded):
                 for alias in outcome.followed:
-                    elsewhere.setdefault(job.rebind[alias][2], []).append(f"{name}.{alias}")
+                    elsewhere.setdefault(job.sources[alias], []).append(f"{name}.{alias}")
                 pending = len(jobs)
                 self._propagate(outcome, jobs, done, elsewhere)
-                self._retry_failed_after(name, jobs, done)
-                outcome = self._star_imports_follow(outcome, elsewhere)
+                if self._failed:
+                    self._retry_failed_after(name, jobs, done)
+                if outcome.added or outcome.gone:
+                    outcome = self._star_imports_follow(outcome, elsewhere)
                 if len(jobs) != pending:
                     queue.clear()  # new dependents: order again
             outcomes[name] = outcome
@@ -245,10 +247,11 @@ class Reloader:
         whole = "asked for with --full" if self.full and job.version else None
         if not watched.trusted:
             whole = "its file was saved after it was imported, before hotswap was loaded"
-        self._catch_up(job, module)
-        rebind = {alias: (old, new) for alias, (old, new, _) in job.rebind.items()}
+        if watched.name in self._held_back:
+            self._catch_up(job, module)
+        rebind = job.rebind
         roots = functools.partial(self._closure_roots, watched.name)
-        after = tuple(sorted({s for _, _, s in job.rebind.values()})) if job.version is None else ()
+        after = tuple(sorted(set(job.sources.values()))) if job.version is None else ()
         outcome = reload_module(
             module, version, watched.running, whole=whole, rebind=rebind, roots=roots, after=after
         )
@@ -291,6 +294,8 @@ class Reloader:
     ) -> None:
         """Names whose object changed: re-bind them where they were imported."""
         source = outcome.module
+        if not self.graph.has_importers(source):
+            return  # most dependents: nothing takes names from them
         for name, (old, new) in outcome.changes.items():
             for edge in self.graph.importers_of(source, name):
                 alias = name if edge.name == STAR else edge.alias
@@ -307,17 +312,16 @@ class Reloader:
                     if _rebind(module.__dict__, alias, old, new):
                         elsewhere.setdefault(source, []).append(f"{edge.importer}.{alias}")
                     continue
-                job = jobs.setdefault(edge.importer, _Job(watched, None))
-                held, held_source, held_name = self._held_back.get(edge.importer, {}).get(alias, (old, source, name))
-                behind = held_source == source and held_name == name and vars(module).get(alias, _ABSENT) is held
-                job.rebind[alias] = (held if behind else old, new, source)
+                job = jobs.get(edge.importer)
+                if job is None:
+                    job = jobs[edge.importer] = _Job(watched, None)
+                job.rebind[alias] = (self._held_by(module, alias, source, name, old), new)
+                job.sources[alias] = source
                 job.names[alias] = name
 
     def _star_imports_follow(self, outcome: Reloaded, elsewhere: dict[str, list[str]]) -> Reloaded:
         """``from m import *`` elsewhere gains m's new names and loses its removed ones;
         a name removed from m that is imported by name elsewhere is said (a fresh import would fail)."""
-        if not outcome.added and not outcome.gone:
-            return outcome
         source = sys.modules.get(outcome.module)
         exported = getattr(source, "__all__", None)
         orphans = []
@@ -347,6 +351,16 @@ class Reloader:
         roots += [vars(m) for m in users if isinstance(m, ModuleType)]
         return roots
 
+    def _held_by(self, module: ModuleType, alias: str, source: str, name: str, old: object) -> object:
+        """What ``module.alias`` holds that ``source.name`` replaces: ``old``, unless a failed follow
+        left it holding an earlier value."""
+        held_back = self._held_back.get(module.__name__)
+        if held_back is None or alias not in held_back:
+            return old
+        held, held_source, held_name = held_back[alias]
+        behind = held_source == source and held_name == name and vars(module).get(alias, _ABSENT) is held
+        return held if behind else old
+
     def _catch_up(self, job: _Job, module: ModuleType) -> None:
         """Names a failed follow left behind are re-bound with this reload, from where they are now."""
         for alias, (held, source, name) in self._held_back.get(job.watched.name, {}).items():
@@ -354,15 +368,19 @@ class Reloader:
             if alias not in job.rebind and origin is not None and vars(module).get(alias, _ABSENT) is held:
                 current = vars(origin).get(name, _ABSENT)
                 if current is not _ABSENT and current is not held:
-                    job.rebind[alias] = (held, current, source)
+                    job.rebind[alias] = (held, current)
+                    job.sources[alias] = source
+                    job.names[alias] = name
 
     def _note_held_back(self, name: str, module: ModuleType, job: _Job, outcome: Outcome) -> None:
+        if name not in self._held_back and not (isinstance(outcome, Failure) and job.rebind):
+            return
         namespace = vars(module)
         held = self._held_back.pop(name, {})
         if isinstance(outcome, Failure):
-            for alias, (old, _, source) in job.rebind.items():
+            for alias, (old, _) in job.rebind.items():
                 if namespace.get(alias, _ABSENT) is old:
-                    held[alias] = (old, source, job.names.get(alias, alias))
+                    held[alias] = (old, job.sources[alias], job.names.get(alias, alias))
         held = {a: h for a, h in held.items() if namespace.get(a, _ABSENT) is h[0]}
         if held:
             self._held_back[name] = held
@@ -400,8 +418,9 @@ class _Job:
     watched: Watched
     version: SourceVersion | None  # None: same text, only modules it imports from changed
     retry: bool = False  # a version that failed, tried again because a module it imports changed
-    rebind: dict[str, tuple[object, object, str]] = field(default_factory=dict)  # alias -> (old, new, from)
-    names: dict[str, str] = field(default_factory=dict)  # alias -> the name in the module it is from
+    rebind: dict[str, tuple[object, object]] = field(default_factory=dict)  # alias -> (old, new)
+    sources: dict[str, str] = field(default_factory=dict)  # alias -> the module it is from
+    names: dict[str, str] = field(default_factory=dict)  # alias -> its name in that module
 
 
 def _gone(watched: Watched) -> Failure:
