@@ -126,12 +126,6 @@ def test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_
     assert cell("getattr(a, 'EXTRA', 'missing')") == 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="m is imported with K = 1, then saved with K = 2, then %load_ext hotswap: the saved "
-    "text is taken for the running one (only the code of top-level functions is compared), so "
-    "the edit is never applied: m.K stays 1 while linecache shows K = 2",
-)
 def test_save_between_import_and_load_ext_is_applied(plain_shell, modules, cell):
     modules.write(modules.name, "K = 1\n\ndef f():\n    return K\n")
     cell(f"import {modules.name} as m")
@@ -140,6 +134,18 @@ def test_save_between_import_and_load_ext_is_applied(plain_shell, modules, cell)
     cell("%autoreload 2")
 
     assert cell("(m.K, m.f())") == (2, 2)
+
+
+def test_module_state_filled_before_load_is_not_taken_for_an_edit(plain_shell, modules, cell):
+    """Registries and caches a module fills as it runs differ from their literal: not an edit."""
+    modules.write(modules.name, "REGISTRY = {}\nSEEN = []\n\ndef add(k):\n    REGISTRY[k] = len(REGISTRY)\n")
+    cell(f"import {modules.name} as m\nm.add('a'); m.SEEN.append(1)")
+    cell("%load_ext hotswap")
+    cell("%autoreload 2")
+
+    assert cell("(m.REGISTRY, m.SEEN)") == ({"a": 0}, [1])
+    modules.write(modules.name, "REGISTRY = {}\nSEEN = []\n\ndef add(k):\n    REGISTRY[k] = -1\n")
+    assert cell("m.add('b'); (m.REGISTRY, m.SEEN)") == ({"a": 0, "b": -1}, [1])
 
 
 @pytest.mark.xfail(
@@ -250,3 +256,23 @@ def test_a_thread_running_module_code_never_sees_a_half_applied_module(shell, mo
 
     assert cell("m.f()") == (31, 31)
     assert [v for v in seen if not (isinstance(v, tuple) and v[0] == v[1])] == []
+
+
+@pytest.mark.parametrize(
+    "before, after, check, expected",
+    [
+        ("class C:\n    def v(self):\n        return 1\n", "class C:\n    def v(self):\n        return 2\n", "m.C().v()", 2),
+        ("K = 1\n", "K = 1\nTABLE = {k: k for k in range(2)}\n", "m.TABLE", {0: 0, 1: 1}),
+        ("K = 1\nORIGIN = object()\n", "K = 1\n", "hasattr(m, 'ORIGIN')", False),
+        ("def f():\n    return 1\n", "\n\ndef f():\n    return 1\n", "m.f.__code__.co_firstlineno", 3),
+    ],
+    ids=["method-body", "name-added", "name-removed", "lines-moved"],
+)
+def test_other_saves_between_import_and_load_ext_are_applied(plain_shell, modules, cell, before, after, check, expected):
+    modules.write(modules.name, before)
+    cell(f"import {modules.name} as m")
+    modules.write(modules.name, after)
+    cell("%load_ext hotswap")
+    cell("%autoreload 2")
+
+    assert cell(check) == expected

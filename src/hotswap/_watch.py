@@ -15,6 +15,8 @@ really changed.
 
 from __future__ import annotations
 
+import ast
+import functools
 import itertools
 import os
 import site
@@ -216,7 +218,7 @@ class Watchlist:
         except OSError:
             return False
         self.record(name, version)
-        if not runs_this_text(module, version):
+        if _saved_since_start(version) and not runs_this_text(module, version):
             self._modules[name].trusted = False
         return True
 
@@ -328,33 +330,176 @@ class Watchlist:
         return _GONE
 
 
+def _saved_since_start(version: SourceVersion) -> bool:
+    """Could the file have been saved after this process imported it?
+
+    A file last changed before the process started holds the text it
+    imported; only the others are compared with what runs (a compile each).
+    """
+    started = _process_start_ns()
+    return started is None or max(version.signature[0], version.signature[1]) >= started
+
+
+@functools.lru_cache(maxsize=1)
+def _process_start_ns() -> int | None:
+    """When this process started (Linux: /proc), with a second's margin; None elsewhere."""
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        with open("/proc/stat", "rb") as system:
+            boot = next(int(line.split()[1]) for line in system if line.startswith(b"btime"))
+        ticks = os.sysconf("SC_CLK_TCK")
+        started = boot + int(fields[19]) / ticks  # field 22, starttime, counted after the ")"
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return int((started - 1) * 1e9)
+
+
 def runs_this_text(module: ModuleType, version: SourceVersion) -> bool:
-    """Does the module run the code of this text? (Its functions' bytecode, compared.)
+    """Does the module run the code of this text? (Its functions' bytecode, and the values of
+    its top-level ``NAME = literal`` assignments, compared.)
 
     For a module imported before hotswap was loaded: a file saved in between
     would otherwise be taken for the code that runs.
     """
     try:
         code = version.compile()
-    except SyntaxError:
+        tree = ast.parse(version.text)
+    except (SyntaxError, ValueError):
         return False
-    compiled = {c.co_name: c for c in code.co_consts if isinstance(c, CodeType)}
-    for name, value in vars(module).items():
-        function = getattr(value, "__code__", None)
-        if (
-            isinstance(function, CodeType)
-            and getattr(value, "__module__", None) == module.__name__
-            and function.co_name == name
-            and name in compiled
-            and not _same_code(function, compiled[name])
-        ):
+    namespace = vars(module)
+    if any(name not in namespace for name in _defined_and_kept(tree)):
+        return False  # a function or class added since the import
+    bound = _bound_anywhere(tree)
+    stars = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in ast.walk(tree))
+    for name, value in namespace.items() if not stars else ():
+        if name not in bound and not _is_dunder(name) and not isinstance(value, ModuleType):
+            return False  # a name the text no longer binds (a submodule is bound by importing it)
+    for name, value in _literal_assignments(tree).items():
+        if name in namespace and not _same_value(namespace[name], value):
             return False
+    compiled = {c.co_name: c for c in code.co_consts if isinstance(c, CodeType)}
+    for name, value in namespace.items():
+        body = compiled.get(name)
+        if body is None or getattr(value, "__module__", None) != module.__name__:
+            continue
+        if isinstance(value, type):
+            if value.__qualname__ == name and not _class_runs(value, body):
+                return False
+        elif isinstance(getattr(value, "__code__", None), CodeType):
+            if value.__code__.co_name == name and not _same_code(value.__code__, body):
+                return False
     return True
 
 
+def _class_runs(cls: type, body: CodeType) -> bool:
+    """Do the class's own functions run the code its body in this text defines?"""
+    compiled = {c.co_name: c for c in body.co_consts if isinstance(c, CodeType)}
+    for name, attribute in vars(cls).items():
+        for function in _functions_of(attribute):
+            code = function.__code__
+            if code.co_name == name and name in compiled and not _same_code(code, compiled[name]):
+                return False
+    return True
+
+
+def _functions_of(attribute: object) -> list[Any]:
+    if isinstance(attribute, (staticmethod, classmethod)):
+        attribute = attribute.__func__
+    if isinstance(attribute, property):
+        return [f for f in (attribute.fget, attribute.fset, attribute.fdel) if hasattr(f, "__code__")]
+    return [attribute] if isinstance(getattr(attribute, "__code__", None), CodeType) else []
+
+
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def _bound_anywhere(tree: ast.Module) -> set[str]:
+    """Every name the text may bind (more than the module level: never fewer)."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).partition(".")[0] for a in node.names)
+    return bound
+
+
+def _defined_and_kept(tree: ast.Module) -> set[str]:
+    """Names a fresh import of the text surely leaves in the module: bound by statements that
+    run at import (not in functions, classes, ``if`` branches or ``except`` handlers)."""
+    defined: set[str] = set()
+    deleted: set[str] = set()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((a.asname or a.name).partition(".")[0] for a in node.names if a.name != "*")
+            continue
+        if isinstance(node, ast.Delete):
+            deleted.update(n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            continue
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+            pending += node.body  # (a loop that runs no time makes this say "changed": safe side)
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and getattr(node, "value", None) is not None:
+            targets = [node.target]
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
+        for target in targets:
+            defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return defined - deleted
+
+
+def _literal_assignments(tree: ast.Module) -> dict[str, object]:
+    """``NAME = <literal>`` at the top level of a text: the values a fresh import starts with."""
+    values: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                value = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = _UNKNOWN
+            if _immutable(value):  # a list or dict the module fills as it runs proves nothing
+                values[node.targets[0].id] = value
+            else:
+                values.pop(node.targets[0].id, None)
+    return values
+
+
+_UNKNOWN = object()
+
+
+def _immutable(value: object) -> bool:
+    if isinstance(value, (tuple, frozenset)):
+        return all(_immutable(item) for item in value)
+    return value is None or isinstance(value, (bool, int, float, complex, str, bytes))
+
+
+def _same_value(running: object, literal: object) -> bool:
+    try:
+        return type(running) is type(literal) and bool(running == literal)
+    except Exception:  # noqa: BLE001 - an odd __eq__: say different, to be safe
+        return False
+
+
 def _same_code(a: CodeType, b: CodeType) -> bool:
-    """Same instructions, names and constants (positions aside)."""
-    if a.co_code != b.co_code or a.co_names != b.co_names or len(a.co_consts) != len(b.co_consts):
+    """Same instructions, names, constants and lines (tracebacks must show the line that runs)."""
+    if (
+        a.co_code != b.co_code
+        or a.co_names != b.co_names
+        or a.co_firstlineno != b.co_firstlineno
+        or a.co_linetable != b.co_linetable
+        or len(a.co_consts) != len(b.co_consts)
+    ):
         return False
     for x, y in zip(a.co_consts, b.co_consts):
         if isinstance(x, CodeType) and isinstance(y, CodeType):
