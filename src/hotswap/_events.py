@@ -112,12 +112,25 @@ class Inotify:
             self._fd = -1
 
 
+def _libc() -> ctypes.CDLL:
+    """The C library: the interpreter's own symbols first (no ``ldconfig`` run, as
+    ``find_library`` does), then by name (musl and others)."""
+    for name in (None, "libc.so.6"):
+        try:
+            libc = ctypes.CDLL(name, use_errno=True)
+            if hasattr(libc, "inotify_init1"):
+                return libc
+        except OSError:
+            continue
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
 def open_inotify() -> Inotify | None:
     """An inotify descriptor, or ``None`` where the platform has none."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = _libc()
         libc.inotify_init1.argtypes = [ctypes.c_int]
         libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
         fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)

@@ -21,7 +21,7 @@ from traitlets.config import Configurable
 from ._frontend import Frontend
 from ._reloader import Mode, Reloader
 from ._status import Status
-from ._watch import is_user_file
+from ._watch import is_user_file, real_path
 
 __all__ = ["Hotswap", "Session", "load", "unload", "session_of"]
 
@@ -96,7 +96,9 @@ class Hotswap(Configurable):
 
     def is_user_file(self, path: str) -> bool:
         """The default rule (not stdlib, not site-packages), with these folders added or removed."""
-        real = os.path.realpath(path)
+        if not self.exclude_paths and not self.include_paths:
+            return is_user_file(path)
+        real = real_path(path)
         if any(_under(real, folder) for folder in self.exclude_paths):
             return False
         if path.endswith(".py") and any(_under(real, folder) for folder in self.include_paths):

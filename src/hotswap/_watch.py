@@ -88,8 +88,20 @@ def is_user_extension(path: str) -> bool:
     return path.endswith(tuple(EXTENSION_SUFFIXES)) and _in_user_tree(path)
 
 
+def real_path(path: str) -> str:
+    """``os.path.realpath``, resolving each folder once: a load looks at every loaded module."""
+    folder, name = os.path.split(path)
+    real = os.path.join(_real_folder(folder), name)
+    return os.path.realpath(real) if os.path.islink(real) else real
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
 def _in_user_tree(path: str) -> bool:
-    real = os.path.realpath(path)
+    real = real_path(path)
     parts = real.split(os.sep)
     if "site-packages" in parts or "dist-packages" in parts:
         return False
