@@ -209,3 +209,20 @@ def test_names_a_dependent_statement_binds_follow_further(shell, modules, cell):
     modules.write(core, "K = 10\n")
 
     assert cell("(dep.LIMIT, dep.DOUBLE_LIMIT, user.limit(), DOUBLE_LIMIT)") == (20, 40, 20, 40)
+
+
+def test_status_after_an_edit_with_many_dependents_shows_the_edited_module(shell, modules, cell):
+    core = modules.named("core")
+    modules.write(core, "K = 1\n")
+    dependents = [modules.named(f"dep{i}") for i in range(12)]
+    for dep in dependents:
+        modules.write(dep, f"from {core} import K\nDOUBLE = K * 2\n")
+    cell("%autoreload 2")
+    cell("import " + ", ".join(dependents))
+    modules.write(core, "K = 2\n")
+    cell("pass")
+
+    text = str(cell("%hotswap"))
+    assert f"reloaded {core}" in text and f"{dependents[0]}.K" in text, text
+    assert f"updated {dependents[-1]}" not in text, text
+    assert cell(f"__import__('{dependents[-1]}').DOUBLE") == 4

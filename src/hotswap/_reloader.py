@@ -156,7 +156,7 @@ class Reloader:
                 return []
             gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
             for outcome in gone:
-                self._remember(Event(time.time(), outcome, 0.0), None)
+                self._remember(Event(time.time(), outcome, 0.0))
             jobs = {c.watched.name: _Job(c.watched, c.version) for c in changes if c.version}
             return gone + self._run(jobs)
         finally:
@@ -172,18 +172,26 @@ class Reloader:
         """Apply the jobs, dependencies first; dependents join the queue as values change."""
         outcomes: dict[str, Outcome] = {}
         elsewhere: dict[str, list[str]] = {}  # source module -> "where.name" re-bound
+        seconds: dict[str, float] = {}
         with reloading():  # once for all modules; no file is written meanwhile
-            self._apply_in_order(jobs, outcomes, elsewhere)
+            self._apply_in_order(jobs, outcomes, elsewhere, seconds)
         if self.journal is not None:
             self.journal.publish(self._new_versions(outcomes))
         for source, where in elsewhere.items():
             outcome = outcomes.get(source)
             if isinstance(outcome, Reloaded):
                 outcomes[source] = replace(outcome, rebound_elsewhere=tuple(where))
+        now = time.time()
+        for name, outcome in outcomes.items():
+            self._remember(Event(now, outcome, seconds[name]))
         return [o for o in outcomes.values() if _worth_reporting(o)]
 
     def _apply_in_order(
-        self, jobs: dict[str, _Job], outcomes: dict[str, Outcome], elsewhere: dict[str, list[str]]
+        self,
+        jobs: dict[str, _Job],
+        outcomes: dict[str, Outcome],
+        elsewhere: dict[str, list[str]],
+        seconds: dict[str, float],
     ) -> None:
         done: set[str] = set()
         queue: deque[str] = deque()
@@ -199,7 +207,7 @@ class Reloader:
             outcome = self._apply(job)
             if outcome is None:
                 continue
-            self._remember(Event(time.time(), outcome, time.perf_counter() - started), job)
+            seconds[name] = time.perf_counter() - started
             if isinstance(outcome, Reloaded):
                 for alias in outcome.followed:
                     elsewhere.setdefault(job.sources[alias], []).append(f"{name}.{alias}")
@@ -222,15 +230,19 @@ class Reloader:
                 versions[name] = watched.running
         return versions
 
-    def _remember(self, event: Event, job: _Job | None) -> None:
-        """History for status displays; a broken module stays listed until it is fixed."""
+    def _remember(self, event: Event) -> None:
+        """History for status displays; a broken module stays listed until it is fixed.
+
+        Dependents that followed are not listed one by one: the module they
+        follow says where its names were re-bound (200 of them would push it out).
+        """
         outcome = event.outcome
         if isinstance(outcome, Failure):
             since = self.broken.get(outcome.module, event).when
             self.broken[outcome.module] = replace(event, when=since)
         else:
             self.broken.pop(outcome.module, None)
-        if isinstance(outcome, Failure) or (job is not None and job.version) or _worth_reporting(outcome):
+        if isinstance(outcome, Failure) or not outcome.after or outcome.stayed_old:
             self.history.append(event)
 
     def _apply(self, job: _Job) -> Outcome | None:
