@@ -77,7 +77,7 @@ def caches_still_in(module: types.ModuleType, changed: Iterable[object]) -> tupl
         known is None
         or known[0] != len(namespace)
         or not all(map(operator.is_, map(namespace.get, known[1]), known[2]))
-        or not all(type(value) in _HOLDS_NO_CODE for value in changed)
+        or not _HOLDS_NO_CODE.issuperset(map(type, changed))
     ):
         return caches_of(module)
     return known[3]

@@ -56,7 +56,7 @@ from ._upgrade import (
     upgrade_code,
 )
 
-__all__ = ["Failure", "Reloaded", "reload_module", "reloading"]
+__all__ = ["Failure", "Reloaded", "follow_unchanged", "reload_module", "reloading", "used_beyond_import"]
 
 # Set by the import system, not by the module's code: kept across a re-run.
 _IMPORT_STATE = (
@@ -124,11 +124,11 @@ def reload_module(
     name = module.__name__
     rebind = rebind or {}
     same_text = running is not None and running.digest == version.digest
-    if same_text and not whole and not any(_used_beyond_import(version.text, a) for a in rebind):
+    if same_text and not whole and not any(used_beyond_import(version.text, a) for a in rebind):
         # Only dependencies changed and nothing but the import names them: re-bind only.
         return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after)
     if same_text and not whole:
-        fast = _follow_fast(module, version, rebind, after)
+        fast = follow_unchanged(module, version, rebind, after)
         if fast is not None:
             return fast
     try:
@@ -158,7 +158,7 @@ def reload_module(
     return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots, after)
 
 
-def _follow_fast(
+def follow_unchanged(
     module: types.ModuleType,
     version: SourceVersion,
     rebind: Mapping[str, tuple[object, object]],
@@ -225,7 +225,7 @@ def _follow_fast(
         for cache in caches_of(module):
             cache.cache_clear()
     elif changes:
-        for cache in caches_still_in(module, [new for _, new in changes.values()]):
+        for cache in caches_still_in(module, map(namespace.__getitem__, changes)):
             cache.cache_clear()
     return Reloaded(
         module=module.__name__,
@@ -263,7 +263,7 @@ def _put_back(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _used_beyond_import(text: str, name: str) -> bool:
+def used_beyond_import(text: str, name: str) -> bool:
     """Does the text name ``name`` anywhere but the one line that imported it?
 
     Kept per (text, name): a dependent asks again at every edit of what it imports.

@@ -39,6 +39,8 @@ class ImportGraph:
         self._edges: dict[str, tuple[Edge, ...]] = {}  # importer -> its from-imports
         self._depends: dict[str, frozenset[str]] = {}  # module -> modules it imports
         self._importers: dict[str, set[Edge]] = {}  # source -> edges that take from it
+        # (source, name or *) -> those edges, in the order they were recorded (reports read it)
+        self._by_name: dict[tuple[str, str], dict[Edge, None]] = {}
         self._dependents: dict[str, set[str]] = {}  # module -> who imports it
 
     def __contains__(self, module: str) -> bool:
@@ -102,6 +104,7 @@ class ImportGraph:
     def forget(self, importer: str) -> None:
         for edge in self._edges.pop(importer, ()):
             self._importers.get(edge.source, set()).discard(edge)
+            self._by_name.get((edge.source, edge.name), {}).pop(edge, None)
         for source in self._depends.pop(importer, ()):
             self._dependents.get(source, set()).discard(importer)
 
@@ -115,9 +118,9 @@ class ImportGraph:
 
     def importers_of(self, source: str, name: str) -> Iterator[Edge]:
         """Edges that bound ``source.name`` somewhere (by name, or with ``*``)."""
-        for edge in self._importers.get(source, ()):
-            if edge.name == name or (edge.name == STAR and not name.startswith("_")):
-                yield edge
+        yield from self._by_name.get((source, name), ())
+        if name != STAR and not name.startswith("_"):
+            yield from self._by_name.get((source, STAR), ())
 
     def order(self, modules: Iterable[str]) -> list[str]:
         """Dependencies first; a cycle's members together, in the order given."""
@@ -132,14 +135,14 @@ class ImportGraph:
         return ordered
 
     def _set(self, importer: str, edges: list[Edge], depends: Iterable[str]) -> None:
-        for source in self._depends.get(importer, ()):
-            self._dependents.get(source, set()).discard(importer)
+        self.forget(importer)
         self._edges[importer] = tuple(edges)
         self._depends[importer] = frozenset(depends)
         for source in self._depends[importer]:
             self._dependents.setdefault(source, set()).add(importer)
         for edge in edges:
             self._importers.setdefault(edge.source, set()).add(edge)
+            self._by_name.setdefault((edge.source, edge.name), {})[edge] = None
 
 
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import\b|import[ \t]+\w)", re.MULTILINE)
