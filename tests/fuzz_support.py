@@ -151,15 +151,6 @@ class DrawChooser(Chooser):
 # exactly its pattern, so the fuzzer keeps finding other divergences. When one is fixed: remove its entry here and the
 # xfail marker there. ``bench/fuzz.py --no-avoid`` generates the patterns anyway, to count them.
 KNOWN_BUGS: dict[str, str] = {
-    # `Point.tag = 5` after `class Point`: re-running the class statement (its body changed)
-    # deletes `tag` from the kept class; the unchanged statement that set it does not run again.
-    "class-attribute-set-after-the-class": "test_class_attribute_set_after_the_class_survives_a_rerun_of_the_class",
-    # `NAMES = sorted(n for n in globals() ...)` unchanged: not re-run when names are added or removed.
-    "globals-reader-not-rerun": "test_statement_reading_globals_is_rerun_when_module_names_change",
-    # A whole-module re-run (an adopted module saved before the load, __future__ changes, --full)
-    # that newly creates `add_one = functools.partial(f, 1)` binds the re-created f in it, not the
-    # kept one; the next edit of f upgrades the kept f only. (HANDLERS = [f] is fixed: 189bd3d.)
-    "value-made-in-a-whole-rerun-holds-a-stale-function": "test_partial_made_during_a_whole_rerun_follows_later_edits",
 }
 # Behaviour that differs from a fresh import by design, said to the user: avoided like the bugs.
 DOCUMENTED_LIMITS: dict[str, str] = {
@@ -189,8 +180,6 @@ KNOWN_LIMITS: dict[str, str] = {
 }
 _AVOIDED_COMPONENTS = {
     "star-import-does-not-follow": "star",
-    "class-attribute-set-after-the-class": "tag",
-    "globals-reader-not-rerun": "NAMES",
 }
 DEPENDS = {"b": (), "a": ("b",), "c": ("a", "b")}  # who imports from whom
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import functools
 import operator
 import types
 from collections.abc import Iterable, Mapping
@@ -195,14 +196,33 @@ def replace_stand_ins(
     not through the whole heap.
     """
     pairs = list(stand_ins)
+    kept_for = {id(stand_in): kept for stand_in, kept in pairs}
     seen: set[int] = set()
     for namespace in namespaces:
         for value in list(namespace.values()):
             places = [value, *vars(value).values()] if isinstance(value, type) else [value]
             for place in places:
-                if id(place) not in seen and isinstance(place, (list, dict, set)):
-                    seen.add(id(place))
+                if id(place) in seen:
+                    continue
+                seen.add(id(place))
+                if isinstance(place, (list, dict, set)):
                     _replace_in(place, pairs, txn)
+                    items = place.values() if isinstance(place, dict) else place
+                    if len(place) <= _SMALL:
+                        for item in list(items):
+                            _repoint_partial(item, kept_for, txn)
+                else:
+                    _repoint_partial(place, kept_for, txn)
+
+
+def _repoint_partial(value: object, kept_for: Mapping[int, object], txn: Transaction) -> None:
+    """``functools.partial(f, 1)`` made with a stand-in ``f`` calls the kept one (its state is set
+    in place: the partial stays the object the user holds)."""
+    if type(value) is not functools.partial or id(value.func) not in kept_for:
+        return
+    before = value.__reduce__()[2]  # (func, args, keywords, __dict__)
+    after = (kept_for[id(value.func)], *before[1:])
+    txn.call_with_undo(getattr(value, "__setstate__"), after, undo_args=(before,))
 
 
 def _replace_in(

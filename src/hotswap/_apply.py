@@ -43,7 +43,7 @@ from ._aftercare import (
     placehold_new_fields,
     replace_stand_ins,
 )
-from ._diff import Kind, Plan, Step
+from ._diff import NAMESPACE, Kind, Plan, Step
 from ._outcomes import Failure, Reloaded, run_failure, syntax_failure
 from ._source import SourceVersion
 from ._upgrade import (
@@ -88,6 +88,8 @@ class _Run:
     intercepting: bool = True
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None
     after: tuple[str, ...] = ()  # a dependent: the modules it imports from that changed
+    running: SourceVersion | None = None  # the text the module ran until now, if known
+    whole: bool = False  # the whole module runs again
     class_notes: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # id(old class) -> notes
     old_fields: dict[int, frozenset[str]] = field(default_factory=dict)  # id(class) -> dataclass fields
     # classes built from a new body and replaced by the kept class, that class hooks may have seen
@@ -126,7 +128,7 @@ def reload_module(
     same_text = running is not None and running.digest == version.digest
     if same_text and not whole and not any(used_beyond_import(version.text, a) for a in rebind):
         # Only dependencies changed and nothing but the import names them: re-bind only.
-        return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after)
+        return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after, running)
     if same_text and not whole:
         fast = follow_unchanged(module, version, rebind, after)
         if fast is not None:
@@ -142,20 +144,20 @@ def reload_module(
         return syntax_failure(name, version.path, error)
     if plan is not None and plan.full_reason is None:
         try:
-            return _transaction(module, version, lambda run: _apply_plan(run, plan, version.path, rebind), roots, after)
+            return _transaction(module, version, lambda run: _apply_plan(run, plan, version.path, rebind), roots, after, running)
         except _NeedsWholeModule as why:
             whole = str(why)
     elif plan is not None:
         whole = plan.full_reason
         if running is not None and running.digest == version.digest:
             # Only dependencies changed and the text cannot be re-run in part: re-bind only.
-            return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after)
+            return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after, running)
     try:
         code = version.compile()
     except SyntaxError as error:
         return syntax_failure(name, version.path, error)
     reason = whole or "no earlier text to compare with"
-    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots, after)
+    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots, after, running)
 
 
 def follow_unchanged(
@@ -189,9 +191,9 @@ def follow_unchanged(
         for alias in followed:
             namespace[alias] = rebind[alias][1]
         for step in steps:
-            if step.reads.isdisjoint(live) and step.binds.isdisjoint(dirty):
+            if step.reads.isdisjoint(live) and step.binds.isdisjoint(dirty) and not (NAMESPACE in step.reads and live):
                 continue
-            if step.dynamic or step.late or not isinstance(step.node, _PLAIN_STATEMENTS):
+            if step.dynamic or step.late or NAMESPACE in step.reads or not isinstance(step.node, _PLAIN_STATEMENTS):
                 raise _NotPlain()
             code = step.__dict__.get("_code")  # a memo on the step, as the plan is kept per text
             if code is None:
@@ -277,6 +279,7 @@ def _transaction(
     body: Callable[[_Run], Reloaded],
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None,
     after: tuple[str, ...] = (),
+    running: SourceVersion | None = None,
 ) -> Reloaded | Failure:
     """Run ``body`` against a snapshot: commit on success, restore exactly on any failure.
 
@@ -287,7 +290,7 @@ def _transaction(
     after the usual 5 ms, and so can any thread while the module's own code
     blocks (sleeps, waits on I/O).
     """
-    run = _Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots, after=after)
+    run = _Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots, after=after, running=running)
     try:
         with reloading(), _running(run):
             outcome = body(run)
@@ -357,6 +360,7 @@ class _InternalError(Exception):
 
 
 def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str) -> Reloaded:
+    run.whole = True
     _reset_namespace(run.namespace, run.snapshot)
     exec(code, run.namespace)
     try:
@@ -397,8 +401,11 @@ def _apply_plan(
         if name in namespace and not _is_submodule(run.module, name, namespace[name]):
             del namespace[name]
             dirty.add(name)
+    classes_to_rerun = _remove_attributes_no_longer_set(run, plan)
     for step in _steps_to_visit(plan, followed):
         touched = bool(step.reads & (dirty | followed) or step.binds & dirty)
+        touched |= isinstance(step.node, ast.ClassDef) and step.node.name in classes_to_rerun
+        touched |= NAMESPACE in step.reads and bool(dirty or followed)
         if step.kind is Kind.UNCHANGED and not touched:
             continue
         if step.kind is Kind.BODY and not touched and _upgrade_function_body(run, step, path, plan):
@@ -412,6 +419,24 @@ def _apply_plan(
     return _outcome(run, path)
 
 
+def _remove_attributes_no_longer_set(run: _Run, plan: Plan) -> set[str]:
+    """``Point.tag = 5`` deleted from the text: the module's own class loses ``tag``, as on a
+    fresh import. Returns the classes whose own body defines such an attribute: their class
+    statement runs again (in place) to give it back its body's value."""
+    if not plan.removed_attributes or run.running is None:
+        return set()
+    body_names = _diff.class_body_names(run.running.text, run.running.path)
+    rerun = set()
+    for owner, attribute in plan.removed_attributes:
+        cls = run.namespace.get(owner)
+        if isinstance(cls, type) and cls.__module__ == run.module.__name__ and attribute in vars(cls):
+            if attribute in body_names.get(owner, ()):
+                rerun.add(owner)
+            else:
+                run.txn.delete(cls, attribute)
+    return rerun
+
+
 def _steps_to_visit(plan: Plan, followed: set[str]) -> Iterable[Step]:
     """Every step, or, when the text did not change, only those a followed name can reach.
 
@@ -420,7 +445,7 @@ def _steps_to_visit(plan: Plan, followed: set[str]) -> Iterable[Step]:
     name, or a name such a statement binds), found once per plan and names.
     """
     if "_reach" not in plan.__dict__:  # a plan is a value: this is only a memo on it
-        unchanged = not plan.removed and all(step.kind is Kind.UNCHANGED for step in plan.steps)
+        unchanged = not plan.removed and not plan.removed_attributes and all(step.kind is Kind.UNCHANGED for step in plan.steps)
         plan.__dict__["_reach"] = {} if unchanged else None
     known: dict[frozenset[str], tuple[Step, ...]] | None = plan.__dict__["_reach"]
     if known is None:
@@ -430,7 +455,7 @@ def _steps_to_visit(plan: Plan, followed: set[str]) -> Iterable[Step]:
     if steps is None:
         reach, found = set(key), []
         for step in plan.steps:
-            if step.reads & reach or step.binds & reach:
+            if step.reads & reach or step.binds & reach or NAMESPACE in step.reads:
                 found.append(step)
                 reach |= step.binds
         steps = known[key] = tuple(found)
@@ -441,6 +466,8 @@ def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
     """Run one statement again; return the names whose object it changed."""
     if step.dynamic:
         raise _NeedsWholeModule(f"{step.label()} binds names that cannot be known in advance")
+    if NAMESPACE in step.reads:  # re-run now, it would also see names bound after it
+        raise _NeedsWholeModule(f"{step.label()} reads the module's names, which changed")
     if step.late:
         late = sorted(step.late)[0]
         raise _NeedsWholeModule(f"{step.label()} reads {late!r}, which a later statement binds")
@@ -615,6 +642,26 @@ def _restore(run: _Run) -> None:
     run.txn.rollback()
 
 
+def _keep_attributes_set_outside(run: _Run, cls: type, before: dict[str, Any], qualname: str) -> None:
+    """Attributes the class got from outside its body (``Point.tag = 5`` after it, a user's
+    ``m.Point.debug = True``) survive its body re-running, as the statements that set them
+    do not run again. Known only where the text it ran is known; dunders are the class's own."""
+    if run.running is None:
+        return
+    try:
+        own = _diff.class_body_names(run.running.text, run.running.path).get(qualname)
+    except SyntaxError:
+        return
+    if own is None:
+        return
+    if run.whole:  # what the text set after the class runs again too, if it is still there
+        owner = qualname.partition(".")[0]
+        own = own | {a for o, a in _diff.attributes_set(run.running.text, run.running.path) if o == owner}
+    for name, value in before.items():
+        if name not in vars(cls) and name not in own and not (name.startswith("_") and name.endswith("_")):
+            run.txn.set(cls, name, value)
+
+
 def _find_old_class(snapshot: dict[str, Any], qualname: str) -> type | None:
     if "<locals>" in qualname:
         return None
@@ -642,8 +689,10 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     run.claimed.add(id(old))
     run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
     notes = len(run.txn.notes)
+    before = dict(vars(old))
     kept = try_upgrade(old, new, run.txn)
     if kept is old:
+        _keep_attributes_set_outside(run, old, before, func.__qualname__)
         run.classes.append(func.__qualname__)
         if may_have_registered(new):
             run.stand_ins[id(new)] = (new, old)

@@ -37,9 +37,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType
 
-__all__ = ["Kind", "Plan", "Step", "future_flags", "parse", "plan", "statement_code", "unchanged_plan"]
+__all__ = [
+    "NAMESPACE",
+    "Kind",
+    "Plan",
+    "Step",
+    "attributes_set",
+    "class_body_names",
+    "future_flags",
+    "parse",
+    "plan",
+    "statement_code",
+    "unchanged_plan",
+]
 
 _DYNAMIC_CALLS = frozenset({"globals", "locals", "vars", "exec", "eval"})
+_NAMESPACE_CALLS = frozenset({"globals", "locals", "vars", "dir"})  # without arguments: the module's names
+# Read by a statement that looks at the module's names as a whole (``globals()``, ``dir()``):
+# it runs again when any name of the module changed before it.
+NAMESPACE = "<the module's names>"
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
@@ -87,6 +103,8 @@ class Plan:
     full_reason: str | None = None  # set: re-run the whole module, and say why
     # unchanged lines that moved, old -> new: code kept across the reload follows them
     moved_lines: Mapping[int, int] = dataclasses.field(default_factory=dict)
+    # (name, attribute) of `Point.tag = ...` statements the old text had and the new one lacks
+    removed_attributes: frozenset[tuple[str, str]] = frozenset()
 
 
 def first_line(node: ast.stmt) -> int:
@@ -158,7 +176,19 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
     moved: dict[int, int] = {}
     steps = [_step(i, node, pairs.get(i), old, new, moved) for i, node in enumerate(new.tree.body)]
     removed = _bound_by(old) - _bound_by(new)
-    return Plan(_mark_late(steps), frozenset(removed), flags, moved_lines=moved)
+    attributes = _attributes_set_by(old.tree.body) - _attributes_set_by(new.tree.body)
+    return Plan(_mark_late(steps), frozenset(removed), flags, moved_lines=moved, removed_attributes=attributes)
+
+
+def _attributes_set_by(body: list[ast.stmt]) -> frozenset[tuple[str, str]]:
+    """``(Point, tag)`` for each top-level ``Point.tag = ...`` (or ``: T = ...``)."""
+    found = set()
+    for node in body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                found.add((target.value.id, target.attr))
+    return frozenset(found)
 
 
 class _Text:
@@ -209,6 +239,32 @@ def _plan_of_unchanged(text: str, path: str) -> Plan:
         first_text = new.lines[node.lineno - 1].strip() if node.lineno <= len(new.lines) else ""
         steps.append(Step(node, Kind.UNCHANGED, scan.reads, scan.binds, scan.dynamic, first_text=first_text))
     return Plan(_mark_late(steps), frozenset(), flags)
+
+
+def class_body_names(text: str, path: str) -> Mapping[str, frozenset[str]]:
+    """Class qualname -> the names its body binds, for the classes of a text (nested ones too)."""
+    parsed = _text(text, path)
+    known: dict[str, frozenset[str]] | None = parsed.__dict__.get("class_names")
+    if known is None:
+        known = parsed.__dict__["class_names"] = {}
+        pending = [(node, node.name) for node in parsed.tree.body if isinstance(node, ast.ClassDef)]
+        while pending:
+            node, qualname = pending.pop()
+            names: set[str] = set()
+            for statement in node.body:
+                scan = _Scan.of(statement)
+                names |= scan.binds
+                if isinstance(statement, ast.ClassDef):
+                    pending.append((statement, f"{qualname}.{statement.name}"))
+                elif isinstance(statement, (ast.AnnAssign)) and isinstance(statement.target, ast.Name):
+                    names.add(statement.target.id)
+            known[qualname] = frozenset(names)
+    return known
+
+
+def attributes_set(text: str, path: str) -> frozenset[tuple[str, str]]:
+    """``(Point, tag)`` for each top-level ``Point.tag = ...`` of a text."""
+    return _attributes_set_by(_text(text, path).tree.body)
 
 
 def parse(text: str, path: str) -> ast.Module:
@@ -517,6 +573,8 @@ class _Scan(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_CALLS:
             self.dynamic = True
+        if isinstance(node.func, ast.Name) and node.func.id in _NAMESPACE_CALLS and not node.args:
+            self.reads.add(NAMESPACE)
         self.generic_visit(node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:

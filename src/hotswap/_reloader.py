@@ -283,9 +283,8 @@ class Reloader:
         rebind = job.rebind
         roots = functools.partial(self._closure_roots, watched.name)
         after = tuple(sorted(set(job.sources.values()))) if job.version is None else ()
-        outcome = reload_module(
-            module, version, watched.running, whole=whole, rebind=rebind, roots=roots, after=after
-        )
+        running = watched.running if watched.trusted else None  # untrusted: what runs is unknown
+        outcome = reload_module(module, version, running, whole=whole, rebind=rebind, roots=roots, after=after)
         self._note_held_back(watched.name, module, job, outcome)
         if job.version is None:  # a dependent: its file is as it was
             return outcome if isinstance(outcome, Reloaded) else replace(outcome, after=after)

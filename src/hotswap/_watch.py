@@ -382,6 +382,13 @@ def runs_this_text(module: ModuleType, version: SourceVersion) -> bool:
     namespace = vars(module)
     if any(name not in namespace for name in _defined_and_kept(tree)):
         return False  # a function or class added since the import
+    if not _classes_hold_only_their_text(namespace, module.__name__, tree):
+        return False
+    for owner, attribute, literal in _attributes_set(tree):
+        if owner in namespace:
+            value = getattr(namespace[owner], attribute, _UNKNOWN)
+            if value is _UNKNOWN or (literal is not _UNKNOWN and not _same_value(value, literal)):
+                return False  # `Point.tag = 5` added or changed since the import
     bound = _bound_anywhere(tree)
     stars = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in ast.walk(tree))
     for name, value in namespace.items() if not stars else ():
@@ -471,16 +478,62 @@ def _defined_and_kept(tree: ast.Module) -> set[str]:
     return defined - deleted
 
 
+def _classes_hold_only_their_text(namespace: dict[str, Any], owner: str, tree: ast.Module) -> bool:
+    """Each top-level class of the text has no plain attribute that neither its body nor a
+    top-level ``Class.attr = ...`` sets (one that a removed statement had set)."""
+    set_after = {(o, a) for o, a, _ in _attributes_set(tree)}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        cls = namespace.get(node.name)
+        if not isinstance(cls, type) or cls.__module__ != owner or cls.__qualname__ != node.name:
+            continue
+        body = {n for statement in node.body for n in _names_bound_by(statement)}
+        for name in vars(cls):
+            if not (name.startswith("_") and name.endswith("_")) and name not in body and (node.name, name) not in set_after:
+                return False
+    return True
+
+
+def _names_bound_by(statement: ast.stmt) -> set[str]:
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {statement.name}
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).partition(".")[0] for a in statement.names}
+    return {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+
+
+def _attributes_set(tree: ast.Module) -> list[tuple[str, str, object]]:
+    """``(Point, tag, 5)`` for each top-level ``Point.tag = 5`` (``_UNKNOWN`` for a value that is
+    not an immutable literal)."""
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], _literal(node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, _literal(node.value)
+        else:
+            continue
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+            found.append((target.value.id, target.attr, value))
+    return found
+
+
+def _literal(node: ast.expr) -> object:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _UNKNOWN
+    return value if _immutable(value) else _UNKNOWN
+
+
 def _literal_assignments(tree: ast.Module) -> dict[str, object]:
     """``NAME = <literal>`` at the top level of a text: the values a fresh import starts with."""
     values: dict[str, object] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                value = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                value = _UNKNOWN
-            if _immutable(value):  # a list or dict the module fills as it runs proves nothing
+            value = _literal(node.value)
+            if value is not _UNKNOWN:  # a list or dict the module fills as it runs proves nothing
                 values[node.targets[0].id] = value
             else:
                 values.pop(node.targets[0].id, None)
