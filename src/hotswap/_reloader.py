@@ -183,7 +183,10 @@ class Reloader:
                 outcomes[source] = replace(outcome, rebound_elsewhere=tuple(where))
         now = time.time()
         for name, outcome in outcomes.items():
-            self._remember(Event(now, outcome, seconds[name]))
+            if isinstance(outcome, Reloaded) and outcome.after and not outcome.stayed_old:
+                self.broken.pop(name, None)  # a dependent that followed: said by its source
+            else:
+                self._remember(Event(now, outcome, seconds[name]))
         return [o for o in outcomes.values() if _worth_reporting(o)]
 
     def _apply_in_order(
@@ -254,10 +257,11 @@ class Reloader:
         module = sys.modules.get(watched.name)
         if module is None or watched.compiled or not watched.trusted or watched.name in self._held_back:
             return None
-        if not any(used_beyond_import(watched.running.text, alias) for alias in job.rebind):
+        text = watched.running.text
+        if not any([used_beyond_import(text, alias) for alias in job.rebind]):
             return None  # only the import names it: the general way re-binds without parsing
-        sources = tuple(job.sources.values())
-        after = sources[:1] if len(set(sources)) == 1 else tuple(sorted(set(sources)))
+        sources = set(job.sources.values())
+        after = tuple(sources) if len(sources) == 1 else tuple(sorted(sources))
         outcome = follow_unchanged(module, watched.running, job.rebind, after)
         if isinstance(outcome, Failure):
             self._note_held_back(watched.name, module, job, outcome)
