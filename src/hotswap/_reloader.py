@@ -238,6 +238,8 @@ class Reloader:
         if job.version is None:  # a dependent: its file is as it was
             return replace(outcome, after=tuple(sorted({s for _, _, s in job.rebind.values()})))
         if isinstance(outcome, Reloaded):
+            if self.journal is not None and watched.trusted:
+                self.journal.remember_base(watched.name, watched.running)
             watched.running = version
             watched.trusted = True
             watched.failed_digest = None
