@@ -8,13 +8,35 @@ since. Workers that join later (``cluster.scale``, restarts) get the plugin,
 so they start from the current versions; modules they import later come from
 those texts too.
 
-Known limit: a Dask worker runs tasks in threads; a version arrives between
-two of a thread's tasks, but another thread's task may be running.
+When a client appears (the first cell after it was made, or after loading), a
+plugin with no versions yet is registered in a background thread: each worker
+imports hotswap then, not at the first save, and no cell waits for it. The
+first save waits for that registration to end before registering its own, so
+the two cannot arrive out of order.
+
+**Threads.** A Dask worker runs tasks in a pool of threads, and the plugin is
+set up in the worker's event loop: applying a version there while a task runs
+in another thread would change code under that task. So the worker's thread
+pools get a gate (their ``submit`` runs each task through ``_Gate.call``):
+when a version must be applied, the plugin closes the gate (tasks that start
+from then on wait at it), waits in the event loop, without blocking it, until
+no task is running (a task that seceded, e.g. inside ``worker_client()``, is
+waiting for others and does not count), applies the version, and opens the
+gate. Tasks already running finish with the code they started with; tasks
+sent after the save run the new code. The registration waits at most
+``SETTLE_SECONDS`` for running tasks; past that, the worker applies the
+version when they end (tasks sent meanwhile wait for it) and the session asks
+for the outcome at the following cells.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from distributed import WorkerPlugin
@@ -23,57 +45,218 @@ from ._report import describe_failure
 from ._watch import Watchlist
 from ._workers import apply_versions
 
-__all__ = ["HotswapPlugin", "follow_clients"]
+__all__ = ["HotswapPlugin", "follow_clients", "report"]
 
 PLUGIN_NAME = "hotswap"
+SETTLE_SECONDS = 0.25  # how long a registration waits for tasks running on a worker
+_NO_KEY = object()
+
+
+class _Gate:
+    """Tasks pass it to run; closed, it holds new tasks back until an edit is applied."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._closed = False
+        self._inside: set[int] = set()  # threads running a task
+
+    def call(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        ident = threading.get_ident()
+        with self._condition:
+            while self._closed:
+                self._condition.wait()
+            self._inside.add(ident)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            with self._condition:
+                self._inside.discard(ident)
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+
+    def open(self) -> None:
+        with self._condition:
+            self._closed = False
+            self._condition.notify_all()
+
+    def running(self, worker: Any) -> int:
+        """Tasks inside that run code (a seceded task waits for others: it does not count)."""
+        with self._condition:
+            inside = list(self._inside)
+        seceded = {task.key for task in getattr(worker.state, "long_running", ())}
+        active: dict[int, Any] = getattr(worker, "active_threads", {})
+        return sum(1 for ident in inside if active.get(ident, _NO_KEY) not in seceded)
+
+
+class _OnWorker:
+    """hotswap's state on one Dask worker."""
+
+    def __init__(self, worker: Any) -> None:
+        self.gate = _Gate()
+        self.watchlist = Watchlist(events=False)
+        self.watchlist.start()
+        self.texts: dict[str, bytes] = {}
+        self.watchlist.overrides = lambda: self.texts
+        self.pending: tuple[int, dict[str, dict[str, str]]] | None = None
+        self.applied = 0  # the generation this worker runs
+        self.messages: list[str] = []  # failures of the last version applied
+        self.settling: asyncio.Future[None] | None = None
+        executors: dict[str, Any] = getattr(worker, "executors", {})
+        for name, executor in executors.items():
+            # the pools that run tasks in this process ("offload" (de)serializes messages)
+            if name != "offload" and "ThreadPoolExecutor" in type(executor).__name__:
+                _gate_submit(executor, self.gate)
+
+    def needs_applying(self, modules: dict[str, dict[str, str]]) -> bool:
+        """Does a module this worker imported run another text? (Modules not imported yet will
+        be imported from the new texts: nothing to wait for.)"""
+        for name, entry in modules.items():
+            if name in sys.modules:
+                watched = self.watchlist.get(name)
+                if watched is None or watched.running.digest != entry["digest"]:
+                    return True
+        return False
+
+    async def settle(self, worker: Any) -> None:
+        """Wait until no task runs, then apply the newest pending version and open the gate."""
+        try:
+            while self.gate.running(worker):
+                await asyncio.sleep(0.005)
+            if self.pending is not None:
+                generation, modules = self.pending
+                self.pending = None
+                failures = apply_versions(modules, self.watchlist)
+                self.messages = [describe_failure(failure) for failure, _ in failures]
+                self.applied = generation
+        finally:
+            self.gate.open()
+
+
+def _gate_submit(executor: Any, gate: _Gate) -> None:
+    """Every task this pool runs passes the gate (an attribute of this one pool object)."""
+    if getattr(executor.submit, "_hotswap_gate", None) is not None:
+        return
+    original = executor.submit
+
+    def submit(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return original(gate.call, function, *args, **kwargs)
+
+    submit._hotswap_gate = gate  # type: ignore[attr-defined]
+    executor.submit = submit  # type: ignore[method-assign]
+
+
+def _on_worker(worker: Any) -> _OnWorker:
+    state: _OnWorker | None = getattr(worker, "_hotswap", None)
+    if state is None:
+        state = _OnWorker(worker)
+        worker._hotswap = state
+    return state
 
 
 class HotswapPlugin(WorkerPlugin):
-    """On a worker: apply the session's versions, and import later modules from them too."""
+    """On a worker: apply the session's versions between tasks, and import later modules from them."""
 
     def __init__(self, generation: int, modules: dict[str, dict[str, str]]) -> None:
         self.generation = generation
         self.modules = modules
+        self.origin = _process()
 
-    def setup(self, worker: Any) -> None:
-        watchlist = _worker_watchlist()
-        texts = {entry["path"]: entry["text"].encode("utf-8") for entry in self.modules.values()}
-        watchlist.overrides = lambda: texts
-        failures = apply_versions(self.modules, watchlist)
-        if failures:
-            raise RuntimeError("\n".join(describe_failure(failure) for failure, _ in failures))
-
-
-_watchlist: Watchlist | None = None
-
-
-def _worker_watchlist() -> Watchlist:
-    global _watchlist
-    if _watchlist is None:
-        _watchlist = Watchlist(events=False)
-        _watchlist.start()
-    return _watchlist
+    async def setup(self, worker: Any) -> None:
+        if _process() == self.origin:
+            return  # a worker in the session's process (processes=False): its modules are the session's
+        state = _on_worker(worker)
+        state.texts = {entry["path"]: entry["text"].encode("utf-8") for entry in self.modules.values()}
+        if self.generation <= state.applied:
+            return
+        if state.pending is None and not state.needs_applying(self.modules):
+            state.applied, state.messages = self.generation, []
+            return
+        state.pending = (self.generation, self.modules)
+        state.gate.close()  # from now on, tasks wait for the new version
+        if state.settling is None or state.settling.done():
+            state.settling = asyncio.ensure_future(state.settle(worker))
+        await asyncio.wait({state.settling}, timeout=SETTLE_SECONDS)
 
 
-_registered: dict[int, int] = {}  # id(client) -> generation its workers have
+def _process() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
+
+
+def report(generation: int, dask_worker: Any = None) -> tuple[int, list[str]]:
+    """On a worker (``client.run``): the generation it runs, and what failed in it."""
+    state: _OnWorker | None = getattr(dask_worker, "_hotswap", None)
+    if state is None:
+        return 0, []
+    return state.applied, list(state.messages)
+
+
+# -- the session's side ------------------------------------------------------------------
+
+_registered: dict[int, int] = {}  # id(client) -> generation registered on its workers
+_background: dict[int, threading.Thread] = {}  # id(client) -> its first registration, under way
+_waiting: dict[int, int] = {}  # id(client) -> generation some of its workers have not applied yet
+_said: set[str] = set()
 
 
 def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[str]:
-    """Register the current versions on every live client that lacks them; returns problems to say."""
+    """Register the current versions on every live client that lacks them; returns problems to say.
+
+    Cheap when nothing changed: one look at each live client.
+    """
     clients = getattr(sys.modules.get("distributed.client"), "_global_clients", None)
     problems: list[str] = []
-    if not clients or not modules:
-        return problems
-    for client in list(clients.values()):
-        if _registered.get(id(client)) == generation or getattr(client, "status", "") != "running":
+    for client in list(clients.values()) if clients else ():
+        if getattr(client, "status", "") != "running" or getattr(client, "asynchronous", False):
             continue
-        _registered[id(client)] = generation
-        try:
-            replies = client.register_plugin(HotswapPlugin(generation, modules), name=PLUGIN_NAME)
-        except Exception as error:  # noqa: BLE001 - the session must not fail for a cluster
-            problems.append(f"hotswap: could not send the new versions to Dask workers: {error}")
+        key = id(client)
+        if _registered.get(key) != generation:
+            _registered[key] = generation
+            if not modules:  # nothing to carry yet: workers import hotswap now, in the background
+                thread = threading.Thread(target=_register, args=(client, generation, modules), daemon=True)
+                _background[key] = thread
+                thread.start()
+                continue
+            earlier = _background.pop(key, None)
+            if earlier is not None:
+                earlier.join()
+            problem = _register(client, generation, modules)
+            if problem:
+                problems.append(problem)
+                continue
+            _waiting[key] = generation
+        if key in _waiting:
+            problems += _outcomes(client, _waiting[key])
+    return problems
+
+
+def _register(client: Any, generation: int, modules: dict[str, dict[str, str]]) -> str | None:
+    try:
+        client.register_plugin(HotswapPlugin(generation, modules), name=PLUGIN_NAME)
+    except Exception as error:  # noqa: BLE001 - the session must not fail for a cluster
+        return f"hotswap: could not send the new versions to Dask workers: {type(error).__name__}: {error}"
+    return None
+
+
+def _outcomes(client: Any, generation: int) -> list[str]:
+    """What the workers say of ``generation``: failures, each said once; done when all applied it."""
+    try:
+        replies = client.run(report, generation)
+    except Exception as error:  # noqa: BLE001 - a worker may be gone
+        _waiting.pop(id(client), None)
+        return [f"hotswap: could not ask Dask workers whether they run the new versions: {error}"]
+    problems = []
+    done = True
+    for address, (applied, messages) in sorted(replies.items()):
+        if applied < generation:
+            done = False  # tasks still running there: the version applies when they end
             continue
-        for address, reply in (replies or {}).items():
-            if isinstance(reply, dict) and reply.get("status") == "error":
-                problems.append(f"hotswap: Dask worker {address}: {reply.get('exception')}")
+        for message in messages:
+            said = message.replace("hotswap:", f"hotswap: Dask worker {address}:", 1)
+            if said not in _said:
+                _said.add(said)
+                problems.append(said)
+    if done:
+        _waiting.pop(id(client), None)
     return problems

@@ -105,9 +105,9 @@ class Reloader:
 
     def worker_failures(self) -> list[str]:
         """What worker processes could not apply, each said once (cheap when no edit happened)."""
-        if self.journal is None or not self.journal.generation:
+        if self.journal is None:
             return []
-        problems = self.journal.failures()
+        problems = self.journal.failures() if self.journal.generation else []
         if "distributed.client" in sys.modules:  # the user has Dask: its workers follow too
             from ._dask import follow_clients
 
