@@ -144,7 +144,7 @@ def _gate_submit(executor: Any, gate: _Gate) -> None:
         return original(gate.call, function, *args, **kwargs)
 
     submit._hotswap_gate = gate  # type: ignore[attr-defined]
-    executor.submit = submit  # type: ignore[method-assign]
+    executor.submit = submit
 
 
 def _on_worker(worker: Any) -> _OnWorker:

@@ -18,26 +18,31 @@ The design, in five parts:
   the journal is read and each changed module is brought up to date with the
   same engine as the session: in place, state kept, transactional. Between
   tasks, never while one runs.
-* **Pools created before loading: each task carries the check.** Their workers
-  never ran hotswap's initializer, and may not even have hotswap imported. So
-  from ``%load_ext hotswap`` on, the session wraps each task it sends them in a
-  ``FreshTask``: pickled, it is ``_after_checkpoint(Checkpoint(folder), task)``.
-  Unpickling runs ``Checkpoint``'s reduction first, which imports
-  ``hotswap._workers`` in the worker, joins it to the journal (once) and
-  catches up; only then is the task itself unpickled (so a module the task
-  imports comes from the journal's text), and ``_after_checkpoint`` hands back
-  the task itself: the worker calls the user's callable, with no frame of
-  hotswap around it. No busy loop, no user code. Which pools: live
-  ``multiprocessing.Pool`` objects are found once, at load, through
-  ``multiprocessing.util._finalizer_registry`` (every Pool registers a
-  ``Finalize`` holding a weak reference to itself); their task queue gets a
-  stand-in whose ``put`` wraps the tasks (the pool's handler thread keeps
-  reading the real queue). Executors (``ProcessPoolExecutor``, loky's, so
-  joblib's reusable one) need no search: their class's ``submit`` wraps the
-  task when the executor did not join at start-up (they start their workers on
-  demand, so even one not used yet may have none). A worker of such a pool
-  does not know which text a module it imported before joining runs: it asks
-  the module's code whether it runs the journal's base text, else its file's.
+* **Pools created before loading: their tasks carry the check until their
+  workers have joined.** Those workers never ran hotswap's initializer, and may
+  not even have hotswap imported. So from ``%load_ext hotswap`` on, the session
+  wraps each task it sends them in a ``FreshTask``: pickled, it is
+  ``_fresh(Checkpoint(folder), task)``. Unpickling runs the checkpoint's
+  reduction first (``_fresh(folder)``), which imports ``hotswap._workers`` in
+  the worker, joins it to the journal (hooks its ``ForkingPickler.loads``, as
+  the initializer does), catches up and writes ``joined/<pid>`` in the
+  journal; only then is the task itself unpickled (so a module it imports
+  comes from the journal's text), and ``_fresh`` hands back the task itself:
+  the worker calls the user's callable, with no frame of hotswap around it.
+  Such a pool's ``_initializer`` becomes hotswap's too, so workers it starts
+  later join at start-up; once every worker alive has joined (the session
+  lists ``joined/`` at most every 50 ms while waiting), tasks go unwrapped and
+  cost what they cost in a pool made after loading. No busy loop, no user
+  code. Which pools: live ``multiprocessing.Pool`` objects are found once, at
+  load, through ``multiprocessing.util._finalizer_registry`` (every Pool
+  registers a ``Finalize`` holding a weak reference to itself); their task
+  queue gets a stand-in whose ``put`` wraps the tasks (the pool's handler
+  thread keeps reading the real queue). Executors (``ProcessPoolExecutor``,
+  loky's, so joblib's reusable one) need no search: their class's ``submit``
+  does it when the executor did not join at start-up (they start workers on
+  demand, so even one not used yet is covered). A worker of such a pool does
+  not know which text a module it imported before joining runs: it asks the
+  module's code whether it runs the journal's base text of it, else its file's.
 * **Failures are said once, by the session.** A worker that cannot apply a
   version writes a note in the journal's ``failures`` folder; the session
   prints it at the next cell, naming the worker.
@@ -57,6 +62,7 @@ import shutil
 import struct
 import sys
 import tempfile
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -77,6 +83,7 @@ ENVIRONMENT = "HOTSWAP_JOURNAL"
 _LOKY = ("joblib.externals.loky.process_executor", "loky.process_executor")
 _COUNTER = struct.Struct("<Q")
 _JOINED = "_hotswap_journal"  # set on a pool or executor whose workers start with hotswap's initializer
+_LATE = "_hotswap_late"  # an executor made before loading: its ``_LateJoiner``
 
 
 class Journal:
@@ -175,6 +182,7 @@ def _process_folder() -> str:
         _FOLDER = tempfile.mkdtemp(prefix="hotswap-journal-")
         atexit.register(shutil.rmtree, _FOLDER, True)
         os.makedirs(os.path.join(_FOLDER, "failures"))
+        os.makedirs(os.path.join(_FOLDER, "joined"))
         with open(os.path.join(_FOLDER, "generation"), "wb") as counter:
             counter.write(_COUNTER.pack(0))
     return _FOLDER
@@ -206,15 +214,15 @@ def _wrap_initializer(pool_class: type) -> Callable[[], None]:
 
 
 class Checkpoint:
-    """Pickled in a task ahead of it: unpickling it brings the worker up to date (``catch_up_with``)."""
+    """Pickled in a task ahead of it: unpickling it brings the worker up to date (``_fresh(folder)``)."""
 
     __slots__ = ("folder",)
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
 
-    def __reduce__(self) -> tuple[Callable[[str], None], tuple[str]]:
-        return catch_up_with, (self.folder,)
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[str]]:
+        return _fresh, (self.folder,)
 
 
 class FreshTask:
@@ -227,26 +235,95 @@ class FreshTask:
         self.task = task
         self.checkpoint = checkpoint
 
-    def __reduce__(self) -> tuple[Callable[[object, object], object], tuple[Checkpoint, object]]:
-        return _after_checkpoint, (self.checkpoint, self.task)  # args unpickle in order: checkpoint first
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[Checkpoint, object]]:
+        # args unpickle in order: the checkpoint first; one global (``_fresh``) for both, pickled once
+        return _fresh, (self.checkpoint, self.task)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:  # a thread pool may call it in-process
         return self.task(*args, **kwargs)  # type: ignore[operator]
 
 
-def _after_checkpoint(_: object, task: object) -> object:
+_NO_TASK = object()
+
+
+def _fresh(first: object, task: object = _NO_TASK) -> object:
+    """Unpickling, in a worker: ``_fresh(folder)`` joins and catches up (a ``Checkpoint``);
+    ``_fresh(None, task)`` then gives the task itself (a ``FreshTask``)."""
+    if task is _NO_TASK:
+        if isinstance(first, str):
+            catch_up_with(first)
+        return None
     return task
 
 
+class _LateJoiner:
+    """A pool or executor made before loading, until each of its workers has joined.
+
+    Its tasks are sent as ``FreshTask`` while some worker alive has not joined
+    (a worker that joins writes ``joined/<pid>`` in the journal, after it hooked
+    ``ForkingPickler.loads``); workers it starts from now on run hotswap's
+    initializer, so once those alive at load have joined, tasks go as they are
+    and cost what they cost in a pool made after loading. The journal is looked
+    at most every ``LOOK_EVERY`` seconds.
+    """
+
+    LOOK_EVERY = 0.05
+
+    def __init__(self, folder: str, pids: Callable[[], Iterable[int]]) -> None:
+        self.folder = folder
+        self.checkpoint = Checkpoint(folder)
+        self.pids = pids
+        self.done = False
+        self._next_look = 0.0
+
+    def waiting(self) -> bool:
+        if self.done:
+            return False
+        now = time.monotonic()
+        if now < self._next_look:
+            return True
+        self._next_look = now + self.LOOK_EVERY
+        try:
+            joined = set(os.listdir(os.path.join(self.folder, "joined")))
+            self.done = all(str(pid) in joined for pid in self.pids())
+        except (OSError, RuntimeError):  # RuntimeError: the pool's dict of workers changed meanwhile
+            return True
+        return not self.done
+
+
+def _join_later(pool: Any, folder: str, pids: Callable[[], Iterable[int]]) -> tuple[_LateJoiner, Callable[[], None]]:
+    """Workers ``pool`` starts from now on run hotswap's initializer; returns the joiner and the undo."""
+    original = pool._initializer
+    joined = functools.partial(worker_init, folder, original)
+    pool._initializer = joined
+    reference = weakref.ref(pool)
+
+    def restore() -> None:
+        live = reference()
+        if live is not None and live._initializer is joined:
+            live._initializer = original
+
+    return _LateJoiner(folder, pids), restore
+
+
 def _wrap_submit(executor_class: type, folder: str) -> Callable[[], None]:
-    """Executors that did not join at start-up (made before loading) send each task as a ``FreshTask``."""
+    """Executors that did not join at start-up (made before loading) send tasks as ``FreshTask``
+    until their workers have joined."""
     original: Callable[..., Any] = getattr(executor_class, "submit")  # noqa: B009
-    checkpoint = Checkpoint(folder)
+    undo: list[Callable[[], None]] = []
 
     @functools.wraps(original)
     def submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if self.__dict__.get(_JOINED) != folder:
-            fn = FreshTask(fn, checkpoint)
+        state = self.__dict__
+        if state.get(_JOINED) != folder:
+            joiner = state.get(_LATE)
+            if joiner is None or joiner.folder != folder:
+                processes = state.get("_processes")
+                joiner, restore = _join_later(self, folder, lambda: list(processes or ()))
+                state[_LATE] = joiner
+                undo.append(restore)
+            if joiner.waiting():
+                fn = FreshTask(fn, joiner.checkpoint)
         return original(self, fn, *args, **kwargs)
 
     setattr(executor_class, "submit", submit)  # noqa: B010
@@ -254,6 +331,8 @@ def _wrap_submit(executor_class: type, folder: str) -> Callable[[], None]:
     def restore() -> None:
         if getattr(executor_class, "submit") is submit:  # noqa: B009
             setattr(executor_class, "submit", original)  # noqa: B010
+        while undo:
+            undo.pop()()
 
     return restore
 
@@ -263,22 +342,23 @@ class _FreshTaskQueue:
 
     ``apply_async``, ``map``, ``imap``... put ``(tasks, set_length)`` on
     ``pool._taskqueue``; the pool's handler thread reads the real queue (it
-    holds it since the pool started). Each task ``(job, i, func, args, kwds)``
-    goes on with ``func`` as a ``FreshTask``: ``args`` (``map``'s chunks, with
-    the user's function) unpickle after the checkpoint.
+    holds it since the pool started). While a worker has not joined, each task
+    ``(job, i, func, args, kwds)`` goes on with ``func`` as a ``FreshTask``:
+    ``args`` (``map``'s chunks, with the user's function) unpickle after the
+    checkpoint.
     """
 
-    def __init__(self, queue: Any, checkpoint: Checkpoint) -> None:
+    def __init__(self, queue: Any, joiner: _LateJoiner) -> None:
         self.queue = queue
-        self.checkpoint = checkpoint
+        self.joiner = joiner
 
     def put(self, item: Any) -> None:
-        if isinstance(item, tuple) and len(item) == 2:
+        if isinstance(item, tuple) and len(item) == 2 and self.joiner.waiting():
             item = (self._fresh(item[0]), item[1])
         self.queue.put(item)
 
     def _fresh(self, tasks: Iterable[Any]) -> Iterator[Any]:
-        checkpoint = self.checkpoint
+        checkpoint = self.joiner.checkpoint
         for job, index, func, args, kwds in tasks:
             yield job, index, FreshTask(func, checkpoint), args, kwds
 
@@ -287,12 +367,11 @@ class _FreshTaskQueue:
 
 
 def _join_live_pools(folder: str) -> list[Callable[[], None]]:
-    """Process pools alive now whose workers did not start with hotswap: their tasks carry the check.
+    """Process pools alive now whose workers did not start with hotswap: they join through their tasks.
 
     One look at ``multiprocessing``'s finalizers (a few entries), at load only.
     """
     registry = getattr(multiprocessing.util, "_finalizer_registry", {})
-    checkpoint = Checkpoint(folder)
     undo: list[Callable[[], None]] = []
     for finalizer in list(registry.values()):
         reference = getattr(finalizer, "_weakref", None)
@@ -304,10 +383,16 @@ def _join_live_pools(folder: str) -> list[Callable[[], None]]:
             or isinstance(getattr(pool, "_taskqueue", None), _FreshTaskQueue)
         ):
             continue
-        stand_in = _FreshTaskQueue(pool._taskqueue, checkpoint)  # type: ignore[attr-defined]
+        workers: list[Any] = pool._pool  # type: ignore[attr-defined]
+        joiner, restore = _join_later(pool, folder, functools.partial(_pids_of, workers))
+        stand_in = _FreshTaskQueue(pool._taskqueue, joiner)  # type: ignore[attr-defined]
         pool._taskqueue = stand_in  # type: ignore[attr-defined]
-        undo.append(functools.partial(_put_back_queue, weakref.ref(pool), stand_in))
+        undo += [restore, functools.partial(_put_back_queue, weakref.ref(pool), stand_in)]
     return undo
+
+
+def _pids_of(processes: list[Any]) -> list[int]:
+    return [process.pid for process in list(processes)]
 
 
 def _put_back_queue(pool: weakref.ref[Any], stand_in: _FreshTaskQueue) -> None:
@@ -482,5 +567,9 @@ def worker_init(folder: str, initializer: Callable[..., object] | None, *initarg
         _worker = _Worker(folder)
         ForkingPickler.loads = _loads_up_to_date
         _worker.catch_up_guarded()
+        joined = os.path.join(folder, "joined")  # the session may now send this worker's tasks plain
+        os.makedirs(joined, exist_ok=True)
+        with open(os.path.join(joined, str(os.getpid())), "wb"):
+            pass
     if initializer is not None:
         initializer(*initargs)
