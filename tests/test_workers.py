@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,8 +277,13 @@ def test_a_worker_that_cannot_apply_an_edit_says_so_once_naming_itself(story_lib
         capfd.readouterr()
         assert pool.versions() == {"v1"}  # every worker kept its last good version
         assert cell("lib.f(0)[0]") == "v2"
-        cell("1")
-        err = capfd.readouterr().err
+        err = ""
+        for _ in range(50):  # said at a following cell, once the session heard from the workers
+            cell("1")
+            err += capfd.readouterr().err
+            if "no v2 here" in err:
+                break
+            time.sleep(0.05)
         assert "worker" in err and "RuntimeError: no v2 here" in err, err
         assert "internal error" not in err
         cell("1")

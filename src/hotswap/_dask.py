@@ -25,8 +25,12 @@ waiting for others and does not count), applies the version, and opens the
 gate. Tasks already running finish with the code they started with; tasks
 sent after the save run the new code. The registration waits at most
 ``SETTLE_SECONDS`` for running tasks; past that, the worker applies the
-version when they end (tasks sent meanwhile wait for it) and the session asks
-for the outcome at the following cells.
+version when they end (tasks sent meanwhile wait for it).
+
+**Outcomes** (what failed on which worker) are asked with ``client.run`` in a
+background thread after each registration, and said at a following cell, as
+failures of local pools are (the save's own cell does not wait for them); a
+worker still waiting for its running tasks is asked again at the next cell.
 """
 
 from __future__ import annotations
@@ -196,14 +200,15 @@ def report(generation: int, dask_worker: Any = None) -> tuple[int, list[str]]:
 
 _registered: dict[int, int] = {}  # id(client) -> generation registered on its workers
 _background: dict[int, threading.Thread] = {}  # id(client) -> its first registration, under way
-_waiting: dict[int, int] = {}  # id(client) -> generation some of its workers have not applied yet
+_polls: dict[int, _Poll] = {}  # id(client) -> the question to its workers about the last version sent
 _said: set[str] = set()
 
 
 def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[str]:
     """Register the current versions on every live client that lacks them; returns problems to say.
 
-    Cheap when nothing changed: one look at each live client.
+    Cheap when nothing changed: one look at each live client. What the workers
+    make of a version is asked in the background, and said at a later cell.
     """
     clients = getattr(sys.modules.get("distributed.client"), "_global_clients", None)
     problems: list[str] = []
@@ -211,23 +216,28 @@ def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[
         if getattr(client, "status", "") != "running" or getattr(client, "asynchronous", False):
             continue
         key = id(client)
-        if _registered.get(key) != generation:
-            _registered[key] = generation
-            if not modules:  # nothing to carry yet: workers import hotswap now, in the background
-                thread = threading.Thread(target=_register, args=(client, generation, modules), daemon=True)
-                _background[key] = thread
-                thread.start()
-                continue
-            earlier = _background.pop(key, None)
-            if earlier is not None:
-                earlier.join()
-            problem = _register(client, generation, modules)
-            if problem:
-                problems.append(problem)
-                continue
-            _waiting[key] = generation
-        if key in _waiting:
-            problems += _outcomes(client, _waiting[key])
+        poll = _polls.get(key)
+        if poll is not None and not poll.thread.is_alive():
+            del _polls[key]
+            problems += poll.news()
+            if not poll.done:  # tasks still running there: ask again at the next cell
+                _polls[key] = _Poll(client, poll.generation)
+        if _registered.get(key) == generation:
+            continue
+        _registered[key] = generation
+        if not modules:  # nothing to carry yet: workers import hotswap now, in the background
+            thread = threading.Thread(target=_register, args=(client, generation, modules), daemon=True)
+            _background[key] = thread
+            thread.start()
+            continue
+        earlier = _background.pop(key, None)
+        if earlier is not None:
+            earlier.join()
+        problem = _register(client, generation, modules)
+        if problem:
+            problems.append(problem)
+        else:
+            _polls[key] = _Poll(client, generation)
     return problems
 
 
@@ -239,24 +249,35 @@ def _register(client: Any, generation: int, modules: dict[str, dict[str, str]]) 
     return None
 
 
-def _outcomes(client: Any, generation: int) -> list[str]:
-    """What the workers say of ``generation``: failures, each said once; done when all applied it."""
-    try:
-        replies = client.run(report, generation)
-    except Exception as error:  # noqa: BLE001 - a worker may be gone
-        _waiting.pop(id(client), None)
-        return [f"hotswap: could not ask Dask workers whether they run the new versions: {error}"]
-    problems = []
-    done = True
-    for address, (applied, messages) in sorted(replies.items()):
-        if applied < generation:
-            done = False  # tasks still running there: the version applies when they end
-            continue
-        for message in messages:
-            said = message.replace("hotswap:", f"hotswap: Dask worker {address}:", 1)
-            if said not in _said:
-                _said.add(said)
-                problems.append(said)
-    if done:
-        _waiting.pop(id(client), None)
-    return problems
+class _Poll:
+    """Asks, in a background thread, what each worker of a client made of a version."""
+
+    def __init__(self, client: Any, generation: int) -> None:
+        self.generation = generation
+        self.done = True
+        self._replies: dict[str, tuple[int, list[str]]] = {}
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._ask, args=(client,), daemon=True)
+        self.thread.start()
+
+    def _ask(self, client: Any) -> None:
+        try:
+            self._replies = client.run(report, self.generation)
+        except Exception as error:  # noqa: BLE001 - a worker may be gone
+            self._error = error
+
+    def news(self) -> list[str]:
+        """Failures, each said once; ``done`` stays False while a worker has not applied the version."""
+        if self._error is not None:
+            return [f"hotswap: could not ask Dask workers whether they run the new versions: {self._error}"]
+        problems = []
+        for address, (applied, messages) in sorted(self._replies.items()):
+            if applied < self.generation:
+                self.done = False  # tasks still running there: the version applies when they end
+                continue
+            for message in messages:
+                said = message.replace("hotswap:", f"hotswap: Dask worker {address}:", 1)
+                if said not in _said:
+                    _said.add(said)
+                    problems.append(said)
+        return problems
