@@ -57,38 +57,45 @@ _NO_KEY = object()
 
 
 class _Gate:
-    """Tasks pass it to run; closed, it holds new tasks back until an edit is applied."""
+    """Tasks pass it to run; closed, it holds new tasks back until an edit is applied.
+
+    No lock on the way through (a task costs a set insertion and removal): a
+    task enters ``_inside`` and only then reads ``_closed``; the event loop sets
+    ``_closed`` and only then reads ``_inside``. Each step is atomic under the
+    GIL, so either the task sees the gate closed (and steps back to wait), or
+    the event loop sees the task inside (and waits for it to end).
+    """
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
         self._closed = False
+        self._open = threading.Event()
+        self._open.set()
         self._inside: set[int] = set()  # threads running a task
 
     def call(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         ident = threading.get_ident()
-        with self._condition:
-            while self._closed:
-                self._condition.wait()
-            self._inside.add(ident)
+        inside = self._inside
+        inside.add(ident)
+        while self._closed:
+            inside.discard(ident)
+            self._open.wait()
+            inside.add(ident)
         try:
             return function(*args, **kwargs)
         finally:
-            with self._condition:
-                self._inside.discard(ident)
+            inside.discard(ident)
 
     def close(self) -> None:
-        with self._condition:
-            self._closed = True
+        self._open.clear()
+        self._closed = True
 
     def open(self) -> None:
-        with self._condition:
-            self._closed = False
-            self._condition.notify_all()
+        self._closed = False
+        self._open.set()
 
     def running(self, worker: Any) -> int:
         """Tasks inside that run code (a seceded task waits for others: it does not count)."""
-        with self._condition:
-            inside = list(self._inside)
+        inside = self._inside.copy()
         seceded = {task.key for task in getattr(worker.state, "long_running", ())}
         active: dict[int, Any] = getattr(worker, "active_threads", {})
         return sum(1 for ident in inside if active.get(ident, _NO_KEY) not in seceded)
