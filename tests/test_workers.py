@@ -304,6 +304,13 @@ def slow(seconds):
     first = version()
     time.sleep(seconds)
     return first, version()
+
+def delegate(seconds):
+    from distributed import worker_client
+
+    with worker_client() as client:  # this task secedes: it waits for the one it sends
+        time.sleep(seconds)
+        return client.submit(version, pure=False).result()
 """
 
 
@@ -357,5 +364,22 @@ def test_a_threaded_dask_worker_applies_an_edit_between_tasks_never_during_one(d
         assert cell("later.result()") == ("v2", "v2")  # sent after the edit: new code
         assert cell("running.result()") == ("v1", "v1")  # running during the edit: its code throughout
         assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
+    finally:
+        cell("client.close(); cluster.close()")
+
+
+def test_a_dask_task_waiting_for_another_does_not_hold_an_edit_back(dask_library, cell):
+    """A task that seceded (``worker_client``) waits for tasks it sends: they must not wait for it."""
+    cell(
+        "from distributed import Client, LocalCluster\n"
+        "cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        "client = Client(cluster)"
+    )
+    try:
+        assert cell("client.submit(lib.version, pure=False).result()") == "v1"
+        cell("waiting = client.submit(lib.delegate, 1.5, pure=False); time.sleep(0.5)")
+        dask_library("v2")
+        cell("1")  # the edit is applied: the seceded task does not hold it back
+        assert cell("waiting.result(timeout=30)") == "v2"  # the task it sent runs the new code
     finally:
         cell("client.close(); cluster.close()")
