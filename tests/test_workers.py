@@ -383,3 +383,28 @@ def test_a_dask_task_waiting_for_another_does_not_hold_an_edit_back(dask_library
         assert cell("waiting.result(timeout=30)") == "v2"  # the task it sent runs the new code
     finally:
         cell("client.close(); cluster.close()")
+
+
+@pytest.mark.parametrize("name", ["mp-spawn", "ppe-spawn"])
+def test_a_pool_made_before_loading_is_left_as_it_was_by_unload_and_joins_again(story_library, cell, name):
+    backend = _usable(next(b for b in BACKENDS if b.name == name))
+    pool = Pool(backend, cell)
+    pool.start()
+    untouched = (
+        "(type(getattr(pool, '_taskqueue', None)).__module__, pool._initializer, "
+        "ProcessPoolExecutor.submit.__module__, mp.pool.Pool.__init__.__module__)"
+    )
+    before = cell(untouched)
+    try:
+        cell("%load_ext hotswap")
+        cell("%autoreload 2")
+        assert pool.versions() == {"v1"}
+        cell("%unload_ext hotswap")
+        assert cell(untouched) == before
+        assert "_hotswap_late" not in cell("vars(pool)")
+        cell("%load_ext hotswap")
+        cell("%autoreload 2")
+        story_library("v2")
+        assert pool.versions() == {"v2"}
+    finally:
+        cell(backend.stop)

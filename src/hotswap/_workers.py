@@ -302,6 +302,8 @@ def _join_later(pool: Any, folder: str, pids: Callable[[], Iterable[int]]) -> tu
         live = reference()
         if live is not None and live._initializer is joined:
             live._initializer = original
+        if live is not None:
+            live.__dict__.pop(_LATE, None)  # loaded again: it joins again
 
     return _LateJoiner(folder, pids), restore
 
