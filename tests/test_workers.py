@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -37,72 +40,204 @@ def versions(cell, pool: str) -> set[str]:
     return set(cell(f"[r[0] for r in {pool}.map(lib.f, range(16))]"))
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_a_pool_started_before_the_edit_runs_new_code_on_every_worker(library, cell, method):
-    cell(f"pool = mp.get_context({method!r}).Pool(2)")
+# -- every backend, one story each ---------------------------------------------------------
+
+STORY_LIBRARY = """
+import os
+import time
+STATE = {"calls": 0}
+
+def f(x):
+    STATE["calls"] += 1
+    time.sleep(0.01)  # long enough for every worker to get tasks
+    return ("VERSION", os.getpid(), STATE["calls"])
+"""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A kind of pool, as cells: ``pool`` is made by ``start``; ``run`` is an expression giving the
+    results of ``lib.f`` over a few tasks; ``pids`` the worker processes now; ``grow`` makes a worker
+    start (after the edit); ``stop`` ends the pool."""
+
+    name: str
+    start: str
+    run: str
+    pids: str
+    grow: str
+    stop: str
+    needs: str | None = None  # a module the backend needs (skipped, with the reason, without it)
+    method: str | None = None  # the start method it needs
+
+
+def _mp(method: str) -> Backend:
+    return Backend(
+        name=f"mp-{method}",
+        start=f"pool = mp.get_context({method!r}).Pool(2)",
+        run="pool.map(lib.f, range(8), chunksize=1)",
+        pids="[p.pid for p in pool._pool]",
+        # a worker leaves (mid-task, holding no lock); the pool starts another
+        grow=(
+            "_before = {p.pid for p in pool._pool}\n"
+            "pool.apply_async(os._exit, (0,))\n"
+            "_deadline = time.monotonic() + 30\n"
+            "while ({p.pid for p in pool._pool} == _before or any(p.exitcode is not None for p in pool._pool))"
+            " and time.monotonic() < _deadline:\n"
+            "    time.sleep(0.02)"
+        ),
+        stop="pool.terminate(); pool.join()",
+        method=method,
+    )
+
+
+def _ppe(method: str) -> Backend:
+    make = f"ProcessPoolExecutor(2, mp_context=mp.get_context({method!r}))"
+    return Backend(
+        name=f"ppe-{method}",
+        # ``spare`` is made with ``pool`` but starts its workers (on first use) after the edit
+        start=f"pool = {make}; spare = {make}",
+        run="list(pool.map(lib.f, range(8)))",
+        pids="list(pool._processes)",
+        grow="pool.shutdown(); pool = spare",
+        stop="pool.shutdown(); spare.shutdown()",
+        method=method,
+    )
+
+
+LOKY = "__import__('joblib.externals.loky.reusable_executor').externals.loky.reusable_executor"
+BACKENDS = [
+    *(_mp(method) for method in ("fork", "spawn", "forkserver")),
+    _ppe("spawn"),
+    _ppe("fork"),
+    Backend(
+        name="joblib-loky",
+        start="from joblib import Parallel, delayed\njobs = 2",
+        run="Parallel(n_jobs=jobs, backend='loky', batch_size=1)(delayed(lib.f)(i) for i in range(8))",
+        pids=f"list({LOKY}._executor._processes)",
+        grow="jobs = 3",  # the reusable executor grows at the next call
+        stop=f"{LOKY}._executor.shutdown(wait=True, kill_workers=True)",
+        needs="joblib",
+    ),
+    Backend(
+        name="dask",
+        start=(
+            "from distributed import Client, LocalCluster\n"
+            "cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+            "client = Client(cluster)"
+        ),
+        run="client.gather(client.map(lib.f, range(8), pure=False))",
+        pids="list(client.run(os.getpid).values())",
+        grow="cluster.scale(3); client.wait_for_workers(3)",
+        stop="client.close(); cluster.close()",
+        needs="distributed",
+    ),
+]
+
+
+def _usable(backend: Backend) -> Backend:
+    if backend.method and backend.method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"start method {backend.method!r} is not available on this machine")
+    if backend.needs:
+        pytest.importorskip(backend.needs, reason=f"{backend.needs} is in the test extra; not installed here")
+    return backend
+
+
+class Pool:
+    """A backend's pool in the test's shell: tasks until every worker answered, with what they ran."""
+
+    def __init__(self, backend: Backend, cell: Any) -> None:
+        self.backend = backend
+        self.cell = cell
+
+    def start(self) -> None:
+        try:
+            self.cell(self.backend.start)
+            self.cell(f"_ = {self.backend.run}")
+        except AssertionError as error:
+            pytest.skip(f"{self.backend.name} cannot start here: {error}")
+
+    def every_worker(self) -> dict[int, list[tuple[str, int]]]:
+        """pid -> [(version, calls)] of tasks sent until every worker of the pool ran some."""
+        seen: dict[int, list[tuple[str, int]]] = {}
+        for _ in range(20):
+            for version, pid, calls in self.cell(self.backend.run):
+                seen.setdefault(pid, []).append((version, calls))
+            if set(self.cell(self.backend.pids)) <= set(seen):
+                return seen
+        raise AssertionError(f"{self.backend.name}: some workers never got a task: {self.cell(self.backend.pids)}, {seen}")
+
+    def versions(self) -> set[str]:
+        return {version for results in self.every_worker().values() for version, _ in results}
+
+
+@pytest.fixture(params=BACKENDS, ids=[b.name for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return _usable(request.param)
+
+
+@pytest.fixture
+def story_library(plain_shell, modules, cell):
+    """The module on disk, imported in the shell (hotswap not loaded yet); ``save(version)`` edits it."""
+
+    def save(version: str, extra: str = "") -> None:
+        modules.write(modules.name, STORY_LIBRARY.replace("VERSION", version) + extra)
+
+    save("v1")
+    cell("__spec__ = None")  # what a fresh IPython has; the fixture's %reset removed it (spawn reads it)
+    cell(f"import multiprocessing as mp, os, time, {modules.name} as lib")
+    cell("from concurrent.futures import ProcessPoolExecutor")
+    return save
+
+
+@pytest.mark.parametrize("loaded", ["after the pool", "before the pool"])
+def test_every_backend_follows_edits(story_library, backend, loaded, cell, capfd, modules):
+    """Tasks sent after each edit run the new code on every worker, state kept; a broken save never
+    reaches them; a worker or a pool started after the edit runs it too; %load_ext before or after
+    the pool started."""
+    save = story_library
+    pool = Pool(backend, cell)
+    if loaded == "before the pool":
+        cell("%load_ext hotswap")
+        cell("%autoreload 2")
+    pool.start()
     try:
-        assert versions(cell, "pool") == {"v1"}
-        library("v2")
-        assert versions(cell, "pool") == {"v2"}
-        library("v3", extra="\ndef broken(:\n    pass\n")  # a broken save: workers keep v2
-        assert versions(cell, "pool") == {"v2"}
-        library("v4")
-        assert versions(cell, "pool") == {"v4"}
-        assert len({r[1] for r in cell("pool.map(lib.f, range(16))")}) >= 1
-    finally:
-        cell("pool.terminate(); pool.join()")
+        if loaded == "after the pool":
+            cell("%load_ext hotswap")
+            cell("%autoreload 2")
+        before = pool.every_worker()
+        assert {v for results in before.values() for v, _ in results} == {"v1"}
 
+        save("v2")
+        after = pool.every_worker()
+        assert {v for results in after.values() for v, _ in results} == {"v2"}
+        for pid, results in after.items():  # module state on each worker survived the edit
+            if pid in before:
+                assert min(calls for _, calls in results) > max(calls for _, calls in before[pid]), (pid, results)
 
-@pytest.mark.parametrize("method", METHODS)
-def test_a_pool_started_after_the_edit_runs_the_new_code(library, cell, method):
-    library("v2")
-    cell("lib.f(0)")  # the session applies the edit
-    cell(f"pool = mp.get_context({method!r}).Pool(2)")
-    try:
-        assert versions(cell, "pool") == {"v2"}
-    finally:
-        cell("pool.terminate(); pool.join()")
-
-
-def test_module_state_on_a_worker_survives_an_edit(library, cell):
-    cell("pool = mp.get_context('spawn').Pool(1)")
-    try:
-        assert [r[2] for r in cell("[pool.apply(lib.f, (i,)) for i in range(3)]")] == [1, 2, 3]
-        library("v2")
-        assert cell("pool.apply(lib.f, (0,))")[0::2] == ("v2", 4)  # the counter kept counting
-    finally:
-        cell("pool.terminate(); pool.join()")
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_process_pool_executor_follows(library, cell, method):
-    cell(f"ex = ProcessPoolExecutor(2, mp_context=mp.get_context({method!r}))")
-    try:
-        assert versions(cell, "ex") == {"v1"}
-        library("v2")
-        assert versions(cell, "ex") == {"v2"}
-    finally:
-        cell("ex.shutdown()")
-
-
-def test_a_worker_that_cannot_apply_an_edit_says_so_once_naming_itself(library, cell, capfd):
-    cell("pool = mp.get_context('spawn').Pool(1)")
-    try:
-        assert versions(cell, "pool") == {"v1"}
-        only_in_workers = (
-            "\nif __import__('multiprocessing').current_process().name != 'MainProcess':\n"
-            "    raise RuntimeError('no v2 here')\n"
-        )
-        library("v2", extra=only_in_workers)
         capfd.readouterr()
-        assert versions(cell, "pool") == {"v1"}  # the worker kept its last good version
-        cell("1")
+        save("v3", extra="\ndef broken(:\n    pass\n")  # a broken save: workers keep v2
+        assert pool.versions() == {"v2"}
         err = capfd.readouterr().err
-        assert "worker" in err and "RuntimeError: no v2 here" in err
-        cell("1")
-        assert "no v2 here" not in capfd.readouterr().err
+        assert f"{modules.name} was not reloaded" in err and "SyntaxError" in err, err
+
+        save("v4")
+        assert pool.versions() == {"v4"}
+
+        old = set(cell(backend.pids))
+        cell(backend.grow)  # a worker started after the edit
+        cell(f"_ = {backend.run}")
+        assert set(cell(backend.pids)) - old, f"{backend.name}: no new worker started"
+        assert pool.versions() == {"v4"}
+
+        save("v5")
+        cell("lib.f(0)")  # the session applies v5
+        cell(backend.stop)
+        pool.start()  # a pool started after the edit
+        assert pool.versions() == {"v5"}
     finally:
-        cell("pool.terminate(); pool.join()")
+        cell(backend.stop)
+    assert "internal error" not in capfd.readouterr().err
+
 
 
 def test_workers_can_be_turned_off(plain_shell, modules, cell):
@@ -126,36 +261,150 @@ def test_workers_can_be_turned_off(plain_shell, modules, cell):
         plain_shell.config.pop("Hotswap", None)
 
 
-def test_joblib_loky_workers_follow(library, cell):
-    pytest.importorskip("joblib", reason="joblib is in the test extra; not installed here")
-    cell("from joblib import Parallel, delayed")
-    run = "set(r[0] for r in Parallel(n_jobs=2, backend='loky')(delayed(lib.f)(i) for i in range(16)))"
-    assert cell(run) == {"v1"}
-    library("v2")
-    assert cell(run) == {"v2"}
-    library("v3", extra="\ndef broken(:\n    pass\n")
-    assert cell(run) == {"v2"}
-    library("v4")
-    assert cell(run) == {"v4"}
+def test_a_worker_that_cannot_apply_an_edit_says_so_once_naming_itself(story_library, backend, cell, capfd):
+    """The pool starts before %load_ext hotswap (its workers join through their tasks)."""
+    pool = Pool(backend, cell)
+    pool.start()
+    try:
+        cell("%load_ext hotswap")
+        cell("%autoreload 2")
+        assert pool.versions() == {"v1"}
+        only_in_workers = (
+            "\nif __import__('multiprocessing').current_process().name != 'MainProcess':\n"
+            "    raise RuntimeError('no v2 here')\n"
+        )
+        story_library("v2", extra=only_in_workers)
+        capfd.readouterr()
+        assert pool.versions() == {"v1"}  # every worker kept its last good version
+        assert cell("lib.f(0)[0]") == "v2"
+        err = ""
+        for _ in range(50):  # said at a following cell, once the session heard from the workers
+            cell("1")
+            err += capfd.readouterr().err
+            if "no v2 here" in err:
+                break
+            time.sleep(0.05)
+        assert "worker" in err and "RuntimeError: no v2 here" in err, err
+        assert "internal error" not in err
+        cell("1")
+        assert "no v2 here" not in capfd.readouterr().err
+    finally:
+        cell(backend.stop)
 
 
-def test_dask_workers_follow_and_a_worker_added_later_starts_current(library, cell, modules):
+# -- Dask ------------------------------------------------------------------------------------
+
+DASK_LIBRARY = """
+import time
+
+def version():
+    return "VERSION"
+
+def slow(seconds):
+    first = version()
+    time.sleep(seconds)
+    return first, version()
+
+def delegate(seconds):
+    from distributed import worker_client
+
+    with worker_client() as client:  # this task secedes: it waits for the one it sends
+        time.sleep(seconds)
+        return client.submit(version, pure=False).result()
+"""
+
+
+@pytest.fixture
+def dask_library(shell, modules, cell):
     pytest.importorskip("distributed", reason="dask[distributed] is in the test extra; not installed here")
+
+    def save(version: str) -> None:
+        modules.write(modules.name, DASK_LIBRARY.replace("VERSION", version))
+
+    save("v1")
+    cell("__spec__ = None")  # what a fresh IPython has (Dask's nannies spawn, and read it)
+    cell("%autoreload 2")
+    cell(f"import os, sys, time, {modules.name} as lib")
+    return save
+
+
+def test_dask_workers_get_hotswap_when_the_client_appears_not_at_the_first_save(dask_library, cell):
+    cell(
+        "from distributed import Client, LocalCluster\n"
+        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        "client = Client(cluster)"
+    )
+    try:
+        cell("1")  # the next cell: the plugin goes out, in the background
+        joined = cell(
+            "_deadline = time.monotonic() + 60\n"
+            "while not all(client.run(lambda: 'hotswap._dask' in sys.modules).values()) "
+            "and time.monotonic() < _deadline:\n"
+            "    time.sleep(0.05)\n"
+            "all(client.run(lambda: 'hotswap._dask' in sys.modules).values())"
+        )
+        assert joined, "no save yet: the workers should have hotswap already"
+        dask_library("v2")
+        assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
+    finally:
+        cell("client.close(); cluster.close()")
+
+
+def test_a_threaded_dask_worker_applies_an_edit_between_tasks_never_during_one(dask_library, cell):
+    cell(
+        "from distributed import Client, LocalCluster\n"
+        "cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None)\n"
+        "client = Client(cluster)"
+    )
+    try:
+        assert cell("client.submit(lib.slow, 0, pure=False).result()") == ("v1", "v1")
+        cell("running = client.submit(lib.slow, 2.0, pure=False); time.sleep(0.5)")  # in one thread
+        dask_library("v2")
+        cell("later = client.submit(lib.slow, 0, pure=False)")  # the other thread is free
+        assert cell("later.result()") == ("v2", "v2")  # sent after the edit: new code
+        assert cell("running.result()") == ("v1", "v1")  # running during the edit: its code throughout
+        assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
+    finally:
+        cell("client.close(); cluster.close()")
+
+
+def test_a_dask_task_waiting_for_another_does_not_hold_an_edit_back(dask_library, cell):
+    """A task that seceded (``worker_client``) waits for tasks it sends: they must not wait for it."""
     cell(
         "from distributed import Client, LocalCluster\n"
         "cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
         "client = Client(cluster)"
     )
     try:
-        run = "set(r[0] for r in client.gather(client.map(lib.f, range(8), pure=False)))"
-        assert cell(run) == {"v1"}
-        library("v2")
-        assert cell(run) == {"v2"}
-        library("v3", extra="\ndef broken(:\n    pass\n")  # never reaches the workers
-        assert cell(run) == {"v2"}
-        library("v4")
-        cell("lib.f(0)")  # the session applies v4
-        cell("cluster.scale(2); client.wait_for_workers(2)")
-        assert cell("set(client.gather(client.map(lambda i: __import__(lib.__name__).f(i)[0], range(16), pure=False)))") == {"v4"}
+        assert cell("client.submit(lib.version, pure=False).result()") == "v1"
+        cell("waiting = client.submit(lib.delegate, 1.5, pure=False); time.sleep(0.5)")
+        dask_library("v2")
+        cell("1")  # the edit is applied: the seceded task does not hold it back
+        assert cell("waiting.result(timeout=30)") == "v2"  # the task it sent runs the new code
     finally:
         cell("client.close(); cluster.close()")
+
+
+@pytest.mark.parametrize("name", ["mp-spawn", "ppe-spawn"])
+def test_a_pool_made_before_loading_is_left_as_it_was_by_unload_and_joins_again(story_library, cell, name):
+    backend = _usable(next(b for b in BACKENDS if b.name == name))
+    pool = Pool(backend, cell)
+    pool.start()
+    untouched = (
+        "(type(getattr(pool, '_taskqueue', None)).__module__, pool._initializer, "
+        "ProcessPoolExecutor.submit.__module__, mp.pool.Pool.__init__.__module__)"
+    )
+    before = cell(untouched)
+    try:
+        cell("%load_ext hotswap")
+        cell("%autoreload 2")
+        assert pool.versions() == {"v1"}
+        cell("%unload_ext hotswap")
+        assert cell(untouched) == before
+        assert "_hotswap_late" not in cell("vars(pool)")
+        cell("%load_ext hotswap")
+        cell("%autoreload 2")
+        story_library("v2")
+        assert pool.versions() == {"v2"}
+    finally:
+        cell(backend.stop)

@@ -8,13 +8,39 @@ since. Workers that join later (``cluster.scale``, restarts) get the plugin,
 so they start from the current versions; modules they import later come from
 those texts too.
 
-Known limit: a Dask worker runs tasks in threads; a version arrives between
-two of a thread's tasks, but another thread's task may be running.
+When a client appears (the first cell after it was made, or after loading), a
+plugin with no versions yet is registered in a background thread: each worker
+imports hotswap then, not at the first save, and no cell waits for it. The
+first save waits for that registration to end before registering its own, so
+the two cannot arrive out of order.
+
+**Threads.** A Dask worker runs tasks in a pool of threads, and the plugin is
+set up in the worker's event loop: applying a version there while a task runs
+in another thread would change code under that task. So the worker's thread
+pools get a gate (their ``submit`` runs each task through ``_Gate.call``):
+when a version must be applied, the plugin closes the gate (tasks that start
+from then on wait at it), waits in the event loop, without blocking it, until
+no task is running (a task that seceded, e.g. inside ``worker_client()``, is
+waiting for others and does not count), applies the version, and opens the
+gate. Tasks already running finish with the code they started with; tasks
+sent after the save run the new code. The registration waits at most
+``SETTLE_SECONDS`` for running tasks; past that, the worker applies the
+version when they end (tasks sent meanwhile wait for it).
+
+**Outcomes** (what failed on which worker) are asked with ``client.run`` in a
+background thread after each registration, and said at a following cell, as
+failures of local pools are (the save's own cell does not wait for them); a
+worker still waiting for its running tasks is asked again at the next cell.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from distributed import WorkerPlugin
@@ -23,57 +49,242 @@ from ._report import describe_failure
 from ._watch import Watchlist
 from ._workers import apply_versions
 
-__all__ = ["HotswapPlugin", "follow_clients"]
+__all__ = ["HotswapPlugin", "follow_clients", "report"]
 
 PLUGIN_NAME = "hotswap"
+SETTLE_SECONDS = 0.25  # how long a registration waits for tasks running on a worker
+_NO_KEY = object()
+
+
+class _Gate:
+    """Tasks pass it to run; closed, it holds new tasks back until an edit is applied.
+
+    No lock on the way through (a task costs a set insertion and removal): a
+    task enters ``_inside`` and only then reads ``_closed``; the event loop sets
+    ``_closed`` and only then reads ``_inside``. Each step is atomic under the
+    GIL, so either the task sees the gate closed (and steps back to wait), or
+    the event loop sees the task inside (and waits for it to end).
+    """
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._open = threading.Event()
+        self._open.set()
+        self._inside: set[int] = set()  # threads running a task
+
+    def call(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        ident = threading.get_ident()
+        inside = self._inside
+        inside.add(ident)
+        while self._closed:
+            inside.discard(ident)
+            self._open.wait()
+            inside.add(ident)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            inside.discard(ident)
+
+    def close(self) -> None:
+        self._open.clear()
+        self._closed = True
+
+    def open(self) -> None:
+        self._closed = False
+        self._open.set()
+
+    def running(self, worker: Any) -> int:
+        """Tasks inside that run code (a seceded task waits for others: it does not count)."""
+        inside = self._inside.copy()
+        seceded = {task.key for task in getattr(worker.state, "long_running", ())}
+        active: dict[int, Any] = getattr(worker, "active_threads", {})
+        return sum(1 for ident in inside if active.get(ident, _NO_KEY) not in seceded)
+
+
+class _OnWorker:
+    """hotswap's state on one Dask worker."""
+
+    def __init__(self, worker: Any) -> None:
+        self.gate = _Gate()
+        self.watchlist = Watchlist(events=False)
+        self.watchlist.start()
+        self.texts: dict[str, bytes] = {}
+        self.watchlist.overrides = lambda: self.texts
+        self.pending: tuple[int, dict[str, dict[str, str]]] | None = None
+        self.applied = 0  # the generation this worker runs
+        self.messages: list[str] = []  # failures of the last version applied
+        self.settling: asyncio.Future[None] | None = None
+        executors: dict[str, Any] = getattr(worker, "executors", {})
+        for name, executor in executors.items():
+            # the pools that run tasks in this process ("offload" (de)serializes messages)
+            if name != "offload" and "ThreadPoolExecutor" in type(executor).__name__:
+                _gate_submit(executor, self.gate)
+
+    def needs_applying(self, modules: dict[str, dict[str, str]]) -> bool:
+        """Does a module this worker imported run another text? (Modules not imported yet will
+        be imported from the new texts: nothing to wait for.)"""
+        for name, entry in modules.items():
+            if name in sys.modules:
+                watched = self.watchlist.get(name)
+                if watched is None or watched.running.digest != entry["digest"]:
+                    return True
+        return False
+
+    async def settle(self, worker: Any) -> None:
+        """Wait until no task runs, then apply the newest pending version and open the gate."""
+        try:
+            while self.gate.running(worker):
+                await asyncio.sleep(0.005)
+            if self.pending is not None:
+                generation, modules = self.pending
+                self.pending = None
+                failures = apply_versions(modules, self.watchlist)
+                self.messages = [describe_failure(failure) for failure, _ in failures]
+                self.applied = generation
+        finally:
+            self.gate.open()
+
+
+def _gate_submit(executor: Any, gate: _Gate) -> None:
+    """Every task this pool runs passes the gate (an attribute of this one pool object)."""
+    if getattr(executor.submit, "_hotswap_gate", None) is not None:
+        return
+    original = executor.submit
+
+    def submit(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return original(gate.call, function, *args, **kwargs)
+
+    submit._hotswap_gate = gate  # type: ignore[attr-defined]
+    executor.submit = submit
+
+
+def _on_worker(worker: Any) -> _OnWorker:
+    state: _OnWorker | None = getattr(worker, "_hotswap", None)
+    if state is None:
+        state = _OnWorker(worker)
+        worker._hotswap = state
+    return state
 
 
 class HotswapPlugin(WorkerPlugin):
-    """On a worker: apply the session's versions, and import later modules from them too."""
+    """On a worker: apply the session's versions between tasks, and import later modules from them."""
 
     def __init__(self, generation: int, modules: dict[str, dict[str, str]]) -> None:
         self.generation = generation
         self.modules = modules
+        self.origin = _process()
 
-    def setup(self, worker: Any) -> None:
-        watchlist = _worker_watchlist()
-        texts = {entry["path"]: entry["text"].encode("utf-8") for entry in self.modules.values()}
-        watchlist.overrides = lambda: texts
-        failures = apply_versions(self.modules, watchlist)
-        if failures:
-            raise RuntimeError("\n".join(describe_failure(failure) for failure, _ in failures))
-
-
-_watchlist: Watchlist | None = None
-
-
-def _worker_watchlist() -> Watchlist:
-    global _watchlist
-    if _watchlist is None:
-        _watchlist = Watchlist(events=False)
-        _watchlist.start()
-    return _watchlist
+    async def setup(self, worker: Any) -> None:
+        if _process() == self.origin:
+            return  # a worker in the session's process (processes=False): its modules are the session's
+        state = _on_worker(worker)
+        state.texts = {entry["path"]: entry["text"].encode("utf-8") for entry in self.modules.values()}
+        if self.generation <= state.applied:
+            return
+        if state.pending is None and not state.needs_applying(self.modules):
+            state.applied, state.messages = self.generation, []
+            return
+        state.pending = (self.generation, self.modules)
+        state.gate.close()  # from now on, tasks wait for the new version
+        if state.settling is None or state.settling.done():
+            state.settling = asyncio.ensure_future(state.settle(worker))
+        await asyncio.wait({state.settling}, timeout=SETTLE_SECONDS)
 
 
-_registered: dict[int, int] = {}  # id(client) -> generation its workers have
+def _process() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
+
+
+def report(generation: int, dask_worker: Any = None) -> tuple[int, list[str]]:
+    """On a worker (``client.run``): the generation it runs, and what failed in it."""
+    state: _OnWorker | None = getattr(dask_worker, "_hotswap", None)
+    if state is None:
+        return 0, []
+    return state.applied, list(state.messages)
+
+
+# -- the session's side ------------------------------------------------------------------
+
+_registered: dict[int, int] = {}  # id(client) -> generation registered on its workers
+_background: dict[int, threading.Thread] = {}  # id(client) -> its first registration, under way
+_polls: dict[int, _Poll] = {}  # id(client) -> the question to its workers about the last version sent
+_said: set[str] = set()
 
 
 def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[str]:
-    """Register the current versions on every live client that lacks them; returns problems to say."""
+    """Register the current versions on every live client that lacks them; returns problems to say.
+
+    Cheap when nothing changed: one look at each live client. What the workers
+    make of a version is asked in the background, and said at a later cell.
+    """
     clients = getattr(sys.modules.get("distributed.client"), "_global_clients", None)
     problems: list[str] = []
-    if not clients or not modules:
-        return problems
-    for client in list(clients.values()):
-        if _registered.get(id(client)) == generation or getattr(client, "status", "") != "running":
+    for client in list(clients.values()) if clients else ():
+        if getattr(client, "status", "") != "running" or getattr(client, "asynchronous", False):
             continue
-        _registered[id(client)] = generation
-        try:
-            replies = client.register_plugin(HotswapPlugin(generation, modules), name=PLUGIN_NAME)
-        except Exception as error:  # noqa: BLE001 - the session must not fail for a cluster
-            problems.append(f"hotswap: could not send the new versions to Dask workers: {error}")
+        key = id(client)
+        poll = _polls.get(key)
+        if poll is not None and not poll.thread.is_alive():
+            del _polls[key]
+            problems += poll.news()
+            if not poll.done:  # tasks still running there: ask again at the next cell
+                _polls[key] = _Poll(client, poll.generation)
+        if _registered.get(key) == generation:
             continue
-        for address, reply in (replies or {}).items():
-            if isinstance(reply, dict) and reply.get("status") == "error":
-                problems.append(f"hotswap: Dask worker {address}: {reply.get('exception')}")
+        _registered[key] = generation
+        if not modules:  # nothing to carry yet: workers import hotswap now, in the background
+            thread = threading.Thread(target=_register, args=(client, generation, modules), daemon=True)
+            _background[key] = thread
+            thread.start()
+            continue
+        earlier = _background.pop(key, None)
+        if earlier is not None:
+            earlier.join()
+        problem = _register(client, generation, modules)
+        if problem:
+            problems.append(problem)
+        else:
+            _polls[key] = _Poll(client, generation)
     return problems
+
+
+def _register(client: Any, generation: int, modules: dict[str, dict[str, str]]) -> str | None:
+    try:
+        client.register_plugin(HotswapPlugin(generation, modules), name=PLUGIN_NAME)
+    except Exception as error:  # noqa: BLE001 - the session must not fail for a cluster
+        return f"hotswap: could not send the new versions to Dask workers: {type(error).__name__}: {error}"
+    return None
+
+
+class _Poll:
+    """Asks, in a background thread, what each worker of a client made of a version."""
+
+    def __init__(self, client: Any, generation: int) -> None:
+        self.generation = generation
+        self.done = True
+        self._replies: dict[str, tuple[int, list[str]]] = {}
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._ask, args=(client,), daemon=True)
+        self.thread.start()
+
+    def _ask(self, client: Any) -> None:
+        try:
+            self._replies = client.run(report, self.generation)
+        except Exception as error:  # noqa: BLE001 - a worker may be gone
+            self._error = error
+
+    def news(self) -> list[str]:
+        """Failures, each said once; ``done`` stays False while a worker has not applied the version."""
+        if self._error is not None:
+            return [f"hotswap: could not ask Dask workers whether they run the new versions: {self._error}"]
+        problems = []
+        for address, (applied, messages) in sorted(self._replies.items()):
+            if applied < self.generation:
+                self.done = False  # tasks still running there: the version applies when they end
+                continue
+            for message in messages:
+                said = message.replace("hotswap:", f"hotswap: Dask worker {address}:", 1)
+                if said not in _said:
+                    _said.add(said)
+                    problems.append(said)
+        return problems

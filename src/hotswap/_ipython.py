@@ -85,7 +85,7 @@ class Hotswap(Configurable):
     hide_errors = Bool(False, help="Do not print reload errors, as %autoreload --hide-errors.").tag(config=True)
     full = Bool(False, help="Always re-run whole modules, as %autoreload --full.").tag(config=True)
     events = Bool(True, help="Use file-system events to find changes (else stat the watched files).").tag(config=True)
-    workers = Bool(True, help="Carry edits to the workers of local process pools started after loading.").tag(config=True)
+    workers = Bool(True, help="Carry edits to worker processes: multiprocessing, concurrent.futures, joblib (loky), Dask.").tag(config=True)
     include_paths = List(Unicode(), help="Also watch modules under these folders (e.g. a library installed non-editable).").tag(config=True)
     exclude_paths = List(Unicode(), help="Never watch modules under these folders.").tag(config=True)
 

@@ -111,9 +111,9 @@ class Reloader:
 
     def worker_failures(self) -> list[str]:
         """What worker processes could not apply, each said once (cheap when no edit happened)."""
-        if self.journal is None or not self.journal.generation:
+        if self.journal is None:
             return []
-        problems = self.journal.failures()
+        problems = self.journal.failures() if self.journal.generation else []
         if "distributed.client" in sys.modules:  # the user has Dask: its workers follow too
             from ._dask import follow_clients
 
@@ -293,6 +293,8 @@ class Reloader:
         if job.version is None:  # a dependent: its file is as it was
             return outcome if isinstance(outcome, Reloaded) else replace(outcome, after=after)
         if isinstance(outcome, Reloaded):
+            if self.journal is not None and watched.trusted:
+                self.journal.remember_base(watched.name, watched.running)
             watched.running = version
             watched.trusted = True
             watched.failed_digest = None
