@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
-import importlib.util
 import json
 import os
 import platform
@@ -43,6 +41,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from _common import snapshot_source
 
 RELOADERS = ("autoreload", "hotswap")  # the %load_ext names
 RESULT_TAG = "BENCH-RESULT "
@@ -687,46 +687,6 @@ def measure(spec: dict, reps: int, pythonpath: str, errors: list[str]) -> dict[s
                 print(f"   CRASH {reloader}/{spec['name']}: see the end of the output", flush=True)
                 return None
     return {reloader: merge(results) for reloader, results in runs.items()}
-
-
-def snapshot_source(src: str | None) -> tuple[str, Path, str, str]:
-    """Copy the hotswap package to measure into a temp dir: edits during the run cannot mix versions.
-
-    Returns (where it came from, the directory to put on PYTHONPATH, git state, digest).
-    """
-    if src is None:
-        spec = importlib.util.find_spec("hotswap")
-        if spec is None or not spec.submodule_search_locations:
-            sys.exit("hotswap is not importable: run with the interpreter that has it, or pass --src")
-        package = Path(list(spec.submodule_search_locations)[0])
-    else:
-        package = Path(src).resolve()
-        if package.name != "hotswap":
-            package = package / "hotswap"
-    if not (package / "__init__.py").is_file():
-        sys.exit(f"no hotswap package at {package}")
-    dest = Path(tempfile.mkdtemp(prefix="hotswap-bench-src-"))
-    shutil.copytree(package, dest / "hotswap", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    digest = hashlib.sha256()
-    for path in sorted((dest / "hotswap").rglob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return str(package), dest, source_state(package), digest.hexdigest()[:12]
-
-
-def source_state(package: Path) -> str:
-    """The git commit of the hotswap being measured, and whether its files have local edits."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(package), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(package), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "git state unknown"
-    if not head:
-        return "not a git checkout"
-    return f"commit {head}" + (" + uncommitted changes" if dirty else "")
 
 
 def ratio(a: float, h: float) -> tuple[float, str]:

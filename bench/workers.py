@@ -31,8 +31,6 @@ line and does not change the exit code.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -46,6 +44,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from _common import snapshot_source
 
 TAG = "BENCH-WORKERS "  # protocol lines on the child's stdout: TAG + KIND + " " + json
 TARGET_US = 5.0  # per-task overhead when nothing changed: "a few microseconds at most"
@@ -480,35 +480,6 @@ def measure(backend: Backend, spec: dict, reps: int, rounds: int, one_blocks: in
             for child in children.values():
                 child.close()
     return out
-
-
-def snapshot_source(src: str | None) -> tuple[str, Path, str, str]:
-    """Copy the hotswap package to a temp dir: edits to src/ during the run cannot mix versions."""
-    if src is None:
-        found = importlib.util.find_spec("hotswap")
-        if found is None or not found.submodule_search_locations:
-            sys.exit("hotswap is not importable: run with the interpreter that has it, or pass --src")
-        package = Path(list(found.submodule_search_locations)[0])
-    else:
-        package = Path(src).resolve()
-        if package.name != "hotswap":
-            package = package / "hotswap"
-    if not (package / "__init__.py").is_file():
-        sys.exit(f"no hotswap package at {package}")
-    dest = Path(tempfile.mkdtemp(prefix="hotswap-bench-src-"))
-    shutil.copytree(package, dest / "hotswap", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    digest = hashlib.sha256()
-    for path in sorted((dest / "hotswap").rglob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    try:
-        head = subprocess.run(["git", "-C", str(package), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(package), "status", "--porcelain", "--", "."],
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        state = f"commit {head}" + (" + uncommitted changes" if dirty else "") if head else "not a git checkout"
-    except (OSError, subprocess.SubprocessError):
-        state = "git state unknown"
-    return str(package), dest, state, digest.hexdigest()[:12]
 
 
 def median(values: list[float]) -> float:

@@ -407,23 +407,12 @@ def test_editing_a_submodule_of_a_package(shell, modules, cell):
     assert cell(f"f(), {pkg}.sub.f()") == (2, 2)
 
 
-def test_editing_the_package_init_keeps_its_submodule_attribute(shell, modules, cell):
+@pytest.mark.parametrize("mode", ["2", "--full 2"], ids=["partial", "full-rerun"])
+def test_editing_the_package_init_keeps_its_submodule_attribute(shell, modules, cell, mode):
     pkg = modules.named("pkg")
     modules.write(pkg, "VERSION = 1\n", package=True)
     modules.write(f"{pkg}.sub", "def f():\n    return 1\n")
-    cell("%autoreload 2")
-    cell(f"import {pkg}.sub")
-    modules.write(pkg, "VERSION = 2\n", package=True)
-
-    assert cell(f"{pkg}.VERSION") == 2
-    assert cell(f"{pkg}.sub.f()") == 1
-
-
-def test_editing_the_package_init_keeps_its_submodule_attribute_after_a_full_rerun(shell, modules, cell):
-    pkg = modules.named("pkg")
-    modules.write(pkg, "VERSION = 1\n", package=True)
-    modules.write(f"{pkg}.sub", "def f():\n    return 1\n")
-    cell("%autoreload --full 2")
+    cell(f"%autoreload {mode}")
     cell(f"import {pkg}.sub")
     modules.write(pkg, "VERSION = 2\n", package=True)
 
@@ -470,78 +459,36 @@ def test_method_body_edit_runs_new_code_and_keeps_class_state(story, cell):
     assert cell("m.Registry.items") == ["kept"]  # the class body did not run again
 
 
-def test_only_a_property_getter_changed(story, cell):
-    edit = story(
-        """
-        class Box:
-            def __init__(self):
-                self._v = 1
+_BOX = """
+class Box:
+    def __init__(self):
+        self._v = 1
 
-            @property
-            def v(self):
-                return self._v
+    @property
+    def v(self):
+        return {getter}
 
-            @v.setter
-            def v(self, value):
-                self._v = value
-        """
-    )
+    @v.setter
+    def v(self, value):
+        self._v = {setter}
+"""
+
+
+@pytest.mark.parametrize(
+    "getter, setter, read, assigned, written",
+    [
+        ("self._v * 10", "value", 10, 2, 20),  # only the getter changed
+        ('("got", self._v)', "value * 2", ("got", 1), 5, ("got", 10)),  # getter and setter changed
+    ],
+    ids=["getter", "getter-and-setter"],
+)
+def test_property_parts_changed(story, cell, getter, setter, read, assigned, written):
+    edit = story(_BOX.format(getter="self._v", setter="value"))
     cell("b = m.Box()")
-    edit(
-        """
-        class Box:
-            def __init__(self):
-                self._v = 1
+    edit(_BOX.format(getter=getter, setter=setter))
 
-            @property
-            def v(self):
-                return self._v * 10
-
-            @v.setter
-            def v(self, value):
-                self._v = value
-        """
-    )
-
-    assert cell("b.v") == 10
-    assert cell("b.v = 2; b.v") == 20
-
-
-def test_property_getter_and_setter_both_changed(story, cell):
-    edit = story(
-        """
-        class Box:
-            def __init__(self):
-                self._v = 1
-
-            @property
-            def v(self):
-                return self._v
-
-            @v.setter
-            def v(self, value):
-                self._v = value
-        """
-    )
-    cell("b = m.Box()")
-    edit(
-        """
-        class Box:
-            def __init__(self):
-                self._v = 1
-
-            @property
-            def v(self):
-                return ("got", self._v)
-
-            @v.setter
-            def v(self, value):
-                self._v = value * 2
-        """
-    )
-
-    assert cell("b.v") == ("got", 1)
-    assert cell("b.v = 5; b.v") == ("got", 10)
+    assert cell("b.v") == read
+    assert cell(f"b.v = {assigned}; b.v") == written
 
 
 def test_only_a_classmethod_and_a_staticmethod_changed(story, cell):
