@@ -223,17 +223,19 @@ def test_every_backend_follows_edits(story_library, backend, loaded, cell, capfd
         save("v4")
         assert pool.versions() == {"v4"}
 
+        # a worker started after the edit runs the last good version, not the file (broken again)
+        save("v5", extra="\ndef broken(:\n    pass\n")
         old = set(cell(backend.pids))
-        cell(backend.grow)  # a worker started after the edit
+        cell(backend.grow)
         cell(f"_ = {backend.run}")
         assert set(cell(backend.pids)) - old, f"{backend.name}: no new worker started"
         assert pool.versions() == {"v4"}
 
-        save("v5")
-        cell("lib.f(0)")  # the session applies v5
+        save("v6")
+        cell("lib.f(0)")  # the session applies v6
         cell(backend.stop)
         pool.start()  # a pool started after the edit
-        assert pool.versions() == {"v5"}
+        assert pool.versions() == {"v6"}
     finally:
         cell(backend.stop)
     assert "internal error" not in capfd.readouterr().err

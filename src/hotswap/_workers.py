@@ -29,8 +29,9 @@ The design, in five parts:
   journal; only then is the task itself unpickled (so a module it imports
   comes from the journal's text), and ``_fresh`` hands back the task itself:
   the worker calls the user's callable, with no frame of hotswap around it.
-  Such a pool's ``_initializer`` becomes hotswap's too, so workers it starts
-  later join at start-up; once every worker alive has joined (the session
+  Workers such a pool starts later join at start-up (an executor's
+  ``_initializer`` becomes hotswap's; a Pool's worker function does, see
+  ``_patch_pool_worker``); once every worker alive has joined (the session
   lists ``joined/`` at most every 50 ms while waiting), tasks go unwrapped and
   cost what they cost in a pool made after loading. No busy loop, no user
   code. Which pools: live ``multiprocessing.Pool`` objects are found once, at
@@ -108,6 +109,7 @@ class Journal:
         self._restore += [_wrap_initializer(multiprocessing.pool.Pool), _wrap_initializer(ProcessPoolExecutor)]
         self._restore += [_wrap_submit(ProcessPoolExecutor, self.folder)]
         self._restore += _join_live_pools(self.folder)  # created before loading: one look, now
+        self._restore.append(_patch_pool_worker(self.folder))  # and the workers they start later
         for name in _LOKY:  # joblib's workers: now if imported, else when they are
             module = sys.modules.get(name)
             if module is not None:
@@ -386,11 +388,47 @@ def _join_live_pools(folder: str) -> list[Callable[[], None]]:
         ):
             continue
         workers: list[Any] = pool._pool  # type: ignore[attr-defined]
-        joiner, restore = _join_later(pool, folder, functools.partial(_pids_of, workers))
+        joiner = _LateJoiner(folder, functools.partial(_pids_of, workers))
         stand_in = _FreshTaskQueue(pool._taskqueue, joiner)  # type: ignore[attr-defined]
         pool._taskqueue = stand_in  # type: ignore[attr-defined]
-        undo += [restore, functools.partial(_put_back_queue, weakref.ref(pool), stand_in)]
+        undo.append(functools.partial(_put_back_queue, weakref.ref(pool), stand_in))
     return undo
+
+
+_plain_pool_worker: Callable[..., None] = getattr(multiprocessing.pool, "worker")  # noqa: B009
+_session_pid = 0
+
+
+def _patch_pool_worker(folder: str) -> Callable[[], None]:
+    """Every ``multiprocessing.Pool`` worker process started from now on joins at start-up.
+
+    A Pool's own initializer cannot be changed once it runs: its worker-handler
+    thread was given it when the pool started, and replaces a worker that
+    exits (``maxtasksperchild``, a crash) with a new one started with it. But
+    it names the worker's function, ``multiprocessing.pool.worker``, when it
+    starts each process: while hotswap is loaded, that name holds
+    ``_join_then_work`` (pickled by reference for spawn and forkserver).
+    """
+    global _session_pid
+    _session_pid = os.getpid()
+    patched = functools.partial(_join_then_work, folder)
+    setattr(multiprocessing.pool, "worker", patched)  # noqa: B010
+
+    def restore() -> None:
+        if getattr(multiprocessing.pool, "worker") is patched:  # noqa: B009
+            setattr(multiprocessing.pool, "worker", _plain_pool_worker)  # noqa: B010
+
+    return restore
+
+
+def _join_then_work(folder: str, *args: Any, **kwargs: Any) -> None:
+    """``multiprocessing.pool.worker`` while hotswap is loaded: join (in a process of its own), then work."""
+    if os.getpid() != _session_pid:  # a ThreadPool's "workers" are threads of the session
+        try:
+            worker_init(folder, None)
+        except Exception as error:  # noqa: BLE001 - the pool's worker must run anyway
+            _tell_internal(folder, error)
+    _plain_pool_worker(*args, **kwargs)
 
 
 def _pids_of(processes: list[Any]) -> list[int]:
