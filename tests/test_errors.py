@@ -261,3 +261,33 @@ def test_autoreload_now_retries_a_version_that_failed(shell, modules, cell, caps
     cell("flag.READY = True")
     cell("%autoreload now")  # the same text: tried again because asked to
     assert cell("m.f()") == 2
+
+
+REGISTRY = """_plugins = {{}}
+_order = []
+
+
+class Plugin:
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _plugins[cls.__name__] = cls
+        _order.append(cls)
+
+
+class PA(Plugin):
+    kind = {kind}
+{extra}"""
+
+
+def test_a_failed_save_leaves_class_registries_as_they_were(story, cell, capsys):
+    edit = story(REGISTRY.format(kind=0, extra=""))
+    cell("first_pa = m.PA")
+    # PA changed, PB new, then the import fails: neither the new PA nor PB stays registered
+    edit(REGISTRY.format(kind=1, extra="\n\nclass PB(Plugin):\n    pass\n\n\n_boom = 1 / 0\n"))
+
+    assert cell("(m.PA is first_pa, m.PA.kind, sorted(m._plugins), m._plugins['PA'] is m.PA)") == (True, 0, ["PA"], True)
+    assert cell("m._order == [m.PA]") is True
+    assert "ZeroDivisionError" in capsys.readouterr().err
+
+    edit(REGISTRY.format(kind=2, extra="\n\nclass PB(Plugin):\n    pass\n"))  # fixed: both registered
+    assert cell("(m.PA is first_pa, m.PA.kind, sorted(m._plugins), m._plugins['PA'] is m.PA)") == (True, 2, ["PA", "PB"], True)

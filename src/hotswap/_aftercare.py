@@ -27,6 +27,7 @@ __all__ = [
     "clear_caches_of",
     "closures_follow",
     "follow_moved_lines",
+    "forget_registered",
     "functions_bound_to",
     "may_have_registered",
     "placehold_new_fields",
@@ -213,6 +214,31 @@ def replace_stand_ins(
                             _repoint_partial(item, kept_for, txn)
                 else:
                     _repoint_partial(place, kept_for, txn)
+
+
+def forget_registered(classes: Iterable[type], namespaces: Iterable[dict[str, Any]], txn: Transaction) -> None:
+    """Classes a failed run made leave the registries (lists, dicts, sets) of these namespaces."""
+    made = {id(cls) for cls in classes}
+    if not made:
+        return
+    seen: set[int] = set()
+    for namespace in namespaces:
+        for value in list(namespace.values()):
+            for place in [value, *vars(value).values()] if isinstance(value, type) else [value]:
+                if id(place) in seen or not isinstance(place, (list, dict, set)) or len(place) > _SMALL:
+                    continue
+                seen.add(id(place))
+                items = list(place.values() if isinstance(place, dict) else place)
+                if not any(id(item) in made for item in items):
+                    continue
+                txn.keep_contents(place)
+                if isinstance(place, dict):
+                    for key in [k for k, v in place.items() if id(v) in made]:
+                        del place[key]
+                elif isinstance(place, list):
+                    place[:] = [item for item in place if id(item) not in made]
+                else:
+                    place.difference_update([item for item in place if id(item) in made])
 
 
 def _repoint_partial(value: object, kept_for: Mapping[int, object], txn: Transaction) -> None:

@@ -38,12 +38,14 @@ from ._aftercare import (
     clear_caches_of,
     closures_follow,
     follow_moved_lines,
+    forget_registered,
     functions_bound_to,
     may_have_registered,
     placehold_new_fields,
     replace_stand_ins,
 )
 from ._diff import NAMESPACE, Kind, Plan, Step
+from ._graph import resolve_from
 from ._outcomes import Failure, Reloaded, run_failure, syntax_failure
 from ._source import SourceVersion
 from ._upgrade import (
@@ -56,7 +58,16 @@ from ._upgrade import (
     upgrade_code,
 )
 
-__all__ = ["Failure", "Reloaded", "follow_unchanged", "reload_module", "reloading", "used_beyond_import"]
+__all__ = [
+    "UNBOUND",
+    "Failure",
+    "Reloaded",
+    "exported",
+    "follow_unchanged",
+    "reload_module",
+    "reloading",
+    "used_beyond_import",
+]
 
 # Set by the import system, not by the module's code: kept across a re-run.
 _IMPORT_STATE = (
@@ -85,6 +96,7 @@ class _Run:
     upgraded: list[str] = field(default_factory=list)
     reran: list[str] = field(default_factory=list)
     followed: list[str] = field(default_factory=list)
+    unbound: list[str] = field(default_factory=list)  # followed names that no longer exist
     intercepting: bool = True
     roots: Callable[[], Iterable[dict[str, Any]]] | None = None
     after: tuple[str, ...] = ()  # a dependent: the modules it imports from that changed
@@ -94,6 +106,8 @@ class _Run:
     old_fields: dict[int, frozenset[str]] = field(default_factory=dict)  # id(class) -> dataclass fields
     # classes built from a new body and replaced by the kept class, that class hooks may have seen
     stand_ins: dict[int, tuple[object, object]] = field(default_factory=dict)
+    # classes new in this run that class hooks may have stored: forgotten if the run fails
+    fresh_classes: list[type] = field(default_factory=list)
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -119,14 +133,17 @@ def reload_module(
     ``whole`` forces a whole-module re-run and says why (e.g. ``--full``).
     ``rebind`` names values this module took from modules that changed
     (alias -> (old, new)): each alias still bound to the old object is re-bound,
-    and what reads it at import time runs again. ``roots`` gives the other
+    and what reads it at import time runs again. ``UNBOUND`` as old: the alias
+    was not bound (``from m import *`` gains a name); as new: it goes, and
+    what bound it before runs again (a default set before ``from m import *``). ``roots`` gives the other
     namespaces where closures made by this module's old code may be kept.
     ``after`` names the modules it imports from that changed, for the report.
     """
     name = module.__name__
     rebind = rebind or {}
     same_text = running is not None and running.digest == version.digest
-    if same_text and not whole and not any(used_beyond_import(version.text, a) for a in rebind):
+    unbinds = any(new is _ABSENT for _, new in rebind.values())  # what bound them before may run
+    if same_text and not whole and not unbinds and not any(used_beyond_import(version.text, a) for a in rebind):
         # Only dependencies changed and nothing but the import names them: re-bind only.
         return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after, running)
     if same_text and not whole:
@@ -182,6 +199,8 @@ def follow_unchanged(
         return None
     namespace = module.__dict__
     followed = [a for a, (old, _) in rebind.items() if namespace.get(a, _ABSENT) is old]
+    if any(rebind[a][1] is _ABSENT for a in followed):
+        return None  # a name goes: what bound it before may run again
     live = set(followed)  # names whose value changed: who reads one runs again
     steps = _steps_to_visit(plan, live)
     snapshot = dict(namespace)
@@ -240,6 +259,7 @@ def follow_unchanged(
         after=after,
         changes=changes,
         gone={n: snapshot[n] for n in removed},
+        all_changed=_all_changed(snapshot, namespace) if "__all__" in dirty else None,
     )
 
 
@@ -305,6 +325,7 @@ def _transaction(
         )
     except BaseException as error:  # noqa: BLE001 - every failure is rolled back
         _restore(run)
+        _unregister(run)
         return run_failure(module.__name__, version, error)
     run.txn.commit()
     return outcome
@@ -376,10 +397,16 @@ def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str) -> Reloa
 
 def _follow(run: _Run, rebind: Mapping[str, tuple[object, object]]) -> set[str]:
     """Re-bind names taken from changed modules, where they still hold the old object."""
+    namespace = run.namespace
     for alias, (old, new) in rebind.items():
-        if run.namespace.get(alias, _ABSENT) is old:
-            run.namespace[alias] = new
-            run.followed.append(alias)
+        if namespace.get(alias, _ABSENT) is not old or old is new:
+            continue
+        if new is _ABSENT:
+            del namespace[alias]
+            run.unbound.append(alias)
+        else:
+            namespace[alias] = new
+        run.followed.append(alias)
     return set(run.followed)
 
 
@@ -396,10 +423,14 @@ def _apply_plan(
     moved = [n for s in plan.steps if s.moved for n in s.binds]
     kept_code = functions_bound_to(run.module, path, moved) if moved else {}
     followed = _follow(run, rebind)  # statements reading these re-run; imports binding them need not
-    dirty: set[str] = set()
+    dirty: set[str] = set(run.unbound)  # gone: what bound them before runs again
     for name in plan.removed:
         if name in namespace and not _is_submodule(run.module, name, namespace[name]):
-            del namespace[name]
+            star = _star_imported(run.module, plan, name)
+            if star is _ABSENT:
+                del namespace[name]
+            else:  # the statement that shadowed it is gone: ``from m import *`` gives it again
+                namespace[name] = star
             dirty.add(name)
     classes_to_rerun = _remove_attributes_no_longer_set(run, plan)
     for step in _steps_to_visit(plan, followed):
@@ -417,6 +448,33 @@ def _apply_plan(
     if not any(isinstance(s.node, ast.Expr) and isinstance(s.node.value, ast.Constant) for s in plan.steps[:1]):
         namespace["__doc__"] = None
     return _outcome(run, path)
+
+
+def _star_imported(module: types.ModuleType, plan: Plan, name: str) -> object:
+    """What the last ``from m import *`` of the new text gives ``name``, or ``UNBOUND``."""
+    value: object = _ABSENT
+    for step in plan.steps:
+        if not step.dynamic:
+            continue
+        for node in ast.walk(step.node):
+            if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+                source = sys.modules.get(resolve_from(node, module.__package__ or None) or "")
+                if source is not None and exported(vars(source), name):
+                    value = vars(source)[name]
+    return value
+
+
+def exported(namespace: Mapping[str, Any], name: str) -> bool:
+    """Does ``from m import *`` give ``name`` (``namespace``: m's)?"""
+    if name not in namespace:
+        return False
+    names = namespace.get("__all__")
+    if names is None:
+        return not name.startswith("_")
+    try:
+        return name in names
+    except TypeError:  # an __all__ that is not a collection: the import would fail
+        return False
 
 
 def _remove_attributes_no_longer_set(run: _Run, plan: Plan) -> set[str]:
@@ -625,7 +683,13 @@ def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
         after=run.after,
         changes={n: (snapshot[n], namespace[n]) for n in changed},
         gone={n: snapshot[n] for n in removed},
+        all_changed=_all_changed(snapshot, namespace),
     )
+
+
+def _all_changed(snapshot: dict[str, Any], namespace: dict[str, Any]) -> tuple[object, object] | None:
+    old, new = snapshot.get("__all__", _ABSENT), namespace.get("__all__", _ABSENT)
+    return None if old is new else (old, new)
 
 
 def _reset_namespace(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:
@@ -633,6 +697,17 @@ def _reset_namespace(namespace: dict[str, Any], snapshot: dict[str, Any]) -> Non
     namespace.clear()
     namespace.update({k: snapshot[k] for k in _IMPORT_STATE if k in snapshot})
     namespace["__doc__"] = None
+
+
+def _unregister(run: _Run) -> None:
+    """A failed run's class statements ran their hooks: registries name the classes as before."""
+    if not run.stand_ins and not run.fresh_classes:
+        return
+    namespaces = [run.namespace, *(run.roots() if run.roots else ())]
+    txn = Transaction(run.module.__name__)
+    replace_stand_ins(run.stand_ins.values(), namespaces, txn)  # (new class, the class kept)
+    forget_registered(run.fresh_classes, namespaces, txn)
+    txn.commit()
 
 
 def _restore(run: _Run) -> None:
@@ -685,6 +760,8 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
         return new
     old = _find_old_class(run.snapshot, func.__qualname__)
     if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
+        if may_have_registered(new):
+            run.fresh_classes.append(new)
         return new
     run.claimed.add(id(old))
     run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
@@ -702,7 +779,13 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     return kept
 
 
-_ABSENT: Any = object()
+class _Unbound:
+    def __repr__(self) -> str:
+        return "<unbound>"
+
+
+_ABSENT: Any = _Unbound()
+UNBOUND: Any = _ABSENT  # a name not bound, in ``rebind`` (see ``reload_module``)
 
 
 def _keep_submodules(run: _Run) -> None:

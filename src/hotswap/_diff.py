@@ -262,6 +262,28 @@ def class_body_names(text: str, path: str) -> Mapping[str, frozenset[str]]:
     return known
 
 
+def star_imports(text: str, path: str) -> tuple[tuple[ast.ImportFrom, frozenset[str], frozenset[str]], ...]:
+    """Each ``from m import *`` of a text at module level, with the names the text binds itself
+    before it and after it: after it, the module's own value wins over m's; before it, m's
+    value wins while m gives the name."""
+    parsed = _text(text, path)
+    known: tuple[tuple[ast.ImportFrom, frozenset[str], frozenset[str]], ...] | None = parsed.__dict__.get("stars")
+    if known is None:
+        body = parsed.tree.body
+        binds = [_scan(parsed, node).binds for node in body]
+        found = []
+        for i, node in enumerate(body):
+            if not _scan(parsed, node).dynamic:
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and any(a.name == "*" for a in inner.names):
+                    before = frozenset().union(*binds[:i])
+                    after = frozenset().union(*binds[i + 1 :])
+                    found.append((inner, before - after, after))
+        known = parsed.__dict__["stars"] = tuple(found)
+    return known
+
+
 def attributes_set(text: str, path: str) -> frozenset[tuple[str, str]]:
     """``(Point, tag)`` for each top-level ``Point.tag = ...`` of a text."""
     return _attributes_set_by(_text(text, path).tree.body)

@@ -12,12 +12,14 @@ Namespaces that are not modules (the user's) take part through
 from __future__ import annotations
 
 import ast
+import dis
 import importlib.util
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from types import CodeType
 
-__all__ = ["Edge", "ImportGraph"]
+__all__ = ["STAR", "Edge", "ImportGraph", "resolve_from"]
 
 STAR = "*"
 
@@ -57,7 +59,7 @@ class ImportGraph:
                     parts = alias.name.split(".")
                     depends.update(".".join(parts[: i + 1]) for i in range(len(parts)))
             elif isinstance(node, ast.ImportFrom):
-                source = _resolve(node, package)
+                source = resolve_from(node, package)
                 if source is None:
                     continue
                 depends.add(source)
@@ -66,6 +68,10 @@ class ImportGraph:
                     if alias.name != STAR:
                         depends.add(f"{source}.{alias.name}")  # it may be a submodule
         self._set(module, edges, depends)
+
+    def update_from_code(self, module: str, code: CodeType, package: str | None) -> None:
+        """(Re)read one module's imports from the code it ran (its text is not known)."""
+        self.update(module, ast.Module(body=imports_in_code(code), type_ignores=[]), package)
 
     def update_from_text(self, module: str, text: str, package: str | None) -> None:
         """(Re)read one module's imports from its text, without parsing the whole module.
@@ -84,7 +90,7 @@ class ImportGraph:
             if isinstance(node, ast.Import):
                 sources.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
-                source = _resolve(node, package)
+                source = resolve_from(node, package)
                 if source is not None:
                     sources.add(source)
         return frozenset(sources)
@@ -121,6 +127,13 @@ class ImportGraph:
         yield from self._by_name.get((source, name), ())
         if name != STAR and not name.startswith("_"):
             yield from self._by_name.get((source, STAR), ())
+
+    def has_star_importers(self, source: str) -> bool:
+        return bool(self._by_name.get((source, STAR)))
+
+    def star_importers(self, source: str) -> tuple[Edge, ...]:
+        """Who did ``from source import *``."""
+        return tuple(self._by_name.get((source, STAR), ()))
 
     def order(self, modules: Iterable[str]) -> list[str]:
         """Dependencies first; a cycle's members together, in the order given."""
@@ -166,6 +179,33 @@ def _import_statements(text: str) -> Iterator[ast.stmt]:
             continue
 
 
+def imports_in_code(code: CodeType) -> list[ast.stmt]:
+    """The import statements a module's code runs, rebuilt from its bytecode (module level)."""
+    statements: list[ast.stmt] = []
+    constants: list[object] = [None, None]
+    current: ast.ImportFrom | None = None
+    taken: str | None = None
+    for instruction in dis.get_instructions(code):
+        name, value = instruction.opname, instruction.argval
+        if name == "LOAD_CONST":
+            constants = [constants[-1], value]
+        elif name == "IMPORT_NAME" and isinstance(constants[0], int):
+            level, fromlist = constants[0], constants[1]
+            if fromlist is None:
+                statements.append(ast.Import(names=[ast.alias(name=value)]))
+                current = None
+            else:
+                star = fromlist == ("*",)
+                current = ast.ImportFrom(module=value or None, names=[ast.alias(name="*")] if star else [], level=level)
+                statements.append(current)
+        elif name == "IMPORT_FROM" and current is not None:
+            taken = value
+        elif name in ("STORE_NAME", "STORE_GLOBAL") and current is not None and taken is not None:
+            current.names.append(ast.alias(name=taken, asname=value if value != taken else None))
+            taken = None
+    return [s for s in statements if not isinstance(s, ast.ImportFrom) or s.names]
+
+
 def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
     """Statements that run at import time, in blocks too, but not in functions or classes."""
     for node in body:
@@ -178,7 +218,8 @@ def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _module_level(handler.body)
 
 
-def _resolve(node: ast.ImportFrom, package: str | None) -> str | None:
+def resolve_from(node: ast.ImportFrom, package: str | None) -> str | None:
+    """The module a ``from ... import`` takes from, relative imports resolved in ``package``."""
     if not node.level:
         return node.module
     try:

@@ -37,6 +37,8 @@ class Reloaded:
     changes: Mapping[str, tuple[object, object]] = field(default_factory=dict, repr=False, compare=False)
     # name -> the object a removed name held (who imported it still holds it)
     gone: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
+    # (old, new) ``__all__`` when it changed (``UNBOUND`` for none): ``from m import *`` follows
+    all_changed: tuple[object, object] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,16 @@ from types import ModuleType
 from typing import Any
 
 from . import _workers
-from ._apply import follow_unchanged, reload_module, reloading, used_beyond_import
-from ._graph import STAR, ImportGraph
+from ._apply import (
+    UNBOUND,
+    exported,
+    follow_unchanged,
+    reload_module,
+    reloading,
+    used_beyond_import,
+)
+from ._diff import star_imports
+from ._graph import STAR, Edge, ImportGraph, resolve_from
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
 from ._watch import Watched, Watchlist, is_user_file
@@ -156,6 +164,7 @@ class Reloader:
                 return []
             gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
             for outcome in gone:
+                self._failed.pop(outcome.module, None)  # a deleted file keeps its last good version
                 self._remember(Event(time.time(), outcome, 0.0))
             jobs = {c.watched.name: _Job(c.watched, c.version) for c in changes if c.version}
             return gone + self._run(jobs)
@@ -210,21 +219,23 @@ class Reloader:
             outcome = self._follow(job) if job.version is None else None
             if outcome is None:
                 outcome = self._apply(job)
-            if outcome is None:
-                continue
-            seconds[name] = time.perf_counter() - started
-            if isinstance(outcome, Reloaded):
-                for alias in outcome.followed:
+            # a module whose own save failed still followed what it imports: passed on too
+            followed = outcome if isinstance(outcome, Reloaded) else job.followed
+            if followed is not None:
+                for alias in followed.followed:
                     elsewhere.setdefault(job.sources[alias], []).append(f"{name}.{alias}")
                 pending = len(jobs)
-                self._propagate(outcome, jobs, done, elsewhere)
-                if self._failed:
+                self._propagate(followed, jobs, done, elsewhere)
+                if self._failed and followed is outcome:
                     self._retry_failed_after(name, jobs, done)
-                if outcome.added or outcome.gone:
-                    outcome = self._star_imports_follow(outcome, elsewhere)
+                if followed.gone or self.graph.has_star_importers(name):
+                    passed_on = self._star_imports_follow(followed, jobs, done, elsewhere)
+                    outcome = passed_on if followed is outcome else outcome
                 if len(jobs) != pending:
                     queue.clear()  # new dependents: order again
-            outcomes[name] = outcome
+            if outcome is not None:
+                seconds[name] = time.perf_counter() - started
+                outcomes[name] = outcome
 
     def _new_versions(self, outcomes: dict[str, Outcome]) -> dict[str, SourceVersion]:
         """The texts modules run after this check, for the workers (broken saves never)."""
@@ -296,7 +307,7 @@ class Reloader:
             if self.journal is not None and watched.trusted:
                 self.journal.remember_base(watched.name, watched.running)
             watched.running = version
-            watched.trusted = True
+            watched.trusted, watched.imported_code = True, None
             watched.failed_digest = None
             self._failed.pop(watched.name, None)
             pin_in_linecache(version)
@@ -308,7 +319,8 @@ class Reloader:
         watched.failed_digest = version.digest
         self._failed[watched.name] = (version, self._sources_in(watched, version))
         if rebind:  # its own save is broken, but what it imported still follows
-            reload_module(module, watched.running, watched.running, rebind=rebind, roots=roots)
+            followed = reload_module(module, watched.running, watched.running, rebind=rebind, roots=roots)
+            job.followed = followed if isinstance(followed, Reloaded) else None
         if job.retry and said_before is not None and said_before.outcome == outcome:
             return None  # tried again after a dependency changed: the same failure, already said
         return outcome
@@ -316,14 +328,19 @@ class Reloader:
     def _retry_failed_after(self, source: str, jobs: dict[str, _Job], done: set[str]) -> None:
         """A module changed: a failed version of a module that imports from it may now work."""
         for name, (version, sources) in list(self._failed.items()):
-            if name in done or name in jobs or name == source:
+            if name in done or name == source or (name in jobs and jobs[name].version is not None):
                 continue
             watched = self.watchlist.get(name)
             if watched is None or watched.failed_digest != version.digest:
                 self._failed.pop(name, None)  # a newer save superseded it
                 continue
-            if source in sources or name in self.graph.dependents_of(source):
+            if source not in sources and name not in self.graph.dependents_of(source):
+                continue
+            job = jobs.get(name)
+            if job is None:
                 jobs[name] = _Job(watched, version, retry=True)
+            elif job.version is None:  # already following a name of source: try its version too
+                job.version, job.retry = version, True
 
     def _propagate(
         self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
@@ -334,7 +351,9 @@ class Reloader:
             return  # most dependents: nothing takes names from them
         for name, (old, new) in outcome.changes.items():
             for edge in self.graph.importers_of(source, name):
-                alias = name if edge.name == STAR else edge.alias
+                if edge.name == STAR:
+                    continue  # see _star_imports_follow
+                alias = edge.alias
                 namespace = self.namespaces.get(edge.importer)
                 if namespace is not None:
                     if _rebind(namespace(), alias, old, new):
@@ -356,30 +375,93 @@ class Reloader:
                 job.sources[alias] = source
                 job.names[alias] = name
 
-    def _star_imports_follow(self, outcome: Reloaded, elsewhere: dict[str, list[str]]) -> Reloaded:
-        """``from m import *`` elsewhere gains m's new names and loses its removed ones;
+    def _star_imports_follow(
+        self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
+    ) -> Reloaded:
+        """``from m import *`` elsewhere follows what m now exports (its names and ``__all__``);
         a name removed from m that is imported by name elsewhere is said (a fresh import would fail)."""
         source = sys.modules.get(outcome.module)
-        exported = getattr(source, "__all__", None)
+        stars = self.graph.star_importers(outcome.module)
+        if stars and source is not None:
+            view = exports_changed(outcome, vars(source))
+            for edge in stars if view else ():
+                self._star_import_follows(edge, view, jobs, done, elsewhere)
         orphans = []
-        for name in outcome.added:
-            public = name in exported if exported is not None else not name.startswith("_")
+        for name in outcome.gone:
             for edge in self.graph.importers_of(outcome.module, name):
-                target = sys.modules.get(edge.importer)
-                if edge.name == STAR and public and target is not None and name not in vars(target):
-                    setattr(target, name, getattr(source, name))
-                    elsewhere.setdefault(outcome.module, []).append(f"{edge.importer}.{name}")
-        for name, old in outcome.gone.items():
-            for edge in self.graph.importers_of(outcome.module, name):
-                target = sys.modules.get(edge.importer)
-                if edge.name == STAR and target is not None and vars(target).get(name) is old:
-                    delattr(target, name)
-                elif edge.name != STAR and edge.importer not in self.namespaces:
+                if edge.name != STAR and edge.importer not in self.namespaces:
                     orphans.append(
                         (f"{edge.importer}.{edge.alias}", f"{outcome.module} no longer defines {name}: "
                          f"{edge.importer} keeps the old object (a fresh import of it would fail)")
                     )
         return replace(outcome, stayed_old=outcome.stayed_old + tuple(orphans)) if orphans else outcome
+
+    def _star_import_follows(
+        self,
+        edge: Edge,
+        view: dict[str, tuple[object, object]],
+        jobs: dict[str, _Job],
+        done: set[str],
+        elsewhere: dict[str, list[str]],
+    ) -> None:
+        """One ``from source import *``: names still bound to what source exported follow it.
+
+        In a module, a name its own text binds after the star import keeps its
+        own value, and one it binds before (a default) is bound again when
+        source stops exporting it, as a fresh import would do.
+        """
+        where = elsewhere.setdefault(edge.source, [])
+        namespace = self.namespaces.get(edge.importer)
+        if namespace is not None:  # the user's: what still holds source's object follows
+            names = namespace()  # (new names come in mode 3 only; a name gone stays, as it was)
+            for name, (old, new) in view.items():
+                if old is not UNBOUND and new is not UNBOUND and names.get(name, UNBOUND) is old:
+                    names[name] = new
+                    where.append(f"{edge.importer} {name}")
+            return
+        watched = self.watchlist.get(edge.importer)
+        module = sys.modules.get(edge.importer)
+        if watched is None or module is None or watched.compiled:
+            return
+        before, after = self._bound_around_star(watched, edge.source)
+        current = vars(module)
+        rebind: dict[str, tuple[object, object]] = {}
+        for name, (old, new) in view.items():
+            if name in after:
+                continue  # the module's own value wins
+            held = current.get(name, UNBOUND) if name in before else old
+            if held is not new and current.get(name, UNBOUND) is held:
+                rebind[name] = (held, new)
+        if not rebind:
+            return
+        if edge.importer in done:  # an import cycle: re-bind, run nothing again
+            for name, (_, new) in rebind.items():
+                if new is UNBOUND:
+                    del current[name]
+                else:
+                    current[name] = new
+                where.append(f"{edge.importer}.{name}")
+            return
+        job = jobs.get(edge.importer)
+        if job is None:
+            job = jobs[edge.importer] = _Job(watched, None)
+        for name, entry in rebind.items():
+            job.rebind[name] = entry
+            job.sources[name] = edge.source
+            job.names[name] = name
+
+    def _bound_around_star(self, watched: Watched, source: str) -> tuple[frozenset[str], frozenset[str]]:
+        """Names a module's text binds before and after its last ``from source import *``."""
+        package = _package_of(watched)
+        try:
+            stars = star_imports(watched.running.text, watched.path)
+        except (SyntaxError, ValueError):
+            return frozenset(), frozenset()
+        found = (frozenset[str](), frozenset[str]())
+        for node, before, after in stars:
+            if resolve_from(node, package) == source:
+                found = (before, after)
+        return found
 
     def _closure_roots(self, name: str) -> list[dict[str, Any]]:
         """Where closures made by a module's old code may be kept: the user's, modules using it."""
@@ -423,10 +505,8 @@ class Reloader:
             self._held_back[name] = held
 
     def _sources_in(self, watched: Watched, version: SourceVersion) -> frozenset[str]:
-        is_package = os.path.basename(watched.path) == "__init__.py"
-        package = watched.name if is_package else watched.name.rpartition(".")[0]
         try:
-            return ImportGraph.sources_in_text(version.text, package or None)
+            return ImportGraph.sources_in_text(version.text, _package_of(watched))
         except (UnicodeDecodeError, ValueError):
             return frozenset()
 
@@ -434,9 +514,10 @@ class Reloader:
         """Keep the graph current: a module was imported, or now runs another text."""
         if watched.compiled:
             return
-        is_package = os.path.basename(watched.path) == "__init__.py"
-        package = watched.name if is_package else watched.name.rpartition(".")[0]
-        self.graph.update_from_text(watched.name, watched.running.text, package or None)
+        if not watched.trusted and watched.imported_code is not None:  # its file is not what runs
+            self.graph.update_from_code(watched.name, watched.imported_code, _package_of(watched))
+            return
+        self.graph.update_from_text(watched.name, watched.running.text, _package_of(watched))
 
 
 @dataclass(frozen=True)
@@ -458,6 +539,43 @@ class _Job:
     rebind: dict[str, tuple[object, object]] = field(default_factory=dict)  # alias -> (old, new)
     sources: dict[str, str] = field(default_factory=dict)  # alias -> the module it is from
     names: dict[str, str] = field(default_factory=dict)  # alias -> its name in that module
+    followed: Reloaded | None = None  # its version failed, but it followed what it imports
+
+
+def _package_of(watched: Watched) -> str | None:
+    """The package a module's relative imports resolve in."""
+    if os.path.basename(watched.path) == "__init__.py":
+        return watched.name
+    return watched.name.rpartition(".")[0] or None
+
+
+def exports_changed(outcome: Reloaded, namespace: dict[str, Any]) -> dict[str, tuple[object, object]]:
+    """What ``from m import *`` gives that changed with this reload of m: name -> (old, new),
+    ``UNBOUND`` where it gave or gives nothing (``namespace``: m's, after the reload)."""
+    changes, gone, added = outcome.changes, outcome.gone, set(outcome.added)
+    new_all = namespace.get("__all__", UNBOUND)
+    old_all = outcome.all_changed[0] if outcome.all_changed else new_all
+    old_namespace = dict(namespace)
+    for name in added:
+        del old_namespace[name]
+    old_namespace.update(gone)
+    old_namespace.update({name: old for name, (old, _) in changes.items()})
+    if old_all is UNBOUND:
+        old_namespace.pop("__all__", None)
+    else:
+        old_namespace["__all__"] = old_all
+    candidates = set(changes) | added | set(gone)
+    if outcome.all_changed:  # every name may have come or gone
+        candidates |= set(namespace) | set(old_namespace)
+    view = {}
+    for name in candidates:
+        if name.startswith("__") and name.endswith("__"):
+            continue
+        old = old_namespace[name] if exported(old_namespace, name) else UNBOUND
+        new = namespace[name] if exported(namespace, name) else UNBOUND
+        if old is not new:
+            view[name] = (old, new)
+    return view
 
 
 def _gone(watched: Watched) -> Failure:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import functools
 import itertools
+import marshal
 import os
 import site
 import sys
@@ -141,6 +142,8 @@ class Watched:
     # file was saved after the import, so the next check re-runs the whole module
     trusted: bool = True
     compiled: bool = False  # a C extension: a new build is reported, never loaded
+    # not trusted: the code its import ran, when __pycache__ still has it (its imports are read there)
+    imported_code: CodeType | None = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,11 @@ class Watchlist:
             return False
         self.record(name, version)
         if _saved_since_start(version) and not runs_this_text(module, version):
-            self._modules[name].trusted = False
+            watched = self._modules[name]
+            watched.trusted = False
+            watched.imported_code = _code_it_was_imported_from(module)
+            if self.on_record is not None:
+                self.on_record(watched)  # what it imports: from the code that ran, if known
         return True
 
     def adopt_loaded(self) -> None:
@@ -379,6 +386,9 @@ def runs_this_text(module: ModuleType, version: SourceVersion) -> bool:
         tree = ast.parse(version.text)
     except (SyntaxError, ValueError):
         return False
+    imported = _code_it_was_imported_from(module)
+    if imported is not None:  # exact: the bytecode the import ran, from __pycache__
+        return imported == code
     namespace = vars(module)
     if any(name not in namespace for name in _defined_and_kept(tree)):
         return False  # a function or class added since the import
@@ -409,6 +419,38 @@ def runs_this_text(module: ModuleType, version: SourceVersion) -> bool:
             if value.__code__.co_name == name and not _same_code(value.__code__, body):
                 return False
     return True
+
+
+def _code_it_was_imported_from(module: ModuleType) -> CodeType | None:
+    """The module's code as its import compiled it, from its ``__pycache__`` file, when that
+    file is known to hold it: its functions' code is that of the module (compared), or, with no
+    function to compare, the file was written since this process started (by its import)."""
+    cached = getattr(getattr(module, "__spec__", None), "cached", None)
+    if not isinstance(cached, str):
+        return None
+    try:
+        with open(cached, "rb") as file:
+            written = os.fstat(file.fileno()).st_mtime_ns
+            data = file.read()
+        code = marshal.loads(memoryview(data)[16:])
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(code, CodeType):
+        return None
+    compiled = {c.co_name: c for c in code.co_consts if isinstance(c, CodeType)}
+    compared = 0
+    for name, value in vars(module).items():
+        function_code = getattr(value, "__code__", None)
+        if isinstance(function_code, CodeType) and function_code.co_name == name and name in compiled:
+            if getattr(value, "__module__", None) != module.__name__:
+                continue
+            if function_code != compiled[name]:
+                return None  # another text than the one imported (or another function)
+            compared += 1
+    if compared:
+        return code
+    started = _process_start_ns()
+    return code if started is not None and written >= started else None
 
 
 def _class_runs(cls: type, body: CodeType) -> bool:
