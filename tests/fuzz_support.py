@@ -172,9 +172,6 @@ KNOWN_BUGS: dict[str, str] = {
     # ... and hotswap reads its imports from the broken file: `from b import *` added there gives
     # the running module b's new names.
     "broken-save-before-load-imports-read-from-the-broken-text": "test_module_saved_broken_before_load_takes_no_names_from_the_broken_text",
-    # ... its functions unchanged: the broken text is taken for the running one; once fixed, code
-    # kept across the fix reports lines moved as if it had run from the broken text.
-    "broken-save-before-load-shifts-lines": "test_module_saved_broken_before_load_then_fixed_reports_true_lines",
     # b changes K while a (`from b import K`) gets a broken save in the same check: a.K follows,
     # but what a re-bound or re-ran is not passed on to the names taken from a (the user's
     # `from a import K`, module c's): they keep the old value.
@@ -823,7 +820,6 @@ BROKEN_BEFORE_LOAD = frozenset(
     {
         "broken-save-before-load-does-not-follow",
         "broken-save-before-load-imports-read-from-the-broken-text",
-        "broken-save-before-load-shifts-lines",
     }
 )
 

@@ -394,12 +394,6 @@ def test_module_saved_broken_before_load_takes_no_names_from_the_broken_text(pla
     assert cell("(b.Z, hasattr(c, 'Z'))") == (3, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="m is imported, then saved (before %load_ext hotswap) with `X = 1 / 0` added at the "
-    "top, its functions unchanged; the first text is saved again: g reports line 2 (the line its "
-    "code had in the broken text, moved back 3 lines) where a fresh import gives 5",
-)
 def test_module_saved_broken_before_load_then_fixed_reports_true_lines(plain_shell, modules, cell):
     good = "def f():\n    return 1\n\n\ndef g():\n    return 2\n"
     modules.write(modules.name, good)
