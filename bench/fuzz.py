@@ -267,7 +267,7 @@ def main() -> int:
     parser.add_argument("--no-avoid", action="store_true", help="also generate the patterns of fuzz_support.KNOWN_BUGS")
     parser.add_argument("--show", type=int, default=3, help="print the reports of the first SHOW failing sequences")
     parser.add_argument("--texts", action="store_true", help="with each failing report, print every text saved")
-    parser.add_argument("--shrink", action="store_true", help="shrink each failing sequence (same first problem) and report the smallest")
+    parser.add_argument("--shrink", action="store_true", help="report each failing sequence shrunk (same first problem)")
     parser.add_argument("--src", help="a src folder to put first on sys.path (default: the installed hotswap)")
     parser.add_argument("--hang", type=float, default=300.0, help="seconds after which a sequence counts as hung")
     parser.add_argument("--progress", type=float, default=30.0, help="seconds between progress lines")

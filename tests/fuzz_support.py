@@ -158,27 +158,37 @@ KNOWN_BUGS: dict[str, str] = {
     # c does `from b import *` and binds the same name itself with the very object b's name holds
     # (K2 = 4 after the star import when b.K2 is 4; `from __future__ import annotations` in both):
     # when b changes or drops the name, c's own binding is re-bound or deleted.
-    "star-import-takes-over-a-name-the-module-binds-itself": "test_star_import_leaves_a_name_the_module_binds_itself_alone",
+    "star-import-takes-over-a-name-the-module-binds-itself": (
+        "test_star_import_leaves_a_name_the_module_binds_itself_alone"
+    ),
     # c does `twice = None` then `from b import *`: b adding twice leaves c.twice None, b dropping it
     # deletes c.twice (a fresh import falls back to the default); c's default statement changed or
     # added re-runs alone, over what the star import gave.
     "name-bound-before-a-star-import-not-followed": "test_name_bound_before_a_star_import_is_replaced_then_restored",
     # c does `from b import *` then `K2 = 5`; that statement is removed: c.K2 is removed too,
     # where a fresh import has b's K2 (from the star import).
-    "removed-shadow-of-a-star-imported-name-deletes-it": "test_removing_a_statement_that_shadowed_a_star_imported_name_gives_back_the_imported_one",
+    "removed-shadow-of-a-star-imported-name-deletes-it": (
+        "test_removing_a_statement_that_shadowed_a_star_imported_name_gives_back_the_imported_one"
+    ),
     # A module saved broken between its import and %load_ext hotswap (its functions changed): each
     # change of a dependency re-runs the broken text whole, which fails: it does not follow.
     "broken-save-before-load-does-not-follow": "test_module_saved_broken_before_load_follows_its_dependencies",
     # ... and hotswap reads its imports from the broken file: `from b import *` added there gives
     # the running module b's new names.
-    "broken-save-before-load-imports-read-from-the-broken-text": "test_module_saved_broken_before_load_takes_no_names_from_the_broken_text",
+    "broken-save-before-load-imports-read-from-the-broken-text": (
+        "test_module_saved_broken_before_load_takes_no_names_from_the_broken_text"
+    ),
     # b changes K while a (`from b import K`) gets a broken save in the same check: a.K follows,
     # but what a re-bound or re-ran is not passed on to the names taken from a (the user's
     # `from a import K`, module c's): they keep the old value.
-    "follow-of-a-failed-dependent-not-passed-on": "test_names_taken_from_a_dependent_whose_save_failed_follow_what_it_followed",
+    "follow-of-a-failed-dependent-not-passed-on": (
+        "test_names_taken_from_a_dependent_whose_save_failed_follow_what_it_followed"
+    ),
     # a's new version failed (b lacked EXTRA); a's file is then deleted and b gets EXTRA: the
     # failed version is retried from memory and applied, though a deleted file keeps its last version.
-    "failed-version-of-a-deleted-module-applied": "test_failed_version_of_a_deleted_module_is_not_applied_when_its_dependency_changes",
+    "failed-version-of-a-deleted-module-applied": (
+        "test_failed_version_of_a_deleted_module_is_not_applied_when_its_dependency_changes"
+    ),
     # Saved between the import and %load_ext: an edit that leaves top-level functions, names and
     # literal constants alone is not seen: computed values (`K2 = K * 2` -> `K2 = K + 10`, a
     # loop's range, a lambda), names bound in an `if`, class members and attributes, enum values.
@@ -554,7 +564,7 @@ CATALOGUE: dict[str, list[Component]] = {
         Component("default", 2, lambda c, n: f"twice = {('None', '0')[c[0]]}", (2,), 30),
         Component("star", 2, lambda c, n: f"from {n['b']} import *", (1,), 25),
         # A name of b shadowed after `from b import *`: c's own value wins (4 and 12: sometimes the very
-    # object b.K2 is, 5 and 20: never).
+        # object b.K2 is, 5 and 20: never).
         Component("shadow", 3, lambda c, n: f"K2 = {(4, 12, 5, 20)[c[0]]}", (4,), 40, ("star",)),
         Component("use", 4, lambda c, n: _fn("def use(x):", ("return f(x)", "return [f(x), K]", "return f(x + K)")[c[0]]), (3,), None),
         Component("live", 4, lambda c, n: _fn("def live():", ("return amod.f(2)", "return amod.Point().v")[c[0]]), (2,), 60, ("import_amod",)),
@@ -766,7 +776,8 @@ def _avoiding(
         # b gets the EXTRA a waits for: K stays, so a is not also a dependent that follows K.
         parts["K"] = dict(good["b"].parts)["K"]
         version = dataclasses.replace(version, parts=_normalized("b", parts))
-    if "failed-reload-registers-a-subclass" in avoid and version.broken and version.broken[0] == "raise" and "Plugin" in parts:
+    raises = version.broken is not None and version.broken[0] == "raise"
+    if "failed-reload-registers-a-subclass" in avoid and raises and "Plugin" in parts:
         version = dataclasses.replace(version, broken=None)  # a failed run would register its classes
     if (
         "follow-of-a-failed-dependent-not-passed-on" in avoid
@@ -994,7 +1005,8 @@ def _smaller(sequence: Sequence) -> Iterable[Sequence]:
                 smaller_steps.append(dataclasses.replace(step, actions=tuple(actions)))
         for smaller in smaller_steps:
             yield dataclasses.replace(sequence, steps=steps[:i] + (smaller,) + steps[i + 1 :])
-    versions = list(dict.fromkeys([*sequence.initial, *(v for s in steps for a in s.actions for v in (a.first, a.version) if v)]))
+    saved = (v for s in steps for a in s.actions for v in (a.first, a.version) if v)
+    versions = list(dict.fromkeys([*sequence.initial, *saved]))
     for version in versions:
         simpler: list[Version] = []
         if version.order or version.layout:
@@ -1498,7 +1510,8 @@ class Runner:
                             # `cb = Point.size`: a method taken from the class (bound to it, for a classmethod)
                             alias = f"h{step}_{role}_{n}_cls_{member}"
                             ns[alias] = getattr(obj, member)
-                            state.held.append(Held("class method", role, n, member, alias, step, (kind, owner), info["mro"]))
+                            held = Held("class method", role, n, member, alias, step, (kind, owner), info["mro"])
+                            state.held.append(held)
                     if not isinstance(info.get("instance"), dict):
                         continue
                     try:
