@@ -5,6 +5,7 @@ against fresh imports after every cell (the quick run is ``tests/test_fuzz.py``)
     python bench/fuzz.py --sequences 10000            # the long run
     python bench/fuzz.py --sequences 1000 --jobs 2    # two processes (each a shell and an oracle)
     python bench/fuzz.py --seed 7 --only 123          # replay sequence 123 of seed 7, in full
+    python bench/fuzz.py --seed 7 --only 123 --shrink # ... and shrink it to a smallest failing one
     python bench/fuzz.py --no-avoid                   # also generate the known bugs' patterns
 
 Prints progress to stderr, then ``sequences: N, divergences: D, crashes: C`` (D: sequences
@@ -27,7 +28,6 @@ import collections
 import json
 import os
 import random
-import re
 import select
 import subprocess
 import sys
@@ -87,6 +87,10 @@ def child(args: argparse.Namespace) -> int:
                     "report": result.report() if not result.ok else "",
                     "excluded": result.excluded,
                 }
+                if not result.ok and args.shrink:
+                    shrunk = shrunk_result(runner, result)
+                    record["report"] += "\n\nSHRUNK (the same first problem):\n" + shrunk.report()
+                    result = shrunk
                 if not result.ok and args.texts:
                     record["report"] += "\n" + texts_of(result)
             record["seconds"] = time.perf_counter() - started
@@ -94,6 +98,35 @@ def child(args: argparse.Namespace) -> int:
             out.flush()
         faulthandler.cancel_dump_traceback_later()
     return 0
+
+
+def first_problem(result) -> str | None:  # type: ignore[no-untyped-def]
+    if result.crashes:
+        return "crash: " + signature(result.crashes[0])
+    if result.divergences:
+        return "divergence: " + signature(str(result.divergences[0]))
+    return None
+
+
+def shrunk_result(runner, result):  # type: ignore[no-untyped-def]
+    """Run smaller and smaller variants of a failing sequence; the smallest that fails the same way."""
+    import fuzz_support as fz
+
+    wanted = first_problem(result)
+    smallest = [result]
+
+    def fails(candidate: object) -> bool:
+        try:
+            outcome = runner.run(candidate)
+        except Exception:  # noqa: BLE001 - another failure: not the one being shrunk
+            return False
+        if first_problem(outcome) != wanted:
+            return False
+        smallest[0] = outcome
+        return True
+
+    fz.shrink(result.sequence, fails)
+    return smallest[0]
 
 
 def texts_of(result) -> str:  # type: ignore[no-untyped-def]
@@ -117,7 +150,7 @@ class Job:
         command = [sys.executable, __file__, "--child", "--start", str(self.next), "--step", str(self.args.jobs)]
         command += ["--seed", str(self.args.seed), "--sequences", str(self.args.sequences)]
         command += ["--max-steps", str(self.args.max_steps), "--hang", str(self.args.hang)]
-        command += ["--no-avoid"] * self.args.no_avoid + ["--texts"] * self.args.texts
+        command += ["--no-avoid"] * self.args.no_avoid + ["--texts"] * self.args.texts + ["--shrink"] * self.args.shrink
         if self.args.src:
             command += ["--src", self.args.src]
         stderr = open(self.log, "a")  # noqa: SIM115 - kept open by the child
@@ -139,14 +172,9 @@ def child_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def signature(problem: str) -> str:
-    """A divergence or crash, with the names that change from run to run taken out (for grouping)."""
-    first = problem.splitlines()[0] if problem else ""
-    first = re.sub(r"fz_[0-9a-f]+_\d+_", "", first)
-    first = re.sub(r"\b[hi]\d+_", "h_", first)
-    first = re.sub(r"step \d+", "step N", first)
-    first = re.sub(r"taken at step N", "", first)
-    first = re.sub(r"\d+", "#", first)
-    return first[:160]
+    import fuzz_support as fz
+
+    return fz.signature(problem)
 
 
 def parent(args: argparse.Namespace, first: int = 0) -> int:
@@ -239,6 +267,7 @@ def main() -> int:
     parser.add_argument("--no-avoid", action="store_true", help="also generate the patterns of fuzz_support.KNOWN_BUGS")
     parser.add_argument("--show", type=int, default=3, help="print the reports of the first SHOW failing sequences")
     parser.add_argument("--texts", action="store_true", help="with each failing report, print every text saved")
+    parser.add_argument("--shrink", action="store_true", help="report each failing sequence shrunk (same first problem)")
     parser.add_argument("--src", help="a src folder to put first on sys.path (default: the installed hotswap)")
     parser.add_argument("--hang", type=float, default=300.0, help="seconds after which a sequence counts as hung")
     parser.add_argument("--progress", type=float, default=30.0, help="seconds between progress lines")

@@ -22,6 +22,22 @@ The worker also plays "last good version": for each module, in dependency
 order, it imports the current file text; if that fails it imports the text
 that last succeeded instead (a broken save leaves the module as it was), and
 a deleted file keeps its last text. It answers with the texts that won.
+
+What hotswap promises for dependents, and how these fresh imports model it:
+
+* A module whose own new save fails still follows what it imports: its last
+  good text is imported against its dependencies as they are now, so
+  ``from b import K`` gives b's new K (and every statement reading it re-runs).
+* A version that failed is tried again at every step, and wins once it
+  imports. hotswap tries it again when a module it imports from changes (or
+  its file does); the two agree, because an import is a function of the texts:
+  a version that failed cannot start to work unless a text it depends on changed.
+* ``from b import *`` is an ordinary fresh import: names b adds appear, names
+  b removes disappear, and a module that drops the statement loses them.
+* Not modelled (the grammar makes none): a statement that fails with a
+  dependency's new value (the dependent keeps its previous values until that
+  dependency's next change; a fresh import simply fails), and a name removed
+  from b that another module imports by name (DOCUMENTED_LIMITS, avoided).
 """
 
 import dataclasses
