@@ -151,67 +151,7 @@ class DrawChooser(Chooser):
 # in tests/test_fuzz_regressions.py (named here). While a bug is listed, the generator avoids
 # exactly its pattern, so the fuzzer keeps finding other divergences. When one is fixed: remove its entry here and the
 # xfail marker there. ``bench/fuzz.py --no-avoid`` generates the patterns anyway, to count them.
-KNOWN_BUGS: dict[str, str] = {
-    # b's `__all__` added, changed or removed: `from b import *` in c does not follow (names b
-    # newly exports do not appear in c, names it no longer exports stay).
-    "star-import-ignores-a-changed-all": "test_star_import_follows_a_change_of_all",
-    # c does `from b import *` and binds the same name itself with the very object b's name holds
-    # (K2 = 4 after the star import when b.K2 is 4; `from __future__ import annotations` in both):
-    # when b changes or drops the name, c's own binding is re-bound or deleted.
-    "star-import-takes-over-a-name-the-module-binds-itself": (
-        "test_star_import_leaves_a_name_the_module_binds_itself_alone"
-    ),
-    # c does `twice = None` then `from b import *`: b adding twice leaves c.twice None, b dropping it
-    # deletes c.twice (a fresh import falls back to the default); c's default statement changed or
-    # added re-runs alone, over what the star import gave.
-    "name-bound-before-a-star-import-not-followed": "test_name_bound_before_a_star_import_is_replaced_then_restored",
-    # c does `from b import *` then `K2 = 5`; that statement is removed: c.K2 is removed too,
-    # where a fresh import has b's K2 (from the star import).
-    "removed-shadow-of-a-star-imported-name-deletes-it": (
-        "test_removing_a_statement_that_shadowed_a_star_imported_name_gives_back_the_imported_one"
-    ),
-    # A module saved broken between its import and %load_ext hotswap (its functions changed): each
-    # change of a dependency re-runs the broken text whole, which fails: it does not follow.
-    "broken-save-before-load-does-not-follow": "test_module_saved_broken_before_load_follows_its_dependencies",
-    # ... and hotswap reads its imports from the broken file: `from b import *` added there gives
-    # the running module b's new names.
-    "broken-save-before-load-imports-read-from-the-broken-text": (
-        "test_module_saved_broken_before_load_takes_no_names_from_the_broken_text"
-    ),
-    # b changes K while a (`from b import K`) gets a broken save in the same check: a.K follows,
-    # but what a re-bound or re-ran is not passed on to the names taken from a (the user's
-    # `from a import K`, module c's): they keep the old value.
-    "follow-of-a-failed-dependent-not-passed-on": (
-        "test_names_taken_from_a_dependent_whose_save_failed_follow_what_it_followed"
-    ),
-    # a's new version failed (b lacked EXTRA); a's file is then deleted and b gets EXTRA: the
-    # failed version is retried from memory and applied, though a deleted file keeps its last version.
-    "failed-version-of-a-deleted-module-applied": (
-        "test_failed_version_of_a_deleted_module_is_not_applied_when_its_dependency_changes"
-    ),
-    # Saved between the import and %load_ext: an edit that leaves top-level functions, names and
-    # literal constants alone is not seen: computed values (`K2 = K * 2` -> `K2 = K + 10`, a
-    # loop's range, a lambda), names bound in an `if`, class members and attributes, enum values.
-    "adoption-misses-a-computed-value": "test_save_before_load_ext_changing_only_a_computed_value_is_applied",
-    # Saved between the import and %load_ext: a module with `from b import *` that no longer
-    # binds a name (class Child deleted) is not seen as edited.
-    "adoption-misses-a-name-gone-beside-a-star-import": (
-        "test_save_before_load_ext_removing_a_name_from_a_module_with_a_star_import_is_applied"
-    ),
-    # c does `from __future__ import annotations` and `from b import *`; b drops its own: the
-    # star import deletes c.annotations (the same object), which c binds itself.
-    "star-import-removes-a-name-the-module-binds-itself": (
-        "test_star_import_keeps_a_name_the_module_binds_itself_when_the_source_drops_it"
-    ),
-    # a's version failed for lack of b's EXTRA; b gets EXTRA and changes K in one save: a follows
-    # K (a dependent) and its failed version is not tried again.
-    "failed-version-not-retried-when-its-dependency-changes-a-name-it-imports": (
-        "test_failed_version_is_retried_when_its_dependency_also_changes_a_name_it_imports"
-    ),
-    # A save that changes `class PA(Plugin)` and then raises: the failed run registered the new PA
-    # in the module's own registry (``__init_subclass__`` of the kept Plugin).
-    "failed-reload-registers-a-subclass": "test_failed_reload_leaves_a_subclass_registry_as_it_was",
-}
+KNOWN_BUGS: dict[str, str] = {}  # none open: the fuzzer generates every pattern it knows
 # Behaviour that differs from a fresh import by design, said to the user: avoided like the bugs.
 DOCUMENTED_LIMITS: dict[str, str] = {
     # b drops EXTRA, which a imports by name: a keeps the old object and hotswap says so

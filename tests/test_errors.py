@@ -291,3 +291,21 @@ def test_a_failed_save_leaves_class_registries_as_they_were(story, cell, capsys)
 
     edit(REGISTRY.format(kind=2, extra="\n\nclass PB(Plugin):\n    pass\n"))  # fixed: both registered
     assert cell("(m.PA is first_pa, m.PA.kind, sorted(m._plugins), m._plugins['PA'] is m.PA)") == (True, 2, ["PA", "PB"], True)
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["statements", "whole module"])
+def test_a_failed_save_undoes_attributes_its_statements_set_on_kept_objects(story, cell, whole):
+    future = "from __future__ import annotations\n\n" if whole else ""  # a new __future__: whole re-run
+    edit = story("class Point:\n    x = 1\n\n\nclass Box:\n    pass\n")
+    edit(f"{future}class Point:\n    x = 1\n\n\nclass Box:\n    pass\n\n\nPoint.tag = 5\nPoint.x += 1\nBox.a, Box.b = 1, 2\n_boom = 1 / 0\n")
+
+    assert cell("(hasattr(m.Point, 'tag'), m.Point.x, hasattr(m.Box, 'a'), hasattr(m.Box, 'b'))") == (False, 1, False, False)
+
+
+def test_a_compile_error_the_parser_lets_through_runs_nothing(story, cell, capsys):
+    edit = story("class Point:\n    x = 1\n")
+    edit("class Point:\n    x = 1\n\n\nPoint.tag = 5\n\n\nreturn 5\n")
+
+    assert cell("hasattr(m.Point, 'tag')") is False
+    err = capsys.readouterr().err
+    assert "'return' outside function" in err and ".py:8" in err, err

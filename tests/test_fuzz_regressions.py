@@ -108,12 +108,6 @@ def test_dependent_follows_a_changed_name_even_if_its_own_new_version_failed(she
     assert cell("(b.K, a.K, a.f())") == (2, 2, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="b changes K while a (`from b import K`) gets a broken save: a.K follows, but the "
-    "names taken from a (`from a import K` in the user namespace and in module c) keep the old "
-    "value: (b.K, a.K, AK, c.K) is (2, 2, 1, 1) where a fresh import gives (2, 2, 2, 2)",
-)
 def test_names_taken_from_a_dependent_whose_save_failed_follow_what_it_followed(shell, modules, cell):
     b, a, c = modules.named("b"), modules.named("a"), modules.named("c")
     modules.write(b, "K = 1\n")
@@ -165,12 +159,6 @@ def test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_
     assert cell("getattr(a, 'EXTRA', 'missing')") == 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a's new version failed (b lacked EXTRA), then a's file is deleted and b gets EXTRA: "
-    "the failed version is retried from memory and applied, so a.EXTRA is 7; a deleted file "
-    "keeps its last version (a fresh import has no EXTRA in a)",
-)
 def test_failed_version_of_a_deleted_module_is_not_applied_when_its_dependency_changes(shell, modules, cell):
     b, a = modules.named("b"), modules.named("a")
     modules.write(b, "K = 1\n")
@@ -185,12 +173,6 @@ def test_failed_version_of_a_deleted_module_is_not_applied_when_its_dependency_c
     assert cell("getattr(a, 'EXTRA', 'missing')") == "missing"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a's new version failed (b lacked EXTRA); b then gets EXTRA and changes K in one save: "
-    "a follows K as a dependent but its failed version is not tried again: (a.K, a.EXTRA) is "
-    "(2, 'missing') where a fresh import gives (2, 7)",
-)
 def test_failed_version_is_retried_when_its_dependency_also_changes_a_name_it_imports(shell, modules, cell):
     b, a = modules.named("b"), modules.named("a")
     modules.write(b, "K = 1\n")
@@ -222,12 +204,6 @@ def stale_plugins():
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a save changes `class PA(Plugin)` and then raises at import: the reload fails and a "
-    "keeps PA, but the new PA's __init_subclass__ already registered it in a's own `_plugins`: "
-    "a.stale_plugins() is ['PA'] where a fresh import gives []",
-)
 def test_failed_reload_leaves_a_subclass_registry_as_it_was(story, cell):
     edit = story(PLUGINS.format(kind=0))
     edit(PLUGINS.format(kind=1) + "\n_boom = 1 / 0\n")
@@ -277,12 +253,6 @@ def test_function_captured_during_a_whole_rerun_follows_later_edits(story, cell)
     assert cell("(m.f(), m.HANDLERS[0](), m.HANDLERS[0] is m.f)") == (3, 3, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c does `from b import *`; b has `__all__ = ['X']` and Y; b drops __all__: c does not "
-    "get Y (a fresh import has c.Y == 2); b adds Z: c gets Z; b puts __all__ back: c keeps Z (a "
-    "fresh import has neither Y nor Z): a change of b's __all__ is not followed",
-)
 def test_star_import_follows_a_change_of_all(shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, '__all__ = ["X"]\nX = 1\nY = 2\n')
@@ -298,13 +268,6 @@ def test_star_import_follows_a_change_of_all(shell, modules, cell):
     assert (first, second, cell("(hasattr(c, 'Y'), hasattr(c, 'Z'))")) == (2, (2, 3), (False, False))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c does `from b import *` then `X = 4` (its own value, the very int object b.X holds); "
-    "b changes X to 5: c.X becomes 5; b then drops X: c.X is deleted; a fresh import of c has "
-    "c.X == 4 throughout (the same happens to `annotations` when both modules have "
-    "`from __future__ import annotations` and b drops it)",
-)
 def test_star_import_leaves_a_name_the_module_binds_itself_alone(shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, "K = 1\nX = 4\n")
@@ -318,12 +281,6 @@ def test_star_import_leaves_a_name_the_module_binds_itself_alone(shell, modules,
     assert (first, cell("getattr(c, 'X', 'missing')")) == (4, 4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c does `from b import *` (b.X == 1) then `X = 2`, which the user takes; c's `X = 2` "
-    "is removed: hotswap removes c.X and the user's name stays 2, where a fresh import of c has "
-    "c.X == 1 (from the star import)",
-)
 def test_removing_a_statement_that_shadowed_a_star_imported_name_gives_back_the_imported_one(shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, "X = 1\n")
@@ -335,12 +292,6 @@ def test_removing_a_statement_that_shadowed_a_star_imported_name_gives_back_the_
     assert cell("(getattr(c, 'X', 'missing'), taken)") == (1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c sets a default, `twice = None`, then does `from b import *`; b adds twice = 2: "
-    "c.twice stays None; b drops twice again: c.twice is deleted; a fresh import of c gives 2, "
-    "then None",
-)
 def test_name_bound_before_a_star_import_is_replaced_then_restored(shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, "K = 1\n")
@@ -354,13 +305,6 @@ def test_name_bound_before_a_star_import_is_replaced_then_restored(shell, module
     assert (first, cell("getattr(c, 'twice', 'missing')")) == (2, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c (`from b import K`, `def use(): return K`) is imported, then saved (before %load_ext "
-    "hotswap) with a new body of use and `_boom = 1 / 0`; after a first cell, b changes K from 1 to "
-    "2: hotswap re-runs c's broken text whole, which fails ('c was not updated after b changed'), "
-    "so c.K and c.use() stay 1 where a fresh import of c's last good text gives 2",
-)
 def test_module_saved_broken_before_load_follows_its_dependencies(plain_shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, "K = 1\n")
@@ -375,12 +319,6 @@ def test_module_saved_broken_before_load_follows_its_dependencies(plain_shell, m
     assert cell("(b.K, c.K, c.use())") == (2, 2, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c (`from b import K`) is imported, then saved broken (before %load_ext hotswap) with "
-    "`from b import *` added: hotswap reads c's imports from the broken file, so when b adds Z, "
-    "c gets c.Z, where c's running (last good) version imports only K",
-)
 def test_module_saved_broken_before_load_takes_no_names_from_the_broken_text(plain_shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, "K = 1\n")
@@ -490,12 +428,6 @@ def test_a_thread_running_module_code_never_sees_a_half_applied_module(shell, mo
     assert [v for v in seen if not (isinstance(v, tuple) and v[0] == v[1])] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a save between the import and %load_ext that changes only a computed value "
-    "(`K2 = K * 2` -> `K2 = K + 10`) is not seen by the adoption check (functions, names, "
-    "literal constants): m.K2 stays 2 where a fresh import gives 11",
-)
 def test_save_before_load_ext_changing_only_a_computed_value_is_applied(plain_shell, modules, cell):
     modules.write(modules.name, "K = 1\nK2 = K * 2\n")
     cell(f"import {modules.name} as m")
@@ -506,12 +438,6 @@ def test_save_before_load_ext_changing_only_a_computed_value_is_applied(plain_sh
     assert cell("m.K2") == 11
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a module doing `from b import *`, saved between its import and %load_ext without its "
-    "class Child (its functions unchanged): the adoption check does not see the name go, "
-    "c.Child stays where a fresh import has none",
-)
 def test_save_before_load_ext_removing_a_name_from_a_module_with_a_star_import_is_applied(plain_shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, "X = 1\n")
@@ -524,12 +450,6 @@ def test_save_before_load_ext_removing_a_name_from_a_module_with_a_star_import_i
     assert cell("hasattr(c, 'Child')") is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c does `from __future__ import annotations` and `from b import *`; b drops its own "
-    "`from __future__ import annotations`: the star import removes c.annotations (the same "
-    "object), which c binds itself; a fresh import of c has it",
-)
 def test_star_import_keeps_a_name_the_module_binds_itself_when_the_source_drops_it(shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, "from __future__ import annotations\nX = 1\n")

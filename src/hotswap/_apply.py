@@ -157,6 +157,7 @@ def reload_module(
             plan = _diff.unchanged_plan(version.text, version.path, version.digest)
         else:
             plan = _diff.plan(running.text, version.text, path=version.path)
+            _compile_changed(plan, version.path)
     except SyntaxError as error:
         return syntax_failure(name, version.path, error)
     if plan is not None and plan.full_reason is None:
@@ -174,7 +175,16 @@ def reload_module(
     except SyntaxError as error:
         return syntax_failure(name, version.path, error)
     reason = whole or "no earlier text to compare with"
-    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason), roots, after, running)
+    return _transaction(module, version, lambda run: _run_whole(run, code, version.path, reason, version.text), roots, after, running)
+
+
+def _compile_changed(plan: Plan, path: str) -> None:
+    """Compile every new or changed statement before any runs: an error the parser lets through
+    (``return`` outside a function, ``nonlocal`` at the top) fails the reload before it began."""
+    if plan.full_reason is None:
+        for step in plan.steps:
+            if step.kind is not Kind.UNCHANGED:
+                _diff.statement_code([step.node], path, plan.future_flags)
 
 
 def follow_unchanged(
@@ -380,8 +390,20 @@ class _InternalError(Exception):
     """hotswap itself failed while committing (not the user's code)."""
 
 
-def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str) -> Reloaded:
+def _keep_attributes_written(run: _Run, nodes: list[ast.stmt], namespace: Mapping[str, Any]) -> None:
+    """``Point.tag = 5`` is about to run on an object the module had: undone if the reload fails."""
+    for owner, attribute in _diff.attributes_written(nodes):
+        obj = namespace.get(owner, _ABSENT)
+        if obj is not _ABSENT and not isinstance(obj, types.ModuleType):
+            run.txn.keep_attribute(obj, attribute)
+
+
+def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str, text: str) -> Reloaded:
     run.whole = True
+    try:
+        _keep_attributes_written(run, _diff.parse(text, path).body, run.snapshot)
+    except SyntaxError:
+        pass  # it compiled: only a text that does not parse as given (a null byte) lands here
     _reset_namespace(run.namespace, run.snapshot)
     exec(code, run.namespace)
     try:
@@ -438,6 +460,8 @@ def _apply_plan(
         touched |= isinstance(step.node, ast.ClassDef) and step.node.name in classes_to_rerun
         touched |= NAMESPACE in step.reads and bool(dirty or followed)
         if step.kind is Kind.UNCHANGED and not touched:
+            if step.dynamic and dirty:  # ``from m import *`` after a statement that re-bound a name
+                _star_import_again(run, step, dirty)
             continue
         if step.kind is Kind.BODY and not touched and _upgrade_function_body(run, step, path, plan):
             continue
@@ -448,6 +472,17 @@ def _apply_plan(
     if not any(isinstance(s.node, ast.Expr) and isinstance(s.node.value, ast.Constant) for s in plan.steps[:1]):
         namespace["__doc__"] = None
     return _outcome(run, path)
+
+
+def _star_import_again(run: _Run, step: Step, names: set[str]) -> None:
+    """An unchanged ``from m import *`` gives again the names of ``names`` that m exports: a
+    statement before it (a default, ``twice = None``) re-ran, and the star import comes after."""
+    for node in ast.walk(step.node):
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            source = sys.modules.get(resolve_from(node, run.module.__package__ or None) or "")
+            if source is not None:
+                given = vars(source)
+                run.namespace.update({name: given[name] for name in names if exported(given, name)})
 
 
 def _star_imported(module: types.ModuleType, plan: Plan, name: str) -> object:
@@ -531,6 +566,7 @@ def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
         raise _NeedsWholeModule(f"{step.label()} reads {late!r}, which a later statement binds")
     namespace = run.namespace
     before = {name: namespace.get(name, _ABSENT) for name in step.binds}
+    _keep_attributes_written(run, [step.node], namespace)
     exec(_diff.statement_code([step.node], path, plan.future_flags), namespace)
     run.reran.append(step.label())
     changed = set()

@@ -191,6 +191,30 @@ def _attributes_set_by(body: list[ast.stmt]) -> frozenset[tuple[str, str]]:
     return frozenset(found)
 
 
+def attributes_written(body: list[ast.stmt]) -> frozenset[tuple[str, str]]:
+    """``(Point, tag)`` for each ``Point.tag = / += / del`` among these top-level statements."""
+    found = set()
+    for node in body:
+        if isinstance(node, ast.Assign):
+            targets = [t for target in node.targets for t in _flattened(target)]
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                found.add((target.value.id, target.attr))
+    return frozenset(found)
+
+
+def _flattened(target: ast.expr) -> list[ast.expr]:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [t for element in target.elts for t in _flattened(element)]
+    return [target]
+
+
 class _Text:
     """A parsed source text, and the exact text of each of its statements."""
 

@@ -75,6 +75,14 @@ class Transaction:
         else:
             self._undo.append(lambda: _setattr(obj, name, previous))
 
+    def keep_attribute(self, obj: object, name: str) -> None:
+        """Remember ``obj.name`` (or its absence), to put it back on rollback: code is about to set it."""
+        previous = _own_attr(obj, name)
+        if previous is _MISSING:
+            self._undo.append(lambda: _quiet_delattr(obj, name))
+        else:
+            self._undo.append(lambda: _setattr(obj, name, previous))
+
     def delete(self, obj: object, name: str) -> None:
         previous = _own_attr(obj, name)
         _delattr(obj, name)
