@@ -295,6 +295,7 @@ def _put_back(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=8192)
 def used_beyond_import(text: str, name: str) -> bool:
     """Does the text name ``name`` anywhere but the one line that imported it?
 
