@@ -6,7 +6,7 @@ against fresh imports after every cell (the quick run is ``tests/test_fuzz.py``)
     python bench/fuzz.py --sequences 1000 --jobs 2    # two processes (each a shell and an oracle)
     python bench/fuzz.py --seed 7 --only 123          # replay sequence 123 of seed 7, in full
     python bench/fuzz.py --seed 7 --only 123 --shrink # ... and shrink it to a smallest failing one
-    python bench/fuzz.py --no-avoid                   # also generate the known bugs' patterns
+    python bench/fuzz.py --no-avoid                   # also generate the avoided patterns
 
 Prints progress to stderr, then ``sequences: N, divergences: D, crashes: C`` (D: sequences
 whose modules or old objects differed from a fresh import; C: sequences where hotswap had an
@@ -17,8 +17,8 @@ has IPython and hotswap installed (``/tmp/venv/bin/python`` on the dev machine);
 puts DIR (a ``src`` folder) first on ``sys.path``.
 
 The generator, the session and the oracle are in ``tests/fuzz_support.py`` and
-``tests/fuzz_oracle.py``; ``fuzz_support.KNOWN_BUGS`` lists the bugs whose patterns the
-generator avoids unless ``--no-avoid``.
+``tests/fuzz_oracle.py``; the generator avoids the patterns of ``fuzz_support.KNOWN_BUGS``
+and ``DOCUMENTED_LIMITS`` unless ``--no-avoid``.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def parent(args: argparse.Namespace, first: int = 0) -> int:
             print(f"  {count:7d}  {why}", file=sys.stderr)
     print(
         f"{ran / elapsed:.2f} sequences/s, {steps / elapsed:.1f} cells/s, {steps} edit steps, {elapsed:.0f} s, "
-        f"{args.jobs} process(es), seed {args.seed}, known bugs {'generated' if args.no_avoid else 'avoided'}"
+        f"{args.jobs} process(es), seed {args.seed}, known patterns {'generated' if args.no_avoid else 'avoided'}"
     )
     print(f"sequences: {ran}, divergences: {divergent}, crashes: {crashed}")
     return 1 if divergent or crashed else 0
@@ -264,7 +264,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="processes running sequences (each with its oracle)")
     parser.add_argument("--max-steps", type=int, default=6, help="edit steps per sequence, at most (default 6)")
     parser.add_argument("--only", type=int, help="run only sequence ONLY, and print it in full")
-    parser.add_argument("--no-avoid", action="store_true", help="also generate the patterns of fuzz_support.KNOWN_BUGS")
+    parser.add_argument("--no-avoid", action="store_true", help="also generate the patterns the generator avoids")
     parser.add_argument("--show", type=int, default=3, help="print the reports of the first SHOW failing sequences")
     parser.add_argument("--texts", action="store_true", help="with each failing report, print every text saved")
     parser.add_argument("--shrink", action="store_true", help="report each failing sequence shrunk (same first problem)")

@@ -1,10 +1,11 @@
 """Minimal reproductions of divergences the reload fuzzer (tests/test_fuzz.py) found.
 
-Each test is a hotswap bug, marked ``xfail(strict=True)`` with the exact divergence as its
-reason. Each one is also listed in ``fuzz_support.KNOWN_BUGS``, which makes the fuzzer avoid
-that exact pattern so it can keep finding others. Once a bug is fixed, remove the marker here
-and the entry there (``test_fuzz.py::test_known_bugs_are_xfail_regression_tests`` checks
-that the two lists agree).
+Most are bugs since fixed: plain regression tests. An open bug's test is marked
+``xfail(strict=True)`` with the exact divergence as its reason, and listed in
+``fuzz_support.KNOWN_BUGS``, which makes the fuzzer avoid that exact pattern so it can keep
+finding others; once it is fixed, remove the marker here, the entry and its avoidance there
+(``test_fuzz.py::test_known_bugs_are_xfail_regression_tests`` checks that the two lists agree).
+The non-strict xfail is a known limit, named in ``fuzz_support.KNOWN_LIMITS``.
 """
 
 from __future__ import annotations
@@ -311,6 +312,25 @@ def test_module_saved_broken_before_load_follows_its_dependencies(plain_shell, m
     modules.write(c, f"from {b} import K\n\n\ndef use():\n    return K\n")
     cell(f"import {c} as c, {b} as b")
     modules.write(c, f"from {b} import K\n\n\ndef use():\n    return [K]\n\n\n_boom = 1 / 0\n")
+    cell("%load_ext hotswap")
+    cell("%autoreload 2")
+    cell("pass")  # c is reported broken; it keeps the version imported before the load
+    modules.write(b, "K = 2\n")
+
+    assert cell("(b.K, c.K, c.use())") == (2, 2, 2)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hotswap bug: c, saved with a syntax error between its import and %load_ext, keeps "
+    "K = 1 after b's K becomes 2 (saved with a runtime error instead, it follows)",
+)
+def test_module_saved_with_a_syntax_error_before_load_follows_its_dependencies(plain_shell, modules, cell):
+    b, c = modules.named("b"), modules.named("c")
+    modules.write(b, "K = 1\n")
+    modules.write(c, f"from {b} import K\n\n\ndef use():\n    return K\n")
+    cell(f"import {c} as c, {b} as b")
+    modules.write(c, f"from {b} import K\n\n\ndef use():\n    return [K]\n\n\nX = (1,\n")
     cell("%load_ext hotswap")
     cell("%autoreload 2")
     cell("pass")  # c is reported broken; it keeps the version imported before the load
