@@ -153,12 +153,7 @@ class DrawChooser(Chooser):
 # ``_AVOIDED_COMPONENTS``), so the fuzzer keeps finding other divergences. When one is fixed:
 # remove its entry here, its avoidance, and the xfail marker there (the test stays, as a
 # regression test). ``bench/fuzz.py --no-avoid`` generates the patterns anyway, to count them.
-KNOWN_BUGS: dict[str, str] = {
-    # A module saved with a syntax error between its import and %load_ext hotswap keeps its old K
-    # when b's K changes (saved with a runtime error, it follows). Hidden behind the avoidance of
-    # text-running-before-load-unknown, which makes no save before the load broken.
-    "syntax-error-saved-before-load-does-not-follow": "test_module_saved_with_a_syntax_error_before_load_follows_its_dependencies",
-}
+KNOWN_BUGS: dict[str, str] = {}  # none open
 # Behaviour that differs from a fresh import by design, said to the user: avoided like the bugs.
 DOCUMENTED_LIMITS: dict[str, str] = {
     # b drops EXTRA, which a imports by name: a keeps the old object and hotswap says so
@@ -695,9 +690,6 @@ def _avoiding(
     if role == "b" and "removed-name-still-imported-silently" in avoid and has_extra and "EXTRA" not in parts:
         parts["EXTRA"] = dict(good["b"].parts)["EXTRA"]  # once b has EXTRA, it keeps it
         version = dataclasses.replace(version, parts=_normalized("b", parts))
-    broken_syntax = version.broken is not None and version.broken[0] == "syntax"
-    if before_load is not None and "syntax-error-saved-before-load-does-not-follow" in avoid and broken_syntax:
-        version = dataclasses.replace(version, broken=None)  # no syntax error saved before the load
     if before_load is not None and "text-running-before-load-unknown" in avoid:
         # Saved between the import and the load, a version that fails leaves the module running
         # a text hotswap never saw: it cannot show it (linecache holds the file's).

@@ -320,11 +320,6 @@ def test_module_saved_broken_before_load_follows_its_dependencies(plain_shell, m
     assert cell("(b.K, c.K, c.use())") == (2, 2, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hotswap bug: c, saved with a syntax error between its import and %load_ext, keeps "
-    "K = 1 after b's K becomes 2 (saved with a runtime error instead, it follows)",
-)
 def test_module_saved_with_a_syntax_error_before_load_follows_its_dependencies(plain_shell, modules, cell):
     b, c = modules.named("b"), modules.named("c")
     modules.write(b, "K = 1\n")

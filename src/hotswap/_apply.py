@@ -159,6 +159,8 @@ def reload_module(
             plan = _diff.plan(running.text, version.text, path=version.path)
             _compile_changed(plan, version.path)
     except SyntaxError as error:
+        if same_text and not whole:  # it follows what it imports, though its text cannot be read
+            return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after, running)
         return syntax_failure(name, version.path, error)
     if plan is not None and plan.full_reason is None:
         try:
