@@ -309,3 +309,11 @@ def test_a_compile_error_the_parser_lets_through_runs_nothing(story, cell, capsy
     assert cell("hasattr(m.Point, 'tag')") is False
     err = capsys.readouterr().err
     assert "'return' outside function" in err and ".py:8" in err, err
+
+
+def test_a_changed_body_that_does_not_compile_leaves_the_module_as_it_was(story, cell, capsys):
+    edit = story("class Point:\n    x = 1\n\n\ndef f():\n    return 1\n")
+    edit("class Point:\n    x = 1\n\n\nPoint.tag = 5\n\n\ndef f():\n    nonlocal y\n    return 2\n")
+
+    assert cell("(m.f(), hasattr(m.Point, 'tag'))") == (1, False)
+    assert "nonlocal" in capsys.readouterr().err

@@ -181,11 +181,12 @@ def reload_module(
 
 
 def _compile_changed(plan: Plan, path: str) -> None:
-    """Compile every new or changed statement before any runs: an error the parser lets through
-    (``return`` outside a function, ``nonlocal`` at the top) fails the reload before it began."""
+    """Compile every statement that will run again before any runs: an error the parser lets
+    through (``return`` outside a function) fails the reload before it began. (These codes are
+    kept for the run; a changed body that fails to compile is an upgrade the undo log reverts.)"""
     if plan.full_reason is None:
         for step in plan.steps:
-            if step.kind is not Kind.UNCHANGED:
+            if step.kind is Kind.RUN:
                 _diff.statement_code([step.node], path, plan.future_flags)
 
 
