@@ -147,27 +147,28 @@ def test_star_import_follows_names_added_and_removed(shell, modules, cell):
     assert cell("(getattr(c, 'Y', 'missing'), hasattr(c, 'X'))") == (2, False)
 
 
-def test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_has_it(shell, modules, cell):
+def _version_failed_for_want_of_extra(modules, cell):
+    """b has K; a, imported, is saved with `from b import K, EXTRA`: its version fails (ImportError),
+    a keeps the one it runs. Returns the names of b and a (imported as b and a in the shell)."""
     b, a = modules.named("b"), modules.named("a")
     modules.write(b, "K = 1\n")
     modules.write(a, f"from {b} import K\n")
     cell("%autoreload 2")
     cell(f"import {a} as a, {b} as b")
     modules.write(a, f"from {b} import K, EXTRA\n")
-    cell("pass")  # ImportError: reported, a keeps its version
+    cell("pass")
+    return b, a
+
+
+def test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_has_it(shell, modules, cell):
+    b, a = _version_failed_for_want_of_extra(modules, cell)
     modules.write(b, "K = 1\nEXTRA = 7\n")
 
     assert cell("getattr(a, 'EXTRA', 'missing')") == 7
 
 
 def test_failed_version_of_a_deleted_module_is_not_applied_when_its_dependency_changes(shell, modules, cell):
-    b, a = modules.named("b"), modules.named("a")
-    modules.write(b, "K = 1\n")
-    modules.write(a, f"from {b} import K\n")
-    cell("%autoreload 2")
-    cell(f"import {a} as a, {b} as b")
-    modules.write(a, f"from {b} import K, EXTRA\n")
-    cell("pass")  # ImportError: reported, a keeps its version
+    b, a = _version_failed_for_want_of_extra(modules, cell)
     os.unlink(modules.path(a))
     modules.write(b, "K = 1\nEXTRA = 7\n")
 
@@ -175,13 +176,7 @@ def test_failed_version_of_a_deleted_module_is_not_applied_when_its_dependency_c
 
 
 def test_failed_version_is_retried_when_its_dependency_also_changes_a_name_it_imports(shell, modules, cell):
-    b, a = modules.named("b"), modules.named("a")
-    modules.write(b, "K = 1\n")
-    modules.write(a, f"from {b} import K\n")
-    cell("%autoreload 2")
-    cell(f"import {a} as a, {b} as b")
-    modules.write(a, f"from {b} import K, EXTRA\n")
-    cell("pass")  # ImportError: reported, a keeps its version
+    b, a = _version_failed_for_want_of_extra(modules, cell)
     modules.write(b, "K = 2\nEXTRA = 7\n")
 
     assert cell("(a.K, getattr(a, 'EXTRA', 'missing'))") == (2, 7)

@@ -481,26 +481,27 @@ def _apply_plan(
 def _star_import_again(run: _Run, step: Step, names: set[str]) -> None:
     """An unchanged ``from m import *`` gives again the names of ``names`` that m exports: a
     statement before it (a default, ``twice = None``) re-ran, and the star import comes after."""
-    for node in ast.walk(step.node):
-        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
-            source = sys.modules.get(resolve_from(node, run.module.__package__ or None) or "")
-            if source is not None:
-                given = vars(source)
-                run.namespace.update({name: given[name] for name in names if exported(given, name)})
+    for given in _star_sources(run.module, step.node):
+        run.namespace.update({name: given[name] for name in names if exported(given, name)})
 
 
 def _star_imported(module: types.ModuleType, plan: Plan, name: str) -> object:
     """What the last ``from m import *`` of the new text gives ``name``, or ``UNBOUND``."""
     value: object = _ABSENT
     for step in plan.steps:
-        if not step.dynamic:
-            continue
-        for node in ast.walk(step.node):
-            if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
-                source = sys.modules.get(resolve_from(node, module.__package__ or None) or "")
-                if source is not None and exported(vars(source), name):
-                    value = vars(source)[name]
+        for given in _star_sources(module, step.node) if step.dynamic else ():
+            if exported(given, name):
+                value = given[name]
     return value
+
+
+def _star_sources(module: types.ModuleType, node: ast.stmt) -> Iterator[dict[str, Any]]:
+    """The namespaces of the modules a statement of ``module`` does ``from ... import *`` from."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.ImportFrom) and any(alias.name == "*" for alias in inner.names):
+            source = sys.modules.get(resolve_from(inner, module.__package__ or None) or "")
+            if source is not None:
+                yield vars(source)
 
 
 def exported(namespace: Mapping[str, Any], name: str) -> bool:

@@ -271,8 +271,7 @@ class Reloader:
         text = watched.running.text
         if not any([used_beyond_import(text, alias) for alias in job.rebind]):
             return None  # only the import names it: the general way re-binds without parsing
-        sources = set(job.sources.values())
-        after = tuple(sources) if len(sources) == 1 else tuple(sorted(sources))
+        after = job.after()
         outcome = follow_unchanged(module, watched.running, job.rebind, after)
         if isinstance(outcome, Failure):
             self._note_held_back(watched.name, module, job, outcome)
@@ -297,7 +296,7 @@ class Reloader:
             self._catch_up(job, module)
         rebind = job.rebind
         roots = functools.partial(self._closure_roots, watched.name)
-        after = tuple(sorted(set(job.sources.values()))) if job.version is None else ()
+        after = job.after() if job.version is None else ()
         running = watched.running if watched.trusted else None  # untrusted: what runs is unknown
         outcome = reload_module(module, version, running, whole=whole, rebind=rebind, roots=roots, after=after)
         self._note_held_back(watched.name, module, job, outcome)
@@ -367,13 +366,8 @@ class Reloader:
                     if _rebind(module.__dict__, alias, old, new):
                         elsewhere.setdefault(source, []).append(f"{edge.importer}.{alias}")
                     continue
-                job = jobs.get(edge.importer)
-                if job is None:
-                    job = jobs[edge.importer] = _Job(watched, None)
                 held = self._held_by(module, alias, source, name, old) if self._held_back else old
-                job.rebind[alias] = (held, new)
-                job.sources[alias] = source
-                job.names[alias] = name
+                _job_for(jobs, watched).follow(alias, held, new, source, name)
 
     def _star_imports_follow(
         self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
@@ -415,8 +409,7 @@ class Reloader:
         if namespace is not None:  # the user's: what still holds source's object follows
             names = namespace()  # (new names come in mode 3 only; a name gone stays, as it was)
             for name, (old, new) in view.items():
-                if old is not UNBOUND and new is not UNBOUND and names.get(name, UNBOUND) is old:
-                    names[name] = new
+                if old is not UNBOUND and new is not UNBOUND and _rebind(names, name, old, new):
                     where.append(f"{edge.importer} {name}")
             return
         watched = self.watchlist.get(edge.importer)
@@ -425,30 +418,17 @@ class Reloader:
             return
         before, after = self._bound_around_star(watched, edge.source)
         current = vars(module)
-        rebind: dict[str, tuple[object, object]] = {}
         for name, (old, new) in view.items():
             if name in after:
                 continue  # the module's own value wins
             held = current.get(name, UNBOUND) if name in before else old
-            if held is not new and current.get(name, UNBOUND) is held:
-                rebind[name] = (held, new)
-        if not rebind:
-            return
-        if edge.importer in done:  # an import cycle: re-bind, run nothing again
-            for name, (_, new) in rebind.items():
-                if new is UNBOUND:
-                    del current[name]
-                else:
-                    current[name] = new
+            if held is new or current.get(name, UNBOUND) is not held:
+                continue
+            if edge.importer in done:  # an import cycle: re-bind, run nothing again
+                _rebind(current, name, held, new)
                 where.append(f"{edge.importer}.{name}")
-            return
-        job = jobs.get(edge.importer)
-        if job is None:
-            job = jobs[edge.importer] = _Job(watched, None)
-        for name, entry in rebind.items():
-            job.rebind[name] = entry
-            job.sources[name] = edge.source
-            job.names[name] = name
+            else:
+                _job_for(jobs, watched).follow(name, held, new, edge.source, name)
 
     def _bound_around_star(self, watched: Watched, source: str) -> tuple[frozenset[str], frozenset[str]]:
         """Names a module's text binds before and after its last ``from source import *``."""
@@ -477,19 +457,17 @@ class Reloader:
         if held_back is None or alias not in held_back:
             return old
         held, held_source, held_name = held_back[alias]
-        behind = held_source == source and held_name == name and vars(module).get(alias, _ABSENT) is held
+        behind = held_source == source and held_name == name and vars(module).get(alias, UNBOUND) is held
         return held if behind else old
 
     def _catch_up(self, job: _Job, module: ModuleType) -> None:
         """Names a failed follow left behind are re-bound with this reload, from where they are now."""
         for alias, (held, source, name) in self._held_back.get(job.watched.name, {}).items():
             origin = sys.modules.get(source)
-            if alias not in job.rebind and origin is not None and vars(module).get(alias, _ABSENT) is held:
-                current = vars(origin).get(name, _ABSENT)
-                if current is not _ABSENT and current is not held:
-                    job.rebind[alias] = (held, current)
-                    job.sources[alias] = source
-                    job.names[alias] = name
+            if alias not in job.rebind and origin is not None and vars(module).get(alias, UNBOUND) is held:
+                current = vars(origin).get(name, UNBOUND)
+                if current is not UNBOUND and current is not held:
+                    job.follow(alias, held, current, source, name)
 
     def _note_held_back(self, name: str, module: ModuleType, job: _Job, outcome: Outcome) -> None:
         if name not in self._held_back and not (isinstance(outcome, Failure) and job.rebind):
@@ -498,9 +476,9 @@ class Reloader:
         held = self._held_back.pop(name, {})
         if isinstance(outcome, Failure):
             for alias, (old, _) in job.rebind.items():
-                if namespace.get(alias, _ABSENT) is old:
+                if namespace.get(alias, UNBOUND) is old:
                     held[alias] = (old, job.sources[alias], job.names.get(alias, alias))
-        held = {a: h for a, h in held.items() if namespace.get(a, _ABSENT) is h[0]}
+        held = {a: h for a, h in held.items() if namespace.get(a, UNBOUND) is h[0]}
         if held:
             self._held_back[name] = held
 
@@ -540,6 +518,17 @@ class _Job:
     sources: dict[str, str] = field(default_factory=dict)  # alias -> the module it is from
     names: dict[str, str] = field(default_factory=dict)  # alias -> its name in that module
     followed: Reloaded | None = None  # its version failed, but it followed what it imports
+
+    def follow(self, alias: str, old: object, new: object, source: str, name: str) -> None:
+        """Re-bind ``alias`` (``source.name``) from ``old`` to ``new`` in this job."""
+        self.rebind[alias] = (old, new)
+        self.sources[alias] = source
+        self.names[alias] = name
+
+    def after(self) -> tuple[str, ...]:
+        """The modules it follows, for reports (one, mostly)."""
+        sources = set(self.sources.values())
+        return tuple(sources) if len(sources) == 1 else tuple(sorted(sources))
 
 
 def _package_of(watched: Watched) -> str | None:
@@ -590,10 +579,21 @@ def _worth_reporting(outcome: Outcome) -> bool:
 
 
 def _rebind(namespace: dict[str, Any], alias: str, old: object, new: object) -> bool:
-    if namespace.get(alias, _ABSENT) is not old:
+    """``alias`` goes from ``old`` to ``new`` (``UNBOUND``: it goes), if it still holds ``old``."""
+    if namespace.get(alias, UNBOUND) is not old:
         return False  # re-assigned since: the user's choice stands
-    namespace[alias] = new
+    if new is UNBOUND:
+        del namespace[alias]
+    else:
+        namespace[alias] = new
     return True
 
 
-_ABSENT = object()
+def _job_for(jobs: dict[str, _Job], watched: Watched) -> _Job:
+    """The module's job in this check: a dependent's, made when a first name it took changes."""
+    job = jobs.get(watched.name)
+    if job is None:
+        job = jobs[watched.name] = _Job(watched, None)
+    return job
+
+

@@ -233,10 +233,13 @@ class Watchlist:
         except OSError:
             return False
         self.record(name, version)
-        if _saved_since_start(version) and not runs_this_text(module, version):
+        if not _saved_since_start(version):
+            return True
+        imported = _code_it_was_imported_from(module)
+        if not runs_this_text(module, version, imported):
             watched = self._modules[name]
             watched.trusted = False
-            watched.imported_code = _code_it_was_imported_from(module)
+            watched.imported_code = imported
             if self.on_record is not None:
                 self.on_record(watched)  # what it imports: from the code that ran, if known
         return True
@@ -374,21 +377,26 @@ def _process_start_ns() -> int | None:
     return int((started - 1) * 1e9)
 
 
-def runs_this_text(module: ModuleType, version: SourceVersion) -> bool:
+_LOOK: Any = object()  # runs_this_text: read __pycache__ itself
+
+
+def runs_this_text(module: ModuleType, version: SourceVersion, imported: Any = _LOOK) -> bool:
     """Does the module run the code of this text? (Its functions' bytecode, and the values of
     its top-level ``NAME = literal`` assignments, compared.)
 
     For a module imported before hotswap was loaded: a file saved in between
-    would otherwise be taken for the code that runs.
+    would otherwise be taken for the code that runs. ``imported``: the module's
+    code from ``__pycache__`` (``_code_it_was_imported_from``), if the caller has it.
     """
     try:
         code = version.compile()
         tree = ast.parse(version.text)
     except (SyntaxError, ValueError):
         return False
-    imported = _code_it_was_imported_from(module)
+    if imported is _LOOK:
+        imported = _code_it_was_imported_from(module)
     if imported is not None:  # exact: the bytecode the import ran, from __pycache__
-        return imported == code
+        return bool(imported == code)
     namespace = vars(module)
     if any(name not in namespace for name in _defined_and_kept(tree)):
         return False  # a function or class added since the import
