@@ -204,35 +204,26 @@ def follow_unchanged(
     upgrade. ``None`` when it cannot vouch for that: the general way runs.
     Same result, same rollback on failure (the namespace as it was).
     """
-    try:
-        plan = _diff.unchanged_plan(version.text, version.path, version.digest)
-    except SyntaxError:
-        return None
-    if plan.full_reason is not None:
-        return None
     namespace = module.__dict__
-    followed = [a for a, (old, _) in rebind.items() if namespace.get(a, _ABSENT) is old]
-    if any(rebind[a][1] is _ABSENT for a in followed):
-        return None  # a name goes: what bound it before may run again
+    followed = [a for a, (old, new) in rebind.items() if namespace.get(a, _ABSENT) is old]
+    recipe = _recipe(version, frozenset(followed))
+    if recipe is None or any(rebind[a][1] is _ABSENT for a in followed):
+        return None  # (a name that goes: what bound it before may run again)
     live = set(followed)  # names whose value changed: who reads one runs again
-    steps = _steps_to_visit(plan, live)
     snapshot = dict(namespace)
     dirty: set[str] = set()
     reran = []
     try:
         for alias in followed:
             namespace[alias] = rebind[alias][1]
-        for step in steps:
-            if step.reads.isdisjoint(live) and step.binds.isdisjoint(dirty) and not (NAMESPACE in step.reads and live):
+        for move in recipe:
+            if move.reads.isdisjoint(live) and move.binds.isdisjoint(dirty):
                 continue
-            if step.dynamic or step.late or NAMESPACE in step.reads or not isinstance(step.node, _PLAIN_STATEMENTS):
+            if not move.plain:  # a definition, an import, a class: the general way
                 raise _NotPlain()
-            code = step.__dict__.get("_code")  # a memo on the step, as the plan is kept per text
-            if code is None:
-                code = step.__dict__["_code"] = _diff.statement_code([step.node], version.path, plan.future_flags)
-            exec(code, namespace)
-            reran.append(step.label())
-            for name in step.binds:
+            exec(move.code(), namespace)
+            reran.append(move.label)
+            for name in move.binds:
                 new, old = namespace.get(name, _ABSENT), snapshot.get(name, _ABSENT)
                 if new is not old:
                     if _may_be_code(new) or _may_be_code(old):  # identity to keep: the general way
@@ -245,10 +236,24 @@ def follow_unchanged(
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
         _put_back(namespace, snapshot)
         return run_failure(module.__name__, version, error)
+    return _followed_outcome(module, version.path, snapshot, followed, reran, after, "__all__" in dirty)
+
+
+def _followed_outcome(
+    module: types.ModuleType,
+    path: str,
+    snapshot: dict[str, Any],
+    followed: list[str],
+    reran: list[str],
+    after: tuple[str, ...],
+    all_written: bool,
+) -> Reloaded:
+    """What following did to the namespace, compared with the snapshot (and caches cleared)."""
+    namespace = module.__dict__
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     if list(namespace) == list(snapshot):  # same names in the same order: compare values in C
-        changed = list(compress(namespace, map(operator.is_not, snapshot.values(), namespace.values())))
+        changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))
         changes = {n: (snapshot[n], namespace[n]) for n in changed if not _is_dunder(n)}
     else:
         changes = {n: (old, namespace[n]) for n, old in snapshot.items() if namespace.get(n, old) is not old}
@@ -259,21 +264,80 @@ def follow_unchanged(
         for cache in caches_of(module):
             cache.cache_clear()
     elif changes:
-        for cache in caches_still_in(module, map(namespace.__getitem__, changes)):
+        for cache in caches_still_in(module, [new for _, new in changes.values()]):
             cache.cache_clear()
     return Reloaded(
         module=module.__name__,
-        path=version.path,
+        path=path,
         added=added,
         removed=removed,
-        rebound=tuple(n for n in changes if n not in followed),
+        rebound=tuple([n for n in changes if n not in followed]) if len(changes) > len(followed) else (),
         reran=tuple(reran),
         followed=tuple(followed),
         after=after,
         changes=changes,
-        gone={n: snapshot[n] for n in removed},
-        all_changed=_all_changed(snapshot, namespace) if "__all__" in dirty else None,
+        gone={n: snapshot[n] for n in removed} if removed else {},
+        all_changed=_all_changed(snapshot, namespace) if all_written else None,
     )
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A statement a dependent may run again the short way: what it reads and binds, how it shows."""
+
+    reads: frozenset[str]
+    binds: frozenset[str]
+    plain: bool  # binds plain names from an expression, reads no later name
+    label: str
+    node: ast.stmt
+    path: str
+    future_flags: int
+
+    def code(self) -> types.CodeType:
+        """Compiled when first needed, then kept (the recipe is kept per text)."""
+        code: types.CodeType | None = self.__dict__.get("_code")
+        if code is None:
+            code = self.__dict__["_code"] = _diff.statement_code([self.node], self.path, self.future_flags)
+        return code
+
+
+_NO_RECIPE: tuple[_Move, ...] = ()
+
+
+def _parsed_unchanged(version: SourceVersion) -> Plan | None:
+    try:
+        return _diff.unchanged_plan(version.text, version.path, version.digest)
+    except SyntaxError:
+        return None
+# (path, digest, followed names) -> the statements a follow may run, or None: the general way
+_RECIPES: dict[tuple[str, str, frozenset[str]], tuple[_Move, ...] | None] = {}
+
+
+def _recipe(version: SourceVersion, followed: frozenset[str]) -> tuple[_Move, ...] | None:
+    """How a module of this text follows these names the short way, found once per text and names:
+    the statements that a followed name, or a name such a statement binds, can reach. None when
+    the short way cannot vouch for it (a full re-run, ``globals()`` read)."""
+    key = (version.path, version.digest, followed)
+    try:
+        return _RECIPES[key]
+    except KeyError:
+        pass
+    if len(_RECIPES) > 4096:
+        _RECIPES.clear()
+    recipe: tuple[_Move, ...] | None
+    if not any(used_beyond_import(version.text, name) for name in followed):
+        recipe = _NO_RECIPE  # only the import names them: re-bind, nothing to read (no parse)
+    elif (plan := _parsed_unchanged(version)) is None or plan.full_reason is not None:
+        recipe = None
+    else:
+        steps = _steps_to_visit(plan, set(followed))
+        plain = [not s.dynamic and not s.late and isinstance(s.node, _PLAIN_STATEMENTS) for s in steps]
+        moves = zip(steps, plain)
+        recipe = tuple(_Move(s.reads, s.binds, ok, s.label(), s.node, version.path, plan.future_flags) for s, ok in moves)
+        if any(NAMESPACE in s.reads for s in steps):
+            recipe = None  # ``globals()`` read while names change: the general way
+    _RECIPES[key] = recipe
+    return recipe
 
 
 # Statements that bind plain names from an expression: re-running one makes no code object

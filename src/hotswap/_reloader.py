@@ -35,7 +35,6 @@ from ._apply import (
     follow_unchanged,
     reload_module,
     reloading,
-    used_beyond_import,
 )
 from ._diff import star_imports
 from ._graph import STAR, Edge, ImportGraph, resolve_from
@@ -268,9 +267,6 @@ class Reloader:
         module = sys.modules.get(watched.name)
         if module is None or watched.compiled or not watched.trusted or watched.name in self._held_back:
             return None
-        text = watched.running.text
-        if not any([used_beyond_import(text, alias) for alias in job.rebind]):
-            return None  # only the import names it: the general way re-binds without parsing
         after = job.after()
         outcome = follow_unchanged(module, watched.running, job.rebind, after)
         if isinstance(outcome, Failure):

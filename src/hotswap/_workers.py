@@ -7,7 +7,9 @@ The design, in five parts:
   since hotswap started, the text of its last good version (and the text it
   had before its first reload, its *base*); ``generation`` is an 8-byte counter
   the session bumps after writing the index. Source text travels, not paths,
-  and a broken save never reaches it.
+  and a broken save never reaches it. Nothing is written until a pool or an
+  executor is made (or found at load): a session without workers pays no file
+  write per edit.
 * **Pools created after loading join at start-up.** ``multiprocessing.Pool``,
   ``concurrent.futures.ProcessPoolExecutor`` and loky's executor created after
   hotswap was loaded get an initializer (wrapping the user's own) that installs
@@ -99,6 +101,8 @@ class Journal:
         self._failures_seen: set[str] = set()
         self._failures_mtime = 0
         self._restore: list[Callable[[], None]] = []
+        self._readers = False  # a pool or executor was made or found: workers may read the index
+        self._unwritten = False  # versions published since the index was last written
 
     def _path(self, name: str) -> str:
         return os.path.join(self.folder, name)
@@ -106,9 +110,10 @@ class Journal:
     def start(self, watchlist: Watchlist) -> None:
         """Name the journal for child processes, and join pools created from now on."""
         os.environ[ENVIRONMENT] = self.folder
-        self._restore += [_wrap_initializer(multiprocessing.pool.Pool), _wrap_initializer(ProcessPoolExecutor)]
-        self._restore += [_wrap_submit(ProcessPoolExecutor, self.folder)]
-        self._restore += _join_live_pools(self.folder)  # created before loading: one look, now
+        come = self.readers_come
+        self._restore += [_wrap_initializer(multiprocessing.pool.Pool, come), _wrap_initializer(ProcessPoolExecutor, come)]
+        self._restore += [_wrap_submit(ProcessPoolExecutor, self.folder, come)]
+        self._restore += _join_live_pools(self.folder, come)  # created before loading: one look, now
         self._restore.append(_patch_pool_worker(self.folder))  # and the workers they start later
         for name in _LOKY:  # joblib's workers: now if imported, else when they are
             module = sys.modules.get(name)
@@ -120,7 +125,8 @@ class Journal:
     def _join_loky(self, module: ModuleType) -> None:
         executor = getattr(module, "ProcessPoolExecutor", None)
         if isinstance(executor, type) and self.folder == os.environ.get(ENVIRONMENT):
-            self._restore += [_wrap_initializer(executor), _wrap_submit(executor, self.folder)]
+            come = self.readers_come
+            self._restore += [_wrap_initializer(executor, come), _wrap_submit(executor, self.folder, come)]
 
     def stop(self) -> None:
         if os.environ.get(ENVIRONMENT) == self.folder:
@@ -138,7 +144,11 @@ class Journal:
         self._bases.setdefault(name, running)
 
     def publish(self, versions: dict[str, SourceVersion]) -> None:
-        """New good versions of modules: workers apply them before their next task."""
+        """New good versions of modules: workers apply them before their next task.
+
+        Written to disk only once a worker may read them: until a pool or an
+        executor exists, an edit costs no file write (``readers_come`` writes).
+        """
         if not versions:
             return
         for name, version in versions.items():
@@ -147,13 +157,25 @@ class Journal:
             if base is not None and base.digest != version.digest:
                 entry.update(base_digest=base.digest, base_text=base.text)
             self._texts[name] = entry
+        self.generation += 1
+        self._unwritten = True
+        if self._readers:
+            self._write()
+
+    def readers_come(self) -> None:
+        """A pool or an executor is made or found: from now on, every version is written at once."""
+        self._readers = True
+        if self._unwritten:
+            self._write()
+
+    def _write(self) -> None:
         temporary = self._path("index.json.tmp")
         with open(temporary, "w", encoding="utf-8") as index:
-            json.dump({"generation": self.generation + 1, "modules": self._texts}, index)
+            json.dump({"generation": self.generation, "modules": self._texts}, index)
         os.replace(temporary, self._path("index.json"))
-        self.generation += 1
         with open(self._path("generation"), "r+b") as counter:
             counter.write(_COUNTER.pack(self.generation))
+        self._unwritten = False
 
     def failures(self) -> list[str]:
         """Messages from workers that could not apply a version, each returned once."""
@@ -190,7 +212,7 @@ def _process_folder() -> str:
     return _FOLDER
 
 
-def _wrap_initializer(pool_class: type) -> Callable[[], None]:
+def _wrap_initializer(pool_class: type, readers_come: Callable[[], None]) -> Callable[[], None]:
     """Make ``pool_class`` start its workers with the worker side installed; returns the undo."""
     original: Callable[..., None] = getattr(pool_class, "__init__")  # noqa: B009
     signature = inspect.signature(original)
@@ -199,6 +221,7 @@ def _wrap_initializer(pool_class: type) -> Callable[[], None]:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         folder = os.environ.get(ENVIRONMENT)
         if folder:
+            readers_come()
             self.__dict__[_JOINED] = folder
             bound = signature.bind(self, *args, **kwargs)
             user = bound.arguments.get("initializer")
@@ -310,7 +333,7 @@ def _join_later(pool: Any, folder: str, pids: Callable[[], Iterable[int]]) -> tu
     return _LateJoiner(folder, pids), restore
 
 
-def _wrap_submit(executor_class: type, folder: str) -> Callable[[], None]:
+def _wrap_submit(executor_class: type, folder: str, readers_come: Callable[[], None]) -> Callable[[], None]:
     """Executors that did not join at start-up (made before loading) send tasks as ``FreshTask``
     until their workers have joined."""
     original: Callable[..., Any] = getattr(executor_class, "submit")  # noqa: B009
@@ -322,6 +345,7 @@ def _wrap_submit(executor_class: type, folder: str) -> Callable[[], None]:
         if state.get(_JOINED) != folder:
             joiner = state.get(_LATE)
             if joiner is None or joiner.folder != folder:
+                readers_come()
                 processes = state.get("_processes")
                 joiner, restore = _join_later(self, folder, lambda: list(processes or ()))
                 state[_LATE] = joiner
@@ -370,7 +394,7 @@ class _FreshTaskQueue:
         return getattr(self.queue, name)
 
 
-def _join_live_pools(folder: str) -> list[Callable[[], None]]:
+def _join_live_pools(folder: str, readers_come: Callable[[], None]) -> list[Callable[[], None]]:
     """Process pools alive now whose workers did not start with hotswap: they join through their tasks.
 
     One look at ``multiprocessing``'s finalizers (a few entries), at load only.
@@ -387,6 +411,7 @@ def _join_live_pools(folder: str) -> list[Callable[[], None]]:
             or isinstance(getattr(pool, "_taskqueue", None), _FreshTaskQueue)
         ):
             continue
+        readers_come()
         workers: list[Any] = pool._pool  # type: ignore[attr-defined]
         joiner = _LateJoiner(folder, functools.partial(_pids_of, workers))
         stand_in = _FreshTaskQueue(pool._taskqueue, joiner)  # type: ignore[attr-defined]
