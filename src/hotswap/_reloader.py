@@ -192,7 +192,8 @@ class Reloader:
         now = time.time()
         for name, outcome in outcomes.items():
             if isinstance(outcome, Reloaded) and outcome.after and not outcome.stayed_old:
-                self.broken.pop(name, None)  # a dependent that followed: said by its source
+                if self.broken:
+                    self.broken.pop(name, None)  # a dependent that followed: said by its source
             else:
                 self._remember(Event(now, outcome, seconds[name]))
         return [o for o in outcomes.values() if _worth_reporting(o)]
@@ -224,7 +225,8 @@ class Reloader:
                 for alias in followed.followed:
                     elsewhere.setdefault(job.sources[alias], []).append(f"{name}.{alias}")
                 pending = len(jobs)
-                self._propagate(followed, jobs, done, elsewhere)
+                if followed.changes and self.graph.has_importers(name):
+                    self._propagate(followed, jobs, done, elsewhere)
                 if self._failed and followed is outcome:
                     self._retry_failed_after(name, jobs, done)
                 if followed.gone or self.graph.has_star_importers(name):
@@ -240,9 +242,10 @@ class Reloader:
         """The texts modules run after this check, for the workers (broken saves never)."""
         versions = {}
         for name, outcome in outcomes.items():
-            watched = self.watchlist.get(name)
-            if isinstance(outcome, Reloaded) and not outcome.after and watched is not None:
-                versions[name] = watched.running
+            if isinstance(outcome, Reloaded) and not outcome.after:
+                watched = self.watchlist.get(name)
+                if watched is not None:
+                    versions[name] = watched.running
         return versions
 
     def _remember(self, event: Event) -> None:
@@ -342,8 +345,6 @@ class Reloader:
     ) -> None:
         """Names whose object changed: re-bind them where they were imported."""
         source = outcome.module
-        if not self.graph.has_importers(source):
-            return  # most dependents: nothing takes names from them
         for name, (old, new) in outcome.changes.items():
             for edge in self.graph.importers_of(source, name):
                 if edge.name == STAR:
