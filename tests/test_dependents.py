@@ -226,3 +226,14 @@ def test_status_after_an_edit_with_many_dependents_shows_the_edited_module(shell
     assert f"reloaded {core}" in text and f"{dependents[0]}.K" in text, text
     assert f"updated {dependents[-1]}" not in text, text
     assert cell(f"__import__('{dependents[-1]}').DOUBLE") == 4
+
+
+def test_a_statement_that_reads_its_own_name_gives_what_a_fresh_import_gives(shell, modules, cell):
+    """``COUNT += K`` run again alone would add to its own last result: the whole module runs
+    again instead, in a dependent and in the edited module itself."""
+    core, dep = _dependent_of(modules, cell, "K = 1\n", "COUNT = 10\nCOUNT += K\nTOTAL = COUNT\n")
+    modules.write(core, "K = 5\nOWN = 1\nOWN = OWN + K\n")
+    assert cell("(dep.COUNT, dep.TOTAL, core.OWN)") == (15, 15, 6)
+
+    modules.write(core, "K = 7\nOWN = 1\nOWN = OWN + K\n")
+    assert cell("(dep.COUNT, dep.TOTAL, core.OWN)") == (17, 17, 8)

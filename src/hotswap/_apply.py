@@ -207,10 +207,14 @@ def follow_unchanged(
     It runs for each of hundreds of dependents at one edit: written for speed.
     """
     namespace = module.__dict__
-    followed = [a for a, (old, _) in rebind.items() if namespace.get(a, _ABSENT) is old]
-    recipe = _RECIPES.get((version.path, version.digest, frozenset(followed)), _UNKNOWN)
+    followed = []
+    for alias, (old, _) in rebind.items():
+        if namespace.get(alias, _ABSENT) is old:
+            followed.append(alias)
+    names = tuple(followed)
+    recipe = version.memo.get(names, _UNKNOWN)
     if recipe is _UNKNOWN:
-        recipe = _recipe(version, frozenset(followed))
+        recipe = _recipe(version, names)
     if recipe is None:
         return None
     live = set(followed)  # names whose value changed: who reads one runs again
@@ -244,17 +248,22 @@ def follow_unchanged(
         _put_back(namespace, snapshot)
         return run_failure(module.__name__, version, error)
     if list(namespace) == list(snapshot):  # same names in the same order: compare values in C
-        changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))
-        changes = {n: (snapshot[n], namespace[n]) for n in changed if n[:2] != "__" or n[-2:] != "__"}
+        changes = {}
+        values = []
+        for name in compress(namespace, map(operator.is_not, snapshot.values(), namespace.values())):
+            if not (name.startswith("__") and name.endswith("__")):
+                value = namespace[name]
+                changes[name] = (snapshot[name], value)
+                values.append(value)
         if changes:  # a global the module's cached functions read changed
-            for cache in caches_still_in(module, [new for _, new in changes.values()]):
+            for cache in caches_still_in(module, values):
                 cache.cache_clear()
         return Reloaded(
             module.__name__,
             version.path,
             rebound=tuple([n for n in changes if n not in followed]) if len(changes) > len(followed) else (),
             reran=tuple(reran),
-            followed=tuple(followed),
+            followed=names,
             after=after,
             changes=changes,
             all_changed=_all_changed(snapshot, namespace) if "__all__" in dirty else None,
@@ -319,16 +328,10 @@ def _parsed_unchanged(version: SourceVersion) -> Plan | None:
         return None
 
 
-# (path, digest, followed names) -> the statements a follow may run, or None: the general way
-_RECIPES: dict[tuple[str, str, frozenset[str]], tuple[_Move, ...] | None] = {}
-
-
-def _recipe(version: SourceVersion, followed: frozenset[str]) -> tuple[_Move, ...] | None:
-    """How a module of this text follows these names the short way, found once per text and names:
-    the statements that a followed name, or a name such a statement binds, can reach. None when
-    the short way cannot vouch for it (a full re-run, ``globals()`` read)."""
-    if len(_RECIPES) > 4096:
-        _RECIPES.clear()
+def _recipe(version: SourceVersion, followed: tuple[str, ...]) -> tuple[_Move, ...] | None:
+    """How a module of this text follows these names the short way, found once per version and
+    names (kept in its memo): the statements that a followed name, or a name such a statement
+    binds, can reach. None when the short way cannot vouch for it (a full re-run, ``globals()``)."""
     recipe: tuple[_Move, ...] | None
     if not any(used_beyond_import(version.text, name) for name in followed):
         recipe = _NO_RECIPE  # only the import names them: re-bind, nothing to read (no parse)
@@ -340,7 +343,7 @@ def _recipe(version: SourceVersion, followed: frozenset[str]) -> tuple[_Move, ..
         recipe = tuple(_Move(s, ok, version.path, plan.future_flags) for s, ok in zip(steps, plain))
         if any(NAMESPACE in s.reads for s in steps):
             recipe = None  # ``globals()`` read while names change: the general way
-    _RECIPES[(version.path, version.digest, followed)] = recipe
+    version.memo[followed] = recipe
     return recipe
 
 
@@ -643,7 +646,7 @@ def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
         raise _NeedsWholeModule(f"{step.label()} reads the module's names, which changed")
     if step.late:
         late = sorted(step.late)[0]
-        raise _NeedsWholeModule(f"{step.label()} reads {late!r}, which a later statement binds")
+        raise _NeedsWholeModule(f"{step.label()} reads {late!r}, which it or a later statement binds")
     namespace = run.namespace
     before = {name: namespace.get(name, _ABSENT) for name in step.binds}
     _keep_attributes_written(run, [step.node], namespace)

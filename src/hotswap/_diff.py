@@ -18,9 +18,9 @@ plan says so (``full_reason``) and the whole module re-runs instead. The rules:
   namespace dynamically (``globals()``, ``locals()``, ``vars()``, ``exec``,
   ``eval``): the names it binds cannot be known (for one that must run, decided
   while applying, as it may also have to run because it reads a changed name);
-* a statement that must run reads a name that a later statement binds: in a
-  fresh import it would see an earlier value than the one the namespace holds
-  (decided while applying, from ``Step.late``).
+* a statement that must run reads a name that it or a later statement binds
+  (``COUNT += T``): in a fresh import it would see an earlier value than the
+  one the namespace holds (decided while applying, from ``Step.late``).
 """
 
 from __future__ import annotations
@@ -507,14 +507,16 @@ def _scan(text: _Text, node: ast.stmt) -> _Names:
 
 
 def _mark_late(steps: list[Step]) -> tuple[Step, ...]:
-    """Note, per statement, the names it reads that a later statement (re)binds."""
+    """Note, per statement, the names it reads that it or a later statement (re)binds: run again
+    alone, it would read their final value (``COUNT += T`` its own last result), not the value
+    a fresh import gives at that point."""
     bound_later: Counter[str] = Counter()
     for step in steps:
         bound_later.update(step.binds)
     marked = []
     for step in steps:
         bound_later.subtract(step.binds)
-        late = frozenset(n for n in step.reads if bound_later[n] > 0)
+        late = frozenset(n for n in step.reads if bound_later[n] > 0 or n in step.binds)
         marked.append(dataclasses.replace(step, late=late) if late else step)
     return tuple(marked)
 

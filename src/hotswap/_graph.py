@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import ast
 import dis
+import functools
 import importlib.util
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, repeat
 from types import CodeType
 
 __all__ = ["STAR", "Edge", "ImportGraph", "resolve_from"]
@@ -44,6 +46,7 @@ class ImportGraph:
         # (source, name or *) -> those edges, in the order they were recorded (reports read it)
         self._by_name: dict[tuple[str, str], dict[Edge, None]] = {}
         self._dependents: dict[str, set[str]] = {}  # module -> who imports it
+        self._read: dict[str, tuple[tuple[str, ...], str | None]] = {}  # module -> import lines read
 
     def __contains__(self, module: str) -> bool:
         return module in self._depends
@@ -80,13 +83,18 @@ class ImportGraph:
         modules. Imports inside functions are counted too, which only adds
         dependencies: re-binding is always checked by identity.
         """
-        self.update(module, ast.Module(body=list(_import_statements(text)), type_ignores=[]), package)
+        lines = (tuple(_import_lines(text)), package)
+        if self._read.get(module) == lines:
+            return  # a reload that changed no import line (most of them)
+        statements = [node for line in lines[0] for node in _parsed_import(line)]
+        self.update(module, ast.Module(body=statements, type_ignores=[]), package)
+        self._read[module] = lines
 
     @staticmethod
     def sources_in_text(text: str, package: str | None) -> frozenset[str]:
         """The modules a text imports from, without recording it (a version that failed)."""
         sources: set[str] = set()
-        for node in _import_statements(text):
+        for node in (node for line in _import_lines(text) for node in _parsed_import(line)):
             if isinstance(node, ast.Import):
                 sources.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
@@ -108,6 +116,7 @@ class ImportGraph:
         return self._edges.get(importer, ())
 
     def forget(self, importer: str) -> None:
+        self._read.pop(importer, None)
         for edge in self._edges.pop(importer, ()):
             self._importers.get(edge.source, set()).discard(edge)
             self._by_name.get((edge.source, edge.name), {}).pop(edge, None)
@@ -140,7 +149,7 @@ class ImportGraph:
         wanted = list(dict.fromkeys(modules))
         position = {name: i for i, name in enumerate(wanted)}
         depends = self._depends
-        if all(position.keys().isdisjoint(depends.get(m, ())) for m in wanted):
+        if position.keys().isdisjoint(chain.from_iterable(map(depends.get, wanted, repeat(())))):
             return wanted  # none of them imports another (dependents of one module, mostly)
         ordered: list[str] = []
         for component in _components(wanted, lambda m: [d for d in self._depends.get(m, ()) if d in position]):
@@ -161,8 +170,9 @@ class ImportGraph:
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import\b|import[ \t]+\w)", re.MULTILINE)
 
 
-def _import_statements(text: str) -> Iterator[ast.stmt]:
-    """The import statements of a text, found line by line (parenthesised and continued lines too)."""
+def _import_lines(text: str) -> Iterator[str]:
+    """The import statements of a text, as written: found line by line (parenthesised and
+    continued lines too), without parsing the whole text."""
     for match in _IMPORT_LINE.finditer(text):
         start = match.start()
         end = text.find("\n", start)
@@ -173,10 +183,16 @@ def _import_statements(text: str) -> Iterator[ast.stmt]:
         while text[start:end].rstrip().endswith("\\"):
             following = text.find("\n", end + 1)
             end = len(text) if following < 0 else following
-        try:
-            yield from ast.parse(text[start:end].strip()).body
-        except SyntaxError:  # in a string, or not an import after all
-            continue
+        yield text[start:end].strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_import(line: str) -> tuple[ast.stmt, ...]:
+    """One import line parsed (the same lines recur across modules: parsed once; read-only)."""
+    try:
+        return tuple(ast.parse(line).body)
+    except SyntaxError:  # in a string, or not an import after all
+        return ()
 
 
 def imports_in_code(code: CodeType) -> list[ast.stmt]:

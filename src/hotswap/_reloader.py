@@ -525,7 +525,7 @@ class _Job:
     def after(self) -> tuple[str, ...]:
         """The modules it follows, for reports (one, mostly)."""
         sources = set(self.sources.values())
-        return tuple(sources) if len(sources) == 1 else tuple(sorted(sources))
+        return tuple(sources) if len(sources) < 2 else tuple(sorted(sources))
 
 
 def _package_of(watched: Watched) -> str | None:

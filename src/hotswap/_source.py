@@ -14,8 +14,9 @@ import importlib.util
 import linecache
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import CodeType
+from typing import Any
 
 # A file whose timestamps are this close to the moment we read it may be
 # rewritten within the same timestamp tick (coarse kernel clocks, 1 s or 2 s
@@ -40,6 +41,8 @@ class SourceVersion:
     digest: str
     signature: StatSignature
     read_at_ns: int
+    # what later steps derive from this exact text, kept with it and dropped with it
+    memo: dict[object, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
     def text(self) -> str:
