@@ -504,7 +504,7 @@ class Event:
     seconds: float
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     """One module to bring up to date in this check."""
 
