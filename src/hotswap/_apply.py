@@ -218,57 +218,114 @@ def follow_unchanged(
     if recipe is None:
         return None
     live = set(followed)  # names whose value changed: who reads one runs again
-    snapshot = dict(namespace)
     dirty: set[str] = set()
     reran = []
+    # what it overwrote, in order (name, value before): enough to undo and to report while every
+    # statement run is arithmetic on plain values (which runs no user code); else the snapshot
+    overwritten: list[tuple[str, object]] = []
+    snapshot: dict[str, Any] | None = None
     try:
         for alias in followed:
             new = rebind[alias][1]
             if new is _ABSENT:
                 raise _NotPlain()  # a name goes: what bound it before may run again
+            overwritten.append((alias, namespace.get(alias, _ABSENT)))
             namespace[alias] = new
         for move in recipe:
             if move.reads.isdisjoint(live) and move.binds.isdisjoint(dirty):
                 continue
             if not move.plain:  # a definition, an import, a class: the general way
                 raise _NotPlain()
+            if snapshot is None and not (move.pure and all(type(namespace.get(n, _ABSENT)) in _SCALARS for n in move.reads)):
+                snapshot = _snapshot_before(namespace, overwritten)  # it may run user code: compare all after
+            overwritten.extend((name, namespace.get(name, _ABSENT)) for name in move.binds)
             exec(move.code or move.compile(), namespace)
             reran.append(move.label)
             for name in move.binds:
-                new, old = namespace.get(name, _ABSENT), snapshot.get(name, _ABSENT)
+                new, old = namespace.get(name, _ABSENT), _value_before(name, overwritten, snapshot)
                 if new is not old:
                     if _may_be_code(new) or _may_be_code(old):  # identity to keep: the general way
                         raise _NotPlain()
                     dirty.add(name)
                     live.add(name)
     except _NotPlain:
-        _put_back(namespace, snapshot)
+        _undo(namespace, overwritten, snapshot)
         return None
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
-        _put_back(namespace, snapshot)
+        _undo(namespace, overwritten, snapshot)
         return run_failure(module.__name__, version, error)
-    if list(namespace) == list(snapshot):  # same names in the same order: compare values in C
-        changes = {}
-        values = []
-        for name in compress(namespace, map(operator.is_not, snapshot.values(), namespace.values())):
-            if not (name.startswith("__") and name.endswith("__")):
-                value = namespace[name]
-                changes[name] = (snapshot[name], value)
-                values.append(value)
-        if changes:  # a global the module's cached functions read changed
-            for cache in caches_still_in(module, values):
-                cache.cache_clear()
-        return Reloaded(
-            module.__name__,
-            version.path,
-            rebound=tuple([n for n in changes if n not in followed]) if len(changes) > len(followed) else (),
-            reran=tuple(reran),
-            followed=names,
-            after=after,
-            changes=changes,
-            all_changed=_all_changed(snapshot, namespace) if "__all__" in dirty else None,
-        )
-    return _names_came_or_went(module, version.path, snapshot, followed, reran, after)
+    if snapshot is None:
+        first = dict(reversed(overwritten))  # the value before the follow, of each name it wrote
+        if _ABSENT in first.values():  # a name it bound was not there: said as added
+            snapshot = _snapshot_before(namespace, overwritten)
+            return _names_came_or_went(module, version.path, snapshot, followed, reran, after)
+        changes = {n: (old, namespace[n]) for n, old in first.items() if namespace[n] is not old and not _is_dunder(n)}
+    elif list(namespace) == list(snapshot):  # same names in the same order: compare values in C
+        changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))
+        changes = {n: (snapshot[n], namespace[n]) for n in changed if not _is_dunder(n)}
+    else:
+        return _names_came_or_went(module, version.path, snapshot, followed, reran, after)
+    if changes:  # a global the module's cached functions read changed
+        for cache in caches_still_in(module, [new for _, new in changes.values()]):
+            cache.cache_clear()
+    return Reloaded(
+        module.__name__,
+        version.path,
+        rebound=tuple([n for n in changes if n not in followed]) if len(changes) > len(followed) else (),
+        reran=tuple(reran),
+        followed=names,
+        after=after,
+        changes=changes,
+        all_changed=(_value_before("__all__", overwritten, snapshot), namespace["__all__"]) if "__all__" in dirty else None,
+    )
+
+
+# Arithmetic on these runs no user code: it cannot touch a global it does not bind.
+_SCALARS = frozenset({int, float, complex, bool, str, bytes, type(None)})
+_ARITHMETIC = (
+    ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
+    ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
+)
+
+
+def _arithmetic(node: ast.stmt) -> bool:
+    """``NAME = <names, constants and operators>``: names bound, nothing called, nothing indexed."""
+    if isinstance(node, ast.Assign):
+        targets, value = node.targets, node.value
+    elif isinstance(node, ast.AnnAssign) and node.value is not None and node.simple:
+        targets, value = [node.target], node.value
+    else:
+        return False
+    return all(isinstance(t, ast.Name) for t in targets) and all(isinstance(n, _ARITHMETIC) for n in ast.walk(value))
+
+
+def _value_before(name: str, overwritten: list[tuple[str, object]], snapshot: dict[str, Any] | None) -> object:
+    """What ``name`` held before the follow began."""
+    if snapshot is not None:
+        return snapshot.get(name, _ABSENT)
+    return next(old for written, old in overwritten if written == name)
+
+
+def _snapshot_before(namespace: dict[str, Any], overwritten: list[tuple[str, object]]) -> dict[str, Any]:
+    """The namespace as it was before these writes (the first value written over wins)."""
+    snapshot = dict(namespace)
+    for name, old in reversed(overwritten):
+        if old is _ABSENT:
+            snapshot.pop(name, None)
+        else:
+            snapshot[name] = old
+    return snapshot
+
+
+def _undo(namespace: dict[str, Any], overwritten: list[tuple[str, object]], snapshot: dict[str, Any] | None) -> None:
+    if snapshot is not None:
+        _put_back(namespace, snapshot)
+        return
+    for name, old in reversed(overwritten):
+        if old is _ABSENT:
+            namespace.pop(name, None)
+        else:
+            namespace[name] = old
 
 
 def _names_came_or_went(
@@ -305,10 +362,11 @@ def _names_came_or_went(
 class _Move:
     """A statement a dependent may run again the short way: what it reads and binds, how it shows."""
 
-    __slots__ = ("binds", "code", "future_flags", "label", "node", "path", "plain", "reads")
+    __slots__ = ("binds", "code", "future_flags", "label", "node", "path", "plain", "pure", "reads")
 
     def __init__(self, step: Step, plain: bool, path: str, future_flags: int) -> None:
         self.reads, self.binds, self.plain, self.label = step.reads, step.binds, plain, step.label()
+        self.pure = plain and _arithmetic(step.node)  # on plain values, it runs no user code
         self.node, self.path, self.future_flags = step.node, path, future_flags
         self.code: types.CodeType | None = None  # compiled when first needed, then kept
 
