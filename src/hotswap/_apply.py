@@ -238,11 +238,12 @@ def follow_unchanged(
                 raise _NotPlain()
             if snapshot is None and not (move.pure and all(type(namespace.get(n, _ABSENT)) in _SCALARS for n in move.reads)):
                 snapshot = _snapshot_before(namespace, overwritten)  # it may run user code: compare all after
-            overwritten.extend((name, namespace.get(name, _ABSENT)) for name in move.binds)
+            before = [(name, namespace.get(name, _ABSENT)) for name in move.binds]
+            overwritten += before
             exec(move.code or move.compile(), namespace)
             reran.append(move.label)
-            for name in move.binds:
-                new, old = namespace.get(name, _ABSENT), _value_before(name, overwritten, snapshot)
+            for name, old in before:
+                new = namespace.get(name, _ABSENT)
                 if new is not old:
                     if _may_be_code(new) or _may_be_code(old):  # identity to keep: the general way
                         raise _NotPlain()
@@ -259,7 +260,9 @@ def follow_unchanged(
         if _ABSENT in first.values():  # a name it bound was not there: said as added
             snapshot = _snapshot_before(namespace, overwritten)
             return _names_came_or_went(module, version.path, snapshot, followed, reran, after)
-        changes = {n: (old, namespace[n]) for n, old in first.items() if namespace[n] is not old and not _is_dunder(n)}
+        changes = {n: (old, namespace[n]) for n, old in first.items() if namespace[n] is not old}
+        if any(map(_is_dunder, changes)):
+            changes = {n: change for n, change in changes.items() if not _is_dunder(n)}
     elif list(namespace) == list(snapshot):  # same names in the same order: compare values in C
         changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))
         changes = {n: (snapshot[n], namespace[n]) for n in changed if not _is_dunder(n)}

@@ -137,6 +137,10 @@ class ImportGraph:
         if name != STAR and not name.startswith("_"):
             yield from self._by_name.get((source, STAR), ())
 
+    def only_user_source(self, module: str, source: str, is_user: Callable[[str], bool]) -> bool:
+        """Of the modules ``module`` imports, is ``source`` the only one ``is_user`` says yes to?"""
+        return all(d == source or not is_user(d) for d in self._depends.get(module, ()))
+
     def has_star_importers(self, source: str) -> bool:
         return bool(self._by_name.get((source, STAR)))
 

@@ -221,12 +221,14 @@ class Reloader:
                 outcome = self._apply(job)
             # a module whose own save failed still followed what it imports: passed on too
             followed = outcome if isinstance(outcome, Reloaded) else job.followed
+            if outcome is not None:
+                outcomes[name] = outcome  # before the dependents that follow it, for reports
             if followed is not None:
                 for alias in followed.followed:
                     elsewhere.setdefault(job.sources[alias], []).append(f"{name}.{alias}")
                 pending = len(jobs)
                 if followed.changes and self.graph.has_importers(name):
-                    self._propagate(followed, jobs, done, elsewhere)
+                    self._propagate(followed, jobs, done, elsewhere, outcomes)
                 if self._failed and followed is outcome:
                     self._retry_failed_after(name, jobs, done)
                 if followed.gone or self.graph.has_star_importers(name):
@@ -341,10 +343,21 @@ class Reloader:
                 job.version, job.retry = version, True
 
     def _propagate(
-        self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
+        self,
+        outcome: Reloaded,
+        jobs: dict[str, _Job],
+        done: set[str],
+        elsewhere: dict[str, list[str]],
+        outcomes: dict[str, Outcome],
     ) -> None:
-        """Names whose object changed: re-bind them where they were imported."""
+        """Names whose object changed: re-bind them where they were imported.
+
+        A dependent that nothing else can change in this check (it takes names
+        from no other user module, and nothing takes names from it) follows at
+        once, the short way; the others join the queue, to run once, in order.
+        """
         source = outcome.module
+        leaves: dict[str, list[tuple[str, object, object, str]]] = {}  # importer -> (alias, old, new, name)
         for name, (old, new) in outcome.changes.items():
             for edge in self.graph.importers_of(source, name):
                 if edge.name == STAR:
@@ -364,7 +377,54 @@ class Reloader:
                         elsewhere.setdefault(source, []).append(f"{edge.importer}.{alias}")
                     continue
                 held = self._held_by(module, alias, source, name, old) if self._held_back else old
-                _job_for(jobs, watched).follow(alias, held, new, source, name)
+                if edge.importer in leaves or self._leaf(watched, source, jobs):
+                    leaves.setdefault(edge.importer, []).append((alias, held, new, name))
+                else:
+                    _job_for(jobs, watched).follow(alias, held, new, source, name)
+        for importer, follows in leaves.items():
+            self._follow_leaf(importer, follows, source, jobs, done, elsewhere, outcomes)
+
+    def _leaf(self, watched: Watched, source: str, jobs: dict[str, _Job]) -> bool:
+        """Can only ``source`` change this module in this check, and can it change no other?"""
+        name = watched.name
+        return (
+            name not in jobs
+            and watched.trusted
+            and not watched.compiled
+            and not self._failed
+            and name not in self._held_back
+            and not self.graph.has_importers(name)
+            and not self.graph.has_star_importers(name)
+            and self.graph.only_user_source(name, source, self.watchlist.__contains__)
+        )
+
+    def _follow_leaf(
+        self,
+        name: str,
+        follows: list[tuple[str, object, object, str]],
+        source: str,
+        jobs: dict[str, _Job],
+        done: set[str],
+        elsewhere: dict[str, list[str]],
+        outcomes: dict[str, Outcome],
+    ) -> None:
+        """A dependent only ``source`` changes, followed now; a failure or anything the short way
+        cannot vouch for becomes a job, as any other dependent's."""
+        watched = self.watchlist.get(name)
+        module = sys.modules.get(name)
+        if watched is None or module is None:
+            return
+        rebind = {alias: (old, new) for alias, old, new, _ in follows}
+        outcome = follow_unchanged(module, watched.running, rebind, (source,))
+        if isinstance(outcome, Reloaded):
+            done.add(name)
+            outcomes[name] = outcome
+            where = elsewhere.setdefault(source, [])
+            where += [f"{name}.{alias}" for alias in outcome.followed]
+            return
+        job = _job_for(jobs, watched)
+        for alias, old, new, taken in follows:
+            job.follow(alias, old, new, source, taken)
 
     def _star_imports_follow(
         self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
