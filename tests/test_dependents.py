@@ -229,11 +229,14 @@ def test_status_after_an_edit_with_many_dependents_shows_the_edited_module(shell
 
 
 def test_a_statement_that_reads_its_own_name_gives_what_a_fresh_import_gives(shell, modules, cell):
-    """``COUNT += K`` run again alone would add to its own last result: the whole module runs
-    again instead, in a dependent and in the edited module itself."""
-    core, dep = _dependent_of(modules, cell, "K = 1\n", "COUNT = 10\nCOUNT += K\nTOTAL = COUNT\n")
+    """``COUNT += K`` or ``REG.append(K)`` run again alone would add to their own last result: the
+    whole module runs again instead, in a dependent and in the edited module itself."""
+    core, dep = _dependent_of(
+        modules, cell, "K = 1\n", "COUNT = 10\nCOUNT += K\nTOTAL = COUNT\nREG = []\nREG.append(K)\n"
+    )
+    cell("held = dep.REG")
     modules.write(core, "K = 5\nOWN = 1\nOWN = OWN + K\n")
-    assert cell("(dep.COUNT, dep.TOTAL, core.OWN)") == (15, 15, 6)
+    assert cell("(dep.COUNT, dep.TOTAL, dep.REG, core.OWN)") == (15, 15, [5], 6)
 
     modules.write(core, "K = 7\nOWN = 1\nOWN = OWN + K\n")
-    assert cell("(dep.COUNT, dep.TOTAL, core.OWN)") == (17, 17, 8)
+    assert cell("(dep.COUNT, dep.TOTAL, dep.REG, core.OWN, held)") == (17, 17, [7], 8, [1])

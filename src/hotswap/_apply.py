@@ -707,7 +707,9 @@ def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
         raise _NeedsWholeModule(f"{step.label()} reads the module's names, which changed")
     if step.late:
         late = sorted(step.late)[0]
-        raise _NeedsWholeModule(f"{step.label()} reads {late!r}, which it or a later statement binds")
+        raise _NeedsWholeModule(
+            f"{step.label()} depends on {late!r} as it was at that point, which running it again alone would not see"
+        )
     namespace = run.namespace
     before = {name: namespace.get(name, _ABSENT) for name in step.binds}
     _keep_attributes_written(run, [step.node], namespace)

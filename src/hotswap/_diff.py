@@ -19,7 +19,8 @@ plan says so (``full_reason``) and the whole module re-runs instead. The rules:
   ``eval``): the names it binds cannot be known (for one that must run, decided
   while applying, as it may also have to run because it reads a changed name);
 * a statement that must run reads a name that it or a later statement binds
-  (``COUNT += T``): in a fresh import it would see an earlier value than the
+  (``COUNT += T``), or may change in place an object an earlier statement made
+  (``REG.append(T)``): in a fresh import it would see an earlier value than the
   one the namespace holds (decided while applying, from ``Step.late``).
 """
 
@@ -76,6 +77,7 @@ class Step:
     binds: frozenset[str]  # module-level names it binds
     dynamic: bool  # binds names that cannot be seen statically
     late: frozenset[str] = frozenset()  # names it reads that a later statement binds
+    mutates: frozenset[str] = frozenset()  # names whose object it may change in place (``REG.append(x)``)
     methods: tuple[int, ...] = ()  # METHODS: positions of the changed defs in the class body
     moved: bool = False  # some of its unchanged lines now sit elsewhere
     first_text: str = ""  # its first line as written, for reports
@@ -261,7 +263,9 @@ def _plan_of_unchanged(text: str, path: str) -> Plan:
     for node in new.tree.body:
         scan = _scan(new, node)
         first_text = new.lines[node.lineno - 1].strip() if node.lineno <= len(new.lines) else ""
-        steps.append(Step(node, Kind.UNCHANGED, scan.reads, scan.binds, scan.dynamic, first_text=first_text))
+        steps.append(
+            Step(node, Kind.UNCHANGED, scan.reads, scan.binds, scan.dynamic, mutates=scan.mutates, first_text=first_text)
+        )
     return Plan(_mark_late(steps), frozenset(), flags)
 
 
@@ -380,7 +384,8 @@ def _step(
                     lines_moved |= _map_lines(a, b, moved)
     first_text = new_text.lines[node.lineno - 1].strip() if node.lineno <= len(new_text.lines) else ""
     return Step(
-        node, kind, scan.reads, scan.binds, scan.dynamic, methods=methods, moved=lines_moved, first_text=first_text
+        node, kind, scan.reads, scan.binds, scan.dynamic,
+        mutates=scan.mutates, methods=methods, moved=lines_moved, first_text=first_text,
     )
 
 
@@ -489,6 +494,7 @@ class _Names:
     reads: frozenset[str]
     binds: frozenset[str]
     dynamic: bool
+    mutates: frozenset[str]
 
 
 _SCANS: dict[str, _Names] = {}
@@ -502,21 +508,25 @@ def _scan(text: _Text, node: ast.stmt) -> _Names:
         if len(_SCANS) > 20_000:
             _SCANS.clear()
         scan = _Scan.of(node)
-        names = _SCANS[segment] = _Names(frozenset(scan.reads), frozenset(scan.binds), scan.dynamic)
+        names = _SCANS[segment] = _Names(frozenset(scan.reads), frozenset(scan.binds), scan.dynamic, frozenset(scan.mutates))
     return names
 
 
 def _mark_late(steps: list[Step]) -> tuple[Step, ...]:
-    """Note, per statement, the names it reads that it or a later statement (re)binds: run again
-    alone, it would read their final value (``COUNT += T`` its own last result), not the value
-    a fresh import gives at that point."""
+    """Note, per statement, the names whose value at that point it depends on, which a run of
+    it alone would not see: those it reads that it or a later statement (re)binds (it would read
+    their final value: ``COUNT += T`` its own last result), and the objects an earlier statement
+    of the module made that it may change in place (``REG.append(T)`` would append again)."""
     bound_later: Counter[str] = Counter()
     for step in steps:
         bound_later.update(step.binds)
+    made: set[str] = set()  # bound by earlier statements other than imports (a module is shared)
     marked = []
     for step in steps:
         bound_later.subtract(step.binds)
-        late = frozenset(n for n in step.reads if bound_later[n] > 0 or n in step.binds)
+        late = frozenset(n for n in step.reads if bound_later[n] > 0 or n in step.binds) | (step.mutates & made)
+        if not isinstance(step.node, (ast.Import, ast.ImportFrom)):
+            made |= step.binds
         marked.append(dataclasses.replace(step, late=late) if late else step)
     return tuple(marked)
 
@@ -532,6 +542,7 @@ class _Scan(ast.NodeVisitor):
     def __init__(self) -> None:
         self.reads: set[str] = set()
         self.binds: set[str] = set()
+        self.mutates: set[str] = set()  # ``REG.append(x)``, ``TABLE[k] = v``, ``TABLE[k] += v``
         self.dynamic = False
         self._class_depth = 0
 
@@ -554,6 +565,11 @@ class _Scan(ast.NodeVisitor):
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         if isinstance(node.target, ast.Name):
             self.reads.add(node.target.id)
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if not isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name):
+            self.mutates.add(node.value.id)
         self.generic_visit(node)
 
     def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
@@ -596,6 +612,7 @@ class _Scan(ast.NodeVisitor):
             n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)
         }
         self.reads |= inner.reads - local
+        self.mutates |= inner.mutates - local
         walrus = {
             n.target.id
             for n in ast.walk(node)
@@ -619,6 +636,8 @@ class _Scan(ast.NodeVisitor):
                 self._bind(alias.asname or alias.name)
 
     def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            self.mutates.add(node.func.value.id)  # a method may change its object
         if isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_CALLS:
             self.dynamic = True
         if isinstance(node.func, ast.Name) and node.func.id in _NAMESPACE_CALLS and not node.args:
