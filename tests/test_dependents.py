@@ -240,3 +240,19 @@ def test_a_statement_that_reads_its_own_name_gives_what_a_fresh_import_gives(she
 
     modules.write(core, "K = 7\nOWN = 1\nOWN = OWN + K\n")
     assert cell("(dep.COUNT, dep.TOTAL, dep.REG, core.OWN, held)") == (17, 17, [7], 8, [1])
+
+
+def test_a_dependent_of_two_changed_modules_follows_both_once(shell, modules, cell):
+    """A dependent reading names of two modules edited together, and one star-importing the edited
+    module too, see both new values, each statement run once."""
+    a, b, dep, star = (modules.named(n) for n in ("a", "b", "dep", "star"))
+    modules.write(a, "A = 1\nRUNS = []\n")
+    modules.write(b, "B = 10\n")
+    modules.write(dep, f"from {a} import A, RUNS\nfrom {b} import B\nRUNS.append(A + B)\nSUM = A + B\n")
+    modules.write(star, f"from {a} import *\nfrom {a} import A as first\nDOUBLE = first * 2\n")
+    cell("%autoreload 2")
+    cell(f"import {dep} as dep, {star} as star, {a} as a\na.RUNS.clear()")
+    modules.write(a, "A = 2\nRUNS = []\n")
+    modules.write(b, "B = 20\n")
+
+    assert cell("(dep.SUM, dep.RUNS, star.A, star.first, star.DOUBLE)") == (22, [22], 2, 2, 4)

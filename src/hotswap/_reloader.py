@@ -396,6 +396,7 @@ class Reloader:
             and not self.graph.has_importers(name)
             and not self.graph.has_star_importers(name)
             and self.graph.only_user_source(name, source, self.watchlist.__contains__)
+            and all(edge.name != STAR for edge in self.graph.edges_of(name))  # see _star_imports_follow
         )
 
     def _follow_leaf(
