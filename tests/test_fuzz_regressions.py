@@ -147,6 +147,24 @@ def test_star_import_follows_names_added_and_removed(shell, modules, cell):
     assert cell("(getattr(c, 'Y', 'missing'), hasattr(c, 'X'))") == (2, False)
 
 
+
+def test_star_import_removed_after_a_broken_save_does_not_bring_its_names_back(shell, modules, cell):
+    """c star-imports b; b gains names while c's own save is broken (c still follows them); c then
+    drops the star import (whole re-run: the names go); a later edit of c must not bring them back."""
+    b, c = modules.named("b"), modules.named("c")
+    modules.write(b, "K = 1\n")
+    modules.write(c, f"from {b} import K\nfrom {b} import *\n")
+    cell("%autoreload 2")
+    cell(f"import {c} as c")
+    modules.write(b, "K = 2\nsquare = 4\n")
+    modules.write(c, f"from {b} import K\nBAD = undefined_name\nfrom {b} import *\n")
+    assert cell("c.square") == 4
+    modules.write(c, f"from {b} import K\n")
+    assert cell("hasattr(c, 'square')") is False
+    modules.write(c, f"from {b} import K\ntwice = 0\n")
+
+    assert cell("(hasattr(c, 'square'), c.twice)") == (False, 0)
+
 def _version_failed_for_want_of_extra(modules, cell):
     """b has K; a, imported, is saved with `from b import K, EXTRA`: its version fails (ImportError),
     a keeps the one it runs. Returns the names of b and a (imported as b and a in the shell)."""

@@ -312,6 +312,7 @@ class Reloader:
             self._failed.pop(watched.name, None)
             pin_in_linecache(version)
             self._read_imports(watched)
+            self._forget_held_back_not_imported(watched.name)
             return outcome
         # reported once; retried when the file changes, when a module it imports from
         # changes, or on ``everything``
@@ -321,6 +322,7 @@ class Reloader:
         if rebind:  # its own save is broken, but what it imported still follows
             followed = reload_module(module, watched.running, watched.running, rebind=rebind, roots=roots)
             job.followed = followed if isinstance(followed, Reloaded) else None
+            self._note_held_back(watched.name, module, job, followed)  # what followed is not behind
         if job.retry and said_before is not None and said_before.outcome == outcome:
             return None  # tried again after a dependency changed: the same failure, already said
         return outcome
@@ -539,6 +541,17 @@ class Reloader:
         held = {a: h for a, h in held.items() if namespace.get(a, UNBOUND) is h[0]}
         if held:
             self._held_back[name] = held
+
+    def _forget_held_back_not_imported(self, name: str) -> None:
+        """A new text ran: names it no longer takes from where they were held back from are its own."""
+        held = self._held_back.get(name)
+        if held:
+            taken = {(edge.source, edge.name) for edge in self.graph.edges_of(name)}
+            kept = {a: h for a, h in held.items() if (h[1], h[2]) in taken or (h[1], STAR) in taken}
+            if kept:
+                self._held_back[name] = kept
+            else:
+                del self._held_back[name]
 
     def _sources_in(self, watched: Watched, version: SourceVersion) -> frozenset[str]:
         try:
