@@ -47,6 +47,7 @@ class ImportGraph:
         self._by_name: dict[tuple[str, str], dict[Edge, None]] = {}
         self._dependents: dict[str, set[str]] = {}  # module -> who imports it
         self._read: dict[str, tuple[tuple[str, ...], str | None]] = {}  # module -> import lines read
+        self.version = 0  # bumped at every change: what is derived from the graph can be kept until then
 
     def __contains__(self, module: str) -> bool:
         return module in self._depends
@@ -116,6 +117,7 @@ class ImportGraph:
         return self._edges.get(importer, ())
 
     def forget(self, importer: str) -> None:
+        self.version += 1
         self._read.pop(importer, None)
         for edge in self._edges.pop(importer, ()):
             self._importers.get(edge.source, set()).discard(edge)

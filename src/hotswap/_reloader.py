@@ -95,6 +95,10 @@ class Reloader:
         # module -> its new version that failed, and the modules that text imports from:
         # tried again when one of those changes (it may have failed for want of a name)
         self._failed: dict[str, tuple[SourceVersion, frozenset[str]]] = {}
+        # (module, source) -> can only source change the module, and can it change no other? Kept
+        # while the graph and the number of watched modules stay the same (see ``_leaf``)
+        self._leaves: dict[tuple[str, str], bool] = {}
+        self._leaves_for: tuple[int, int] = (-1, -1)
         # module -> alias -> (object it still holds, source, name): a follow that failed left
         # it behind; the next change of source.name re-binds it from there
         self._held_back: dict[str, dict[str, tuple[object, str, str]]] = {}
@@ -359,7 +363,7 @@ class Reloader:
         once, the short way; the others join the queue, to run once, in order.
         """
         source = outcome.module
-        leaves: dict[str, list[tuple[str, object, object, str]]] = {}  # importer -> (alias, old, new, name)
+        leaves: dict[str, list[Any]] = {}  # importer -> [watched, module, (alias, old, new, name)...]
         for name, (old, new) in outcome.changes.items():
             for edge in self.graph.importers_of(source, name):
                 if edge.name == STAR:
@@ -380,30 +384,36 @@ class Reloader:
                     continue
                 held = self._held_by(module, alias, source, name, old) if self._held_back else old
                 if edge.importer in leaves or self._leaf(watched, source, jobs):
-                    leaves.setdefault(edge.importer, []).append((alias, held, new, name))
+                    leaves.setdefault(edge.importer, [watched, module]).append((alias, held, new, name))
                 else:
                     _job_for(jobs, watched).follow(alias, held, new, source, name)
-        for importer, follows in leaves.items():
-            self._follow_leaf(importer, follows, source, jobs, done, elsewhere, outcomes)
+        for importer, (watched, module, *follows) in leaves.items():
+            self._follow_leaf(watched, module, follows, source, jobs, done, elsewhere, outcomes)
 
     def _leaf(self, watched: Watched, source: str, jobs: dict[str, _Job]) -> bool:
         """Can only ``source`` change this module in this check, and can it change no other?"""
         name = watched.name
-        return (
-            name not in jobs
-            and watched.trusted
-            and not watched.compiled
-            and not self._failed
-            and name not in self._held_back
-            and not self.graph.has_importers(name)
-            and not self.graph.has_star_importers(name)
-            and self.graph.only_user_source(name, source, self.watchlist.__contains__)
-            and all(edge.name != STAR for edge in self.graph.edges_of(name))  # see _star_imports_follow
-        )
+        if name in jobs or not watched.trusted or watched.compiled or self._failed or name in self._held_back:
+            return False
+        kept_for = (self.graph.version, len(self.watchlist))
+        if self._leaves_for != kept_for:
+            self._leaves.clear()
+            self._leaves_for = kept_for
+        leaf = self._leaves.get((name, source))
+        if leaf is None:
+            graph = self.graph
+            leaf = self._leaves[(name, source)] = (
+                not graph.has_importers(name)
+                and not graph.has_star_importers(name)
+                and graph.only_user_source(name, source, self.watchlist.__contains__)
+                and all(edge.name != STAR for edge in graph.edges_of(name))  # see _star_imports_follow
+            )
+        return leaf
 
     def _follow_leaf(
         self,
-        name: str,
+        watched: Watched,
+        module: ModuleType,
         follows: list[tuple[str, object, object, str]],
         source: str,
         jobs: dict[str, _Job],
@@ -413,10 +423,7 @@ class Reloader:
     ) -> None:
         """A dependent only ``source`` changes, followed now; a failure or anything the short way
         cannot vouch for becomes a job, as any other dependent's."""
-        watched = self.watchlist.get(name)
-        module = sys.modules.get(name)
-        if watched is None or module is None:
-            return
+        name = watched.name
         rebind = {alias: (old, new) for alias, old, new, _ in follows}
         outcome = follow_unchanged(module, watched.running, rebind, (source,))
         if isinstance(outcome, Reloaded):
