@@ -185,12 +185,15 @@ def test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_
     assert cell("getattr(a, 'EXTRA', 'missing')") == 7
 
 
-def test_failed_version_of_a_deleted_module_is_not_applied_when_its_dependency_changes(shell, modules, cell):
+def test_failed_version_of_a_deleted_module_waits_until_the_file_is_back(shell, modules, cell):
     b, a = _version_failed_for_want_of_extra(modules, cell)
     os.unlink(modules.path(a))
     modules.write(b, "K = 1\nEXTRA = 7\n")
 
     assert cell("getattr(a, 'EXTRA', 'missing')") == "missing"
+
+    modules.write(a, f"from {b} import K, EXTRA\n")  # saved again, as it was when it failed
+    assert cell("getattr(a, 'EXTRA', 'missing')") == 7
 
 
 def test_failed_version_is_retried_when_its_dependency_also_changes_a_name_it_imports(shell, modules, cell):

@@ -303,13 +303,13 @@ class Watchlist:
                     watched.missing = True
                     changes.append(Change(watched, None))
                 continue
-            watched.missing = False
+            came_back, watched.missing = watched.missing, False
             if not watched.trusted:
                 version = version or watched.last_read
             elif version is None or version.digest == watched.running.digest:
                 continue
-            if version.digest == watched.failed_digest and not retry_failed:
-                continue
+            if version.digest == watched.failed_digest and not retry_failed and not came_back:
+                continue  # (a file deleted and saved again is tried again: what it imports may have changed)
             changes.append(Change(watched, version))
         changes.sort(key=lambda change: change.watched.order)
         return changes
