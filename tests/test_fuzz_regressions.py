@@ -221,6 +221,18 @@ def stale_plugins():
 """
 
 
+def test_failed_save_leaves_a_dataclass_as_it_was_after_its_decorator_changed(story, cell):
+    """The kept class is what ``@dataclass(frozen=True)`` then decorates: when the save fails later,
+    what the decorator set on it (``__setattr__``, fields) goes too."""
+    edit = story("import dataclasses\n\n@dataclasses.dataclass\nclass Rec:\n    x: int = 1\n    z: str = 'z'\n")
+    edit(
+        "import dataclasses\n\n@dataclasses.dataclass(frozen=True)\nclass Rec:\n    x: int = 1\n\n"
+        "raise RuntimeError('boom')\n"
+    )
+
+    assert cell("r = m.Rec(); r.x = 5; (r.x, repr(m.Rec()))") == (5, "Rec(x=1, z='z')")
+
+
 def test_failed_reload_leaves_a_subclass_registry_as_it_was(story, cell):
     edit = story(PLUGINS.format(kind=0))
     edit(PLUGINS.format(kind=1) + "\n_boom = 1 / 0\n")

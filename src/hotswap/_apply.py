@@ -949,6 +949,7 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
     notes = len(run.txn.notes)
     before = dict(vars(old))
+    run.txn.keep_class_dict(old)  # what decorators then set on it is undone on failure too
     kept = try_upgrade(old, new, run.txn)
     if kept is old:
         _keep_attributes_set_outside(run, old, before, func.__qualname__)

@@ -104,6 +104,21 @@ class Transaction:
         action(args)
         self._undo.append(lambda: None if action(*undo_args) else None)
 
+    def keep_class_dict(self, cls: type) -> None:
+        """Remember every attribute a class holds itself: on rollback (after the later entries are
+        undone) it holds exactly those again, whatever set them since (a decorator applied to it
+        after its ``class`` statement, such as ``@dataclass(frozen=True)`` adding ``__setattr__``)."""
+        saved = dict(vars(cls))
+
+        def restore() -> None:
+            for name in [n for n in vars(cls) if n not in saved]:
+                _quiet_delattr(cls, name)
+            for name, value in saved.items():
+                if cls.__dict__.get(name, _MISSING) is not value and name not in _SLOTS_OF_TYPE:
+                    _setattr(cls, name, value)
+
+        self._undo.append(restore)
+
     def keep_contents(self, container: list[Any] | dict[Any, Any] | builtins.set[Any]) -> None:
         """Remember a container's items, to put them back on rollback."""
         if isinstance(container, list):
@@ -156,6 +171,9 @@ class Transaction:
         self._on_commit.clear()
         if errors:
             raise RuntimeError(f"{len(errors)} write(s) could not be undone: {errors[0]!r}")
+
+
+_SLOTS_OF_TYPE = frozenset({"__dict__", "__weakref__"})  # set by the type's layout, not by code
 
 
 def _own_attr(obj: object, name: str) -> object:
