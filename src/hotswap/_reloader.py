@@ -387,7 +387,7 @@ class Reloader:
                     leaves.setdefault(edge.importer, [watched, module]).append((alias, held, new, name))
                 else:
                     _job_for(jobs, watched).follow(alias, held, new, source, name)
-        for importer, (watched, module, *follows) in leaves.items():
+        for watched, module, *follows in leaves.values():
             self._follow_leaf(watched, module, follows, source, jobs, done, elsewhere, outcomes)
 
     def _leaf(self, watched: Watched, source: str, jobs: dict[str, _Job]) -> bool:
