@@ -255,18 +255,9 @@ def follow_unchanged(
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
         _undo(namespace, overwritten, snapshot)
         return run_failure(module.__name__, version, error)
-    if snapshot is None:
-        first = dict(reversed(overwritten))  # the value before the follow, of each name it wrote
-        if _ABSENT in first.values():  # a name it bound was not there: said as added
-            snapshot = _snapshot_before(namespace, overwritten)
-            return _names_came_or_went(module, version.path, snapshot, followed, reran, after)
-        changes = {n: (old, namespace[n]) for n, old in first.items() if namespace[n] is not old}
-        if any(map(_is_dunder, changes)):
-            changes = {n: change for n, change in changes.items() if not _is_dunder(n)}
-    elif list(namespace) == list(snapshot):  # same names in the same order: compare values in C
-        changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))
-        changes = {n: (snapshot[n], namespace[n]) for n in changed if not _is_dunder(n)}
-    else:
+    changes = _followed_changes(namespace, overwritten, snapshot)
+    if changes is None:
+        snapshot = snapshot if snapshot is not None else _snapshot_before(namespace, overwritten)
         return _names_came_or_went(module, version.path, snapshot, followed, reran, after)
     if changes:  # a global the module's cached functions read changed
         for cache in caches_still_in(module, [new for _, new in changes.values()]):
@@ -281,6 +272,27 @@ def follow_unchanged(
         changes=changes,
         all_changed=(_value_before("__all__", overwritten, snapshot), namespace["__all__"]) if "__all__" in dirty else None,
     )
+
+
+def _followed_changes(
+    namespace: dict[str, Any], overwritten: list[tuple[str, object]], snapshot: dict[str, Any] | None
+) -> dict[str, tuple[object, object]] | None:
+    """Name -> (old, new) for what a follow changed (dunders aside); None if a name came or went.
+
+    Without a snapshot only the names it wrote can have changed; with one, every name is compared.
+    """
+    if snapshot is None:
+        first = dict(reversed(overwritten))  # the value before the follow, of each name it wrote
+        if _ABSENT in first.values():  # a name it bound was not there
+            return None
+        changes = {n: (old, namespace[n]) for n, old in first.items() if namespace[n] is not old}
+        if any(map(_is_dunder, changes)):
+            changes = {n: change for n, change in changes.items() if not _is_dunder(n)}
+        return changes
+    if list(namespace) != list(snapshot):
+        return None
+    changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))  # in C
+    return {n: (snapshot[n], namespace[n]) for n in changed if not _is_dunder(n)}
 
 
 # Arithmetic on these runs no user code: it cannot touch a global it does not bind.
