@@ -322,25 +322,26 @@ def _value_before(name: str, overwritten: list[tuple[str, object]], snapshot: di
 
 
 def _snapshot_before(namespace: dict[str, Any], overwritten: list[tuple[str, object]]) -> dict[str, Any]:
-    """The namespace as it was before these writes (the first value written over wins)."""
+    """The namespace as it was before these writes."""
     snapshot = dict(namespace)
-    for name, old in reversed(overwritten):
-        if old is _ABSENT:
-            snapshot.pop(name, None)
-        else:
-            snapshot[name] = old
+    _write_back(snapshot, overwritten)
     return snapshot
 
 
 def _undo(namespace: dict[str, Any], overwritten: list[tuple[str, object]], snapshot: dict[str, Any] | None) -> None:
     if snapshot is not None:
         _put_back(namespace, snapshot)
-        return
+    else:
+        _write_back(namespace, overwritten)
+
+
+def _write_back(names: dict[str, Any], overwritten: list[tuple[str, object]]) -> None:
+    """Put back what these writes overwrote, latest first (so the first value written over wins)."""
     for name, old in reversed(overwritten):
         if old is _ABSENT:
-            namespace.pop(name, None)
+            names.pop(name, None)
         else:
-            namespace[name] = old
+            names[name] = old
 
 
 def _names_came_or_went(
@@ -960,8 +961,7 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     run.claimed.add(id(old))
     run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
     notes = len(run.txn.notes)
-    before = dict(vars(old))
-    run.txn.keep_class_dict(old)  # what decorators then set on it is undone on failure too
+    before = run.txn.keep_class_dict(old)  # what decorators then set on it is undone on failure too
     kept = try_upgrade(old, new, run.txn)
     if kept is old:
         _keep_attributes_set_outside(run, old, before, func.__qualname__)

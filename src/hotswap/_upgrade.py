@@ -104,10 +104,11 @@ class Transaction:
         action(args)
         self._undo.append(lambda: None if action(*undo_args) else None)
 
-    def keep_class_dict(self, cls: type) -> None:
+    def keep_class_dict(self, cls: type) -> dict[str, Any]:
         """Remember every attribute a class holds itself: on rollback (after the later entries are
         undone) it holds exactly those again, whatever set them since (a decorator applied to it
-        after its ``class`` statement, such as ``@dataclass(frozen=True)`` adding ``__setattr__``)."""
+        after its ``class`` statement, such as ``@dataclass(frozen=True)`` adding ``__setattr__``).
+        Returns that copy of its dict (read-only)."""
         saved = dict(vars(cls))
 
         def restore() -> None:
@@ -118,6 +119,7 @@ class Transaction:
                     _setattr(cls, name, value)
 
         self._undo.append(restore)
+        return saved
 
     def keep_contents(self, container: list[Any] | dict[Any, Any] | builtins.set[Any]) -> None:
         """Remember a container's items, to put them back on rollback."""
