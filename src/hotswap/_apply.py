@@ -217,32 +217,34 @@ def follow_unchanged(
         recipe = _recipe(version, names)
     if recipe is None:
         return None
-    live = set(followed)  # names whose value changed: who reads one runs again
-    dirty: set[str] = set()
-    reran = []
-    # what it overwrote, in order (name, value before): enough to undo and to report while every
+    # each name written -> its value before the follow: enough to undo and to report while every
     # statement run is arithmetic on plain values (which runs no user code); else the snapshot
-    overwritten: list[tuple[str, object]] = []
+    before: dict[str, object] = {}
     snapshot: dict[str, Any] | None = None
+    live = set(followed)  # names whose value changed: who reads one runs again
+    dirty: set[str] = set()  # of those, the ones a statement run again changed
+    reran = []
     try:
         for alias in followed:
             new = rebind[alias][1]
             if new is _ABSENT:
                 raise _NotPlain()  # a name goes: what bound it before may run again
-            overwritten.append((alias, namespace.get(alias, _ABSENT)))
+            before[alias] = namespace.get(alias, _ABSENT)
             namespace[alias] = new
         for move in recipe:
             if move.reads.isdisjoint(live) and move.binds.isdisjoint(dirty):
                 continue
             if not move.plain:  # a definition, an import, a class: the general way
                 raise _NotPlain()
-            if snapshot is None and not (move.pure and all(type(namespace.get(n, _ABSENT)) in _SCALARS for n in move.reads)):
-                snapshot = _snapshot_before(namespace, overwritten)  # it may run user code: compare all after
-            before = [(name, namespace.get(name, _ABSENT)) for name in move.binds]
-            overwritten += before
+            if snapshot is None and not (move.pure and _SCALARS.issuperset(map(type, map(namespace.get, move.reads)))):
+                snapshot = _snapshot_before(namespace, before)  # it may run user code: compare all after
+            binds = move.binds
+            prior = [namespace.get(name, _ABSENT) for name in binds]
+            for name, old in zip(binds, prior):
+                before.setdefault(name, old)
             exec(move.code or move.compile(), namespace)
             reran.append(move.label)
-            for name, old in before:
+            for name, old in zip(binds, prior):
                 new = namespace.get(name, _ABSENT)
                 if new is not old:
                     if _may_be_code(new) or _may_be_code(old):  # identity to keep: the general way
@@ -250,17 +252,17 @@ def follow_unchanged(
                     dirty.add(name)
                     live.add(name)
     except _NotPlain:
-        _undo(namespace, overwritten, snapshot)
+        _undo(namespace, before, snapshot)
         return None
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
-        _undo(namespace, overwritten, snapshot)
+        _undo(namespace, before, snapshot)
         return run_failure(module.__name__, version, error)
-    changes = _followed_changes(namespace, overwritten, snapshot)
+    changes = _followed_changes(namespace, before, snapshot)
     if changes is None:
-        snapshot = snapshot if snapshot is not None else _snapshot_before(namespace, overwritten)
+        snapshot = snapshot if snapshot is not None else _snapshot_before(namespace, before)
         return _names_came_or_went(module, version.path, snapshot, followed, reran, after)
     if changes:  # a global the module's cached functions read changed
-        for cache in caches_still_in(module, [new for _, new in changes.values()]):
+        for cache in caches_still_in(module, map(_NEW, changes.values())):
             cache.cache_clear()
     return Reloaded(
         module.__name__,
@@ -270,24 +272,25 @@ def follow_unchanged(
         followed=names,
         after=after,
         changes=changes,
-        all_changed=(_value_before("__all__", overwritten, snapshot), namespace["__all__"]) if "__all__" in dirty else None,
+        all_changed=(_value_before("__all__", before, snapshot), namespace["__all__"]) if "__all__" in dirty else None,
     )
 
 
 def _followed_changes(
-    namespace: dict[str, Any], overwritten: list[tuple[str, object]], snapshot: dict[str, Any] | None
+    namespace: dict[str, Any], before: dict[str, object], snapshot: dict[str, Any] | None
 ) -> dict[str, tuple[object, object]] | None:
     """Name -> (old, new) for what a follow changed (dunders aside); None if a name came or went.
 
     Without a snapshot only the names it wrote can have changed; with one, every name is compared.
     """
     if snapshot is None:
-        first = dict(reversed(overwritten))  # the value before the follow, of each name it wrote
-        if _ABSENT in first.values():  # a name it bound was not there
-            return None
-        changes = {n: (old, namespace[n]) for n, old in first.items() if namespace[n] is not old}
-        if any(map(_is_dunder, changes)):
-            changes = {n: change for n, change in changes.items() if not _is_dunder(n)}
+        changes = {}
+        for name, old in before.items():
+            if old is _ABSENT:
+                return None  # a name it bound was not there
+            new = namespace[name]
+            if new is not old and not (name[:2] == "__" == name[-2:]):
+                changes[name] = (old, new)
         return changes
     if list(namespace) != list(snapshot):
         return None
@@ -297,6 +300,7 @@ def _followed_changes(
 
 # Arithmetic on these runs no user code: it cannot touch a global it does not bind.
 _SCALARS = frozenset({int, float, complex, bool, str, bytes, type(None)})
+_NEW = operator.itemgetter(1)  # of an (old, new) pair
 _ARITHMETIC = (
     ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
     ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
@@ -314,30 +318,28 @@ def _arithmetic(node: ast.stmt) -> bool:
     return all(isinstance(t, ast.Name) for t in targets) and all(isinstance(n, _ARITHMETIC) for n in ast.walk(value))
 
 
-def _value_before(name: str, overwritten: list[tuple[str, object]], snapshot: dict[str, Any] | None) -> object:
+def _value_before(name: str, before: dict[str, object], snapshot: dict[str, Any] | None) -> object:
     """What ``name`` held before the follow began."""
-    if snapshot is not None:
-        return snapshot.get(name, _ABSENT)
-    return next(old for written, old in overwritten if written == name)
+    return snapshot.get(name, _ABSENT) if snapshot is not None else before[name]
 
 
-def _snapshot_before(namespace: dict[str, Any], overwritten: list[tuple[str, object]]) -> dict[str, Any]:
-    """The namespace as it was before these writes."""
+def _snapshot_before(namespace: dict[str, Any], before: dict[str, object]) -> dict[str, Any]:
+    """The namespace as it was before the follow's writes."""
     snapshot = dict(namespace)
-    _write_back(snapshot, overwritten)
+    _write_back(snapshot, before)
     return snapshot
 
 
-def _undo(namespace: dict[str, Any], overwritten: list[tuple[str, object]], snapshot: dict[str, Any] | None) -> None:
+def _undo(namespace: dict[str, Any], before: dict[str, object], snapshot: dict[str, Any] | None) -> None:
     if snapshot is not None:
         _put_back(namespace, snapshot)
     else:
-        _write_back(namespace, overwritten)
+        _write_back(namespace, before)
 
 
-def _write_back(names: dict[str, Any], overwritten: list[tuple[str, object]]) -> None:
-    """Put back what these writes overwrote, latest first (so the first value written over wins)."""
-    for name, old in reversed(overwritten):
+def _write_back(names: dict[str, Any], before: dict[str, object]) -> None:
+    """Put back what the follow's writes overwrote."""
+    for name, old in before.items():
         if old is _ABSENT:
             names.pop(name, None)
         else:

@@ -364,77 +364,84 @@ class Reloader:
         """
         source = outcome.module
         leaves: dict[str, list[Any]] = {}  # importer -> [watched, module, (alias, old, new, name)...]
+        leaf = self._leaf_test(source, jobs)
         for name, (old, new) in outcome.changes.items():
             for edge in self.graph.importers_of(source, name):
+                importer = edge.importer
                 if edge.name == STAR:
                     continue  # see _star_imports_follow
                 alias = edge.alias
-                namespace = self.namespaces.get(edge.importer)
+                namespace = self.namespaces.get(importer)
                 if namespace is not None:
                     if _rebind(namespace(), alias, old, new):
-                        elsewhere.setdefault(source, []).append(f"{edge.importer} {alias}")
+                        elsewhere.setdefault(source, []).append(f"{importer} {alias}")
                     continue
-                watched = self.watchlist.get(edge.importer)
-                module = sys.modules.get(edge.importer)
+                watched = self.watchlist.get(importer)
+                module = sys.modules.get(importer)
                 if watched is None or module is None:
                     continue
-                if edge.importer in done:  # an import cycle: re-bind, run nothing again
+                if importer in done:  # an import cycle: re-bind, run nothing again
                     if _rebind(module.__dict__, alias, old, new):
-                        elsewhere.setdefault(source, []).append(f"{edge.importer}.{alias}")
+                        elsewhere.setdefault(source, []).append(f"{importer}.{alias}")
                     continue
                 held = self._held_by(module, alias, source, name, old) if self._held_back else old
-                if edge.importer in leaves or self._leaf(watched, source, jobs):
-                    leaves.setdefault(edge.importer, [watched, module]).append((alias, held, new, name))
+                if importer in leaves or leaf(watched):
+                    leaves.setdefault(importer, [watched, module]).append((alias, held, new, name))
                 else:
                     _job_for(jobs, watched).follow(alias, held, new, source, name)
-        for watched, module, *follows in leaves.values():
-            self._follow_leaf(watched, module, follows, source, jobs, done, elsewhere, outcomes)
+        if leaves:
+            self._follow_leaves(leaves, source, jobs, done, elsewhere.setdefault(source, []), outcomes)
 
-    def _leaf(self, watched: Watched, source: str, jobs: dict[str, _Job]) -> bool:
+    def _leaf_test(self, source: str, jobs: dict[str, _Job]) -> Callable[[Watched], bool]:
         """Can only ``source`` change this module in this check, and can it change no other?"""
-        name = watched.name
-        if name in jobs or not watched.trusted or watched.compiled or self._failed or name in self._held_back:
-            return False
+        if self._failed or self._held_back:
+            return lambda watched: False  # they may join the queue again: the general way
         kept_for = (self.graph.version, len(self.watchlist))
         if self._leaves_for != kept_for:
             self._leaves.clear()
             self._leaves_for = kept_for
-        leaf = self._leaves.get((name, source))
-        if leaf is None:
-            graph = self.graph
-            leaf = self._leaves[(name, source)] = (
-                not graph.has_importers(name)
-                and not graph.has_star_importers(name)
-                and graph.only_user_source(name, source, self.watchlist.__contains__)
-                and all(edge.name != STAR for edge in graph.edges_of(name))  # see _star_imports_follow
-            )
+        known, graph = self._leaves, self.graph
+
+        def leaf(watched: Watched) -> bool:
+            name = watched.name
+            if name in jobs or not watched.trusted or watched.compiled:
+                return False
+            answer = known.get((name, source))
+            if answer is None:
+                answer = known[(name, source)] = (
+                    not graph.has_importers(name)
+                    and not graph.has_star_importers(name)
+                    and graph.only_user_source(name, source, self.watchlist.__contains__)
+                    and all(edge.name != STAR for edge in graph.edges_of(name))  # see _star_imports_follow
+                )
+            return answer
+
         return leaf
 
-    def _follow_leaf(
+    def _follow_leaves(
         self,
-        watched: Watched,
-        module: ModuleType,
-        follows: list[tuple[str, object, object, str]],
+        leaves: dict[str, list[Any]],
         source: str,
         jobs: dict[str, _Job],
         done: set[str],
-        elsewhere: dict[str, list[str]],
+        where: list[str],
         outcomes: dict[str, Outcome],
     ) -> None:
-        """A dependent only ``source`` changes, followed now; a failure or anything the short way
+        """Dependents only ``source`` changes, followed now; a failure or anything the short way
         cannot vouch for becomes a job, as any other dependent's."""
-        name = watched.name
-        rebind = {alias: (old, new) for alias, old, new, _ in follows}
-        outcome = follow_unchanged(module, watched.running, rebind, (source,))
-        if isinstance(outcome, Reloaded):
-            done.add(name)
-            outcomes[name] = outcome
-            where = elsewhere.setdefault(source, [])
-            where += [f"{name}.{alias}" for alias in outcome.followed]
-            return
-        job = _job_for(jobs, watched)
-        for alias, old, new, taken in follows:
-            job.follow(alias, old, new, source, taken)
+        after = (source,)
+        for name, (watched, module, *follows) in leaves.items():
+            rebind = {alias: (old, new) for alias, old, new, _ in follows}
+            outcome = follow_unchanged(module, watched.running, rebind, after)
+            if isinstance(outcome, Reloaded):
+                done.add(name)
+                outcomes[name] = outcome
+                for alias in outcome.followed:
+                    where.append(f"{name}.{alias}")
+                continue
+            job = _job_for(jobs, watched)
+            for alias, old, new, taken in follows:
+                job.follow(alias, old, new, source, taken)
 
     def _star_imports_follow(
         self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
