@@ -256,3 +256,46 @@ def test_a_dependent_of_two_changed_modules_follows_both_once(shell, modules, ce
     modules.write(b, "B = 20\n")
 
     assert cell("(dep.SUM, dep.RUNS, star.A, star.first, star.DOUBLE)") == (22, [22], 2, 2, 4)
+
+
+def test_arithmetic_that_fails_halfway_puts_back_what_ran_before(shell, modules, cell, capsys):
+    """Statements of plain arithmetic run together: a failure in the second leaves the first's
+    name, and the followed name, as they were."""
+    core, dep = _dependent_of(modules, cell, "K = 2\n", "DOUBLE = K * 2\nINVERSE = 1 / (K - 1)\nAFTER = DOUBLE + 1\n")
+    modules.write(core, "K = 1\n")
+
+    assert cell("(core.K, dep.K, dep.DOUBLE, dep.INVERSE, dep.AFTER)") == (1, 2, 4, 1.0, 5)
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    modules.write(core, "K = 5\n")
+    assert cell("(dep.K, dep.DOUBLE, dep.INVERSE, dep.AFTER)") == (5, 10, 0.25, 11)
+
+
+def test_arithmetic_on_a_value_that_is_not_plain_runs_as_a_fresh_import_would(shell, modules, cell):
+    """``LIMIT = K * 2`` re-runs the same when ``K`` becomes a list or an object whose ``*`` is
+    user code, and a later statement binding the same name still has the last word."""
+    core, dep = _dependent_of(
+        modules, cell, "K = 1\n", "LIMIT = K * 2\nLAST = K * 3\nLAST = 'fixed'\n"
+    )
+    modules.write(core, "K = [1]\n")
+    assert cell("(dep.LIMIT, dep.LAST)") == ([1, 1], "fixed")
+
+    modules.write(core, "class Twice:\n    def __mul__(self, n):\n        return ('times', n)\n\nK = Twice()\n")
+    assert cell("(dep.LIMIT, dep.LAST)") == (("times", 2), "fixed")
+
+    modules.write(core, "K = 4\n")
+    assert cell("(dep.LIMIT, dep.LAST)") == (8, "fixed")
+
+
+def test_a_failing_dependent_statement_runs_once(shell, modules, cell, capsys):
+    """A statement that raises while following is said once, and ran once: its side effects too."""
+    record = "CALLS = []\n\ndef record(k):\n    CALLS.append(k)\n    return 10 // k\n\n"
+    core, dep = modules.named("core"), modules.named("dep")
+    modules.write(core, record + "K = 2\n")
+    modules.write(dep, f"from {core} import K, record\nX = record(K)\n")
+    cell("%autoreload 2")
+    cell(f"import {dep} as dep, {core} as core")
+    capsys.readouterr()
+    modules.write(core, record + "K = 0\n")
+
+    assert cell("(dep.K, dep.X, core.CALLS)") == (2, 5, [2, 0])
+    assert capsys.readouterr().err.count("ZeroDivisionError") == 1

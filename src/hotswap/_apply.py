@@ -65,6 +65,7 @@ __all__ = [
     "Reloaded",
     "exported",
     "follow_unchanged",
+    "prepare_follow",
     "reload_module",
     "reloading",
     "used_beyond_import",
@@ -217,6 +218,11 @@ def follow_unchanged(
         recipe = _recipe(version, names)
     if recipe is None:
         return None
+    if type(recipe) is _Batch:
+        outcome = _run_batch(module, version, recipe, rebind, names, after)
+        if outcome is not None:
+            return outcome
+        recipe = recipe.moves  # values that are not plain this time: statement by statement
     # each name written -> its value before the follow: enough to undo and to report while every
     # statement run is arithmetic on plain values (which runs no user code); else the snapshot
     before: dict[str, object] = {}
@@ -397,21 +403,45 @@ _UNKNOWN: Any = object()
 _NO_RECIPE: tuple[_Move, ...] = ()
 
 
-def _parsed_unchanged(version: SourceVersion) -> Plan | None:
+def _parsed_unchanged(version: SourceVersion, *, keep: bool = True) -> Plan | None:
     try:
-        return _diff.unchanged_plan(version.text, version.path, version.digest)
+        return _diff.unchanged_plan(version.text, version.path, version.digest, keep=keep)
     except SyntaxError:
         return None
 
 
-def _recipe(version: SourceVersion, followed: tuple[str, ...]) -> tuple[_Move, ...] | None:
+def prepare_follow(version: SourceVersion, aliases: Iterable[str]) -> None:
+    """Work out now what a first ``follow_unchanged`` of each of these names would (the warm-up,
+    in the user's idle time): its recipe, kept in the version's memo, its statements compiled.
+    The text is parsed once for all of them, and that parse is not kept."""
+    plan: list[Plan | None] = []  # parsed when a name first needs it
+
+    def parsed_once(version: SourceVersion) -> Plan | None:
+        if not plan:
+            plan.append(_parsed_unchanged(version, keep=False))
+        return plan[0]
+
+    for alias in aliases:
+        key = (alias,)
+        if key not in version.memo:
+            recipe = _recipe(version, key, parsed_once)
+            for move in recipe if isinstance(recipe, tuple) else ():
+                if move.plain and move.code is None:
+                    move.compile()
+
+
+def _recipe(
+    version: SourceVersion,
+    followed: tuple[str, ...],
+    parsed: Callable[[SourceVersion], Plan | None] = _parsed_unchanged,
+) -> tuple[_Move, ...] | _Batch | None:
     """How a module of this text follows these names the short way, found once per version and
     names (kept in its memo): the statements that a followed name, or a name such a statement
     binds, can reach. None when the short way cannot vouch for it (a full re-run, ``globals()``)."""
-    recipe: tuple[_Move, ...] | None
+    recipe: tuple[_Move, ...] | _Batch | None
     if not any(used_beyond_import(version.text, name) for name in followed):
         recipe = _NO_RECIPE  # only the import names them: re-bind, nothing to read (no parse)
-    elif (plan := _parsed_unchanged(version)) is None or plan.full_reason is not None:
+    elif (plan := parsed(version)) is None or plan.full_reason is not None:
         recipe = None
     else:
         steps = _steps_to_visit(plan, set(followed))
@@ -419,8 +449,83 @@ def _recipe(version: SourceVersion, followed: tuple[str, ...]) -> tuple[_Move, .
         recipe = tuple(_Move(s, ok, version.path, plan.future_flags) for s, ok in zip(steps, plain))
         if any(NAMESPACE in s.reads for s in steps):
             recipe = None  # ``globals()`` read while names change: the general way
+        else:
+            recipe = _Batch.of(recipe, steps, followed, version.path, plan.future_flags) or recipe
     version.memo[followed] = recipe
     return recipe
+
+
+class _Batch:
+    """A recipe whose statements are all arithmetic (``LIMIT = THRESHOLD * 2``): on plain values
+    they run no user code, so they run together, as one code object, and what they changed is
+    found by comparing their names' values before and after, in C. The common case, at each
+    edit of a module hundreds of others take constants from.
+
+    Each statement runs, even one whose inputs kept their value: arithmetic on the same values
+    gives the same values, as a fresh import would.
+    """
+
+    __slots__ = ("bound", "code", "labels", "moves", "names", "reads")
+
+    def __init__(self, moves: tuple[_Move, ...], run: list[_Move], names: tuple[str, ...], reads: frozenset[str], path: str, flags: int) -> None:
+        self.moves = moves  # the same recipe, statement by statement: for values that are not plain
+        self.names = names  # the names the statements bind, in order
+        self.bound = frozenset(names)
+        self.reads = reads  # the other names they read: plain values, or the batch cannot run
+        self.labels = tuple(move.label for move in run)
+        self.code = _diff.statement_code([move.node for move in run], path, flags)
+
+    @classmethod
+    def of(cls, moves: tuple[_Move, ...], steps: Iterable[Step], followed: tuple[str, ...], path: str, flags: int) -> _Batch | None:
+        """The batch for a recipe, if its statements (imports aside) are all arithmetic and bind
+        no name an import or a followed name binds (the import of the followed names never runs
+        again: nothing else binds them)."""
+        run = [move for move, step in zip(moves, steps) if not isinstance(step.node, (ast.Import, ast.ImportFrom))]
+        if not run or not all(move.pure for move in run):
+            return None
+        imported = set(followed).union(*(move.binds for move in moves if move not in run))
+        names: dict[str, None] = {}
+        reads: set[str] = set()
+        for move in run:
+            reads |= move.reads - names.keys() - set(followed)
+            names.update(dict.fromkeys(sorted(move.binds)))
+        if not imported.isdisjoint(names) or any(map(_is_dunder, names)):
+            return None
+        return cls(moves, run, tuple(names), frozenset(reads), path, flags)
+
+
+def _run_batch(
+    module: types.ModuleType,
+    version: SourceVersion,
+    batch: _Batch,
+    rebind: Mapping[str, tuple[object, object]],
+    followed: tuple[str, ...],
+    after: tuple[str, ...],
+) -> Reloaded | Failure | None:
+    """``follow_unchanged`` for a batch; None when a value is not plain (or a name it binds is
+    not there): then the statements run one by one, and a snapshot guards those that need one."""
+    namespace = module.__dict__
+    changes = {alias: rebind[alias] for alias in followed}
+    if not _SCALARS.issuperset(map(type, map(_NEW, changes.values()))) or not namespace.keys() >= batch.bound:
+        return None
+    if not _SCALARS.issuperset(map(type, map(namespace.get, batch.reads))):
+        return None
+    names = batch.names
+    before = tuple(map(namespace.__getitem__, names))
+    namespace.update(zip(changes, map(_NEW, changes.values())))
+    try:
+        exec(batch.code, namespace)
+    except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
+        namespace.update(zip(names, before))
+        namespace.update({alias: old for alias, (old, _) in changes.items()})
+        return run_failure(module.__name__, version, error)
+    now = tuple(map(namespace.__getitem__, names))
+    changed = tuple(compress(names, map(operator.is_not, before, now)))
+    if changed:
+        changes.update({name: (old, new) for name, old, new in zip(names, before, now) if old is not new})
+    for cache in caches_still_in(module, map(_NEW, changes.values())):
+        cache.cache_clear()
+    return Reloaded(module.__name__, version.path, rebound=changed, reran=batch.labels, followed=followed, after=after, changes=changes)
 
 
 # Statements that bind plain names from an expression: re-running one makes no code object

@@ -238,11 +238,14 @@ class _Text:
 _UNCHANGED: dict[tuple[str, str], Plan] = {}
 
 
-def unchanged_plan(text: str, path: str, digest: str) -> Plan:
+def unchanged_plan(text: str, path: str, digest: str, *, keep: bool = True) -> Plan:
     """The plan from a text to itself: only its reads matter (a module whose imports changed).
 
-    Kept per text: a module that follows another one's edits pays the parse once.
+    Kept per text (``keep``): a module that follows another one's edits pays the parse once.
+    Not kept when what is derived from it is kept instead (a plan holds the whole parsed text).
     """
+    if not keep:
+        return _plan_of_unchanged(text, path)
     key = (path, digest)
     cached = _UNCHANGED.get(key)
     if cached is None:

@@ -59,6 +59,7 @@ class Session(Frontend):
             raw = getattr(result.info, "raw_cell", None) or ""
             if "import" in raw:
                 self.guarded(lambda: self.track_imports(self.shell.transform_cell(raw)))
+        self.guarded(self.reloader.idle)
 
     def guarded(self, action: Callable[..., object], *args: Any) -> None:
         """Run ``action``; an error inside hotswap becomes one message, never a failed cell."""

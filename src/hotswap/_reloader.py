@@ -33,6 +33,7 @@ from ._apply import (
     UNBOUND,
     exported,
     follow_unchanged,
+    prepare_follow,
     reload_module,
     reloading,
 )
@@ -40,6 +41,7 @@ from ._diff import star_imports
 from ._graph import STAR, Edge, ImportGraph, resolve_from
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
+from ._warmup import WarmUp
 from ._watch import Watched, Watchlist, is_user_file
 from ._workers import Journal
 
@@ -102,6 +104,7 @@ class Reloader:
         # module -> alias -> (object it still holds, source, name): a follow that failed left
         # it behind; the next change of source.name re-binds it from there
         self._held_back: dict[str, dict[str, tuple[object, str, str]]] = {}
+        self.warm_up = WarmUp(self._prepare_follow)
 
     def start(self) -> None:
         """Watch imports from now on, and adopt the user's modules already imported."""
@@ -113,6 +116,7 @@ class Reloader:
             _workers.session_watchlist = self.watchlist
 
     def stop(self) -> None:
+        self.warm_up.stop()
         self.watchlist.stop()
         if self.journal is not None:
             self.journal.stop()
@@ -232,7 +236,7 @@ class Reloader:
                     elsewhere.setdefault(job.sources[alias], []).append(f"{name}.{alias}")
                 pending = len(jobs)
                 if followed.changes and self.graph.has_importers(name):
-                    self._propagate(followed, jobs, done, elsewhere, outcomes)
+                    self._propagate(followed, jobs, done, elsewhere, outcomes, seconds)
                 if self._failed and followed is outcome:
                     self._retry_failed_after(name, jobs, done)
                 if followed.gone or self.graph.has_star_importers(name):
@@ -355,6 +359,7 @@ class Reloader:
         done: set[str],
         elsewhere: dict[str, list[str]],
         outcomes: dict[str, Outcome],
+        seconds: dict[str, float],
     ) -> None:
         """Names whose object changed: re-bind them where they were imported.
 
@@ -390,7 +395,7 @@ class Reloader:
                 else:
                     _job_for(jobs, watched).follow(alias, held, new, source, name)
         if leaves:
-            self._follow_leaves(leaves, source, jobs, done, elsewhere.setdefault(source, []), outcomes)
+            self._follow_leaves(leaves, source, jobs, done, elsewhere.setdefault(source, []), outcomes, seconds)
 
     def _leaf_test(self, source: str, jobs: dict[str, _Job]) -> Callable[[Watched], bool]:
         """Can only ``source`` change this module in this check, and can it change no other?"""
@@ -426,12 +431,14 @@ class Reloader:
         done: set[str],
         where: list[str],
         outcomes: dict[str, Outcome],
+        seconds: dict[str, float],
     ) -> None:
-        """Dependents only ``source`` changes, followed now; a failure or anything the short way
-        cannot vouch for becomes a job, as any other dependent's."""
+        """Dependents only ``source`` changes, followed now; anything the short way cannot vouch
+        for becomes a job, as any other dependent's. A failure is final (its statements ran once)."""
         after = (source,)
         for name, (watched, module, *follows) in leaves.items():
             rebind = {alias: (old, new) for alias, old, new, _ in follows}
+            started = time.perf_counter()
             outcome = follow_unchanged(module, watched.running, rebind, after)
             if isinstance(outcome, Reloaded):
                 done.add(name)
@@ -439,9 +446,14 @@ class Reloader:
                 for alias in outcome.followed:
                     where.append(f"{name}.{alias}")
                 continue
-            job = _job_for(jobs, watched)
+            job = _Job(watched, None) if outcome is not None else _job_for(jobs, watched)
             for alias, old, new, taken in follows:
                 job.follow(alias, old, new, source, taken)
+            if outcome is not None:  # it failed: left as it was, what it holds is behind
+                done.add(name)
+                outcomes[name] = outcome
+                seconds[name] = time.perf_counter() - started
+                self._note_held_back(name, module, job, outcome)
 
     def _star_imports_follow(
         self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
@@ -573,6 +585,20 @@ class Reloader:
         except (UnicodeDecodeError, ValueError):
             return frozenset()
 
+    def idle(self) -> None:
+        """The user's code is done for now (a cell ran): prepare, in the background, how the
+        modules imported since will follow the modules they take names from."""
+        self.warm_up.start()
+
+    def _prepare_follow(self, name: str) -> None:
+        """The warm-up's work for one module (on its thread): see ``prepare_follow``."""
+        watched = self.watchlist.get(name)
+        if watched is None or watched.compiled or not watched.trusted:
+            return
+        taken = [edge.alias for edge in self.graph.edges_of(name) if edge.name != STAR and edge.source in self.watchlist]
+        if taken:
+            prepare_follow(watched.running, taken)
+
     def _read_imports(self, watched: Watched) -> None:
         """Keep the graph current: a module was imported, or now runs another text."""
         if watched.compiled:
@@ -581,6 +607,12 @@ class Reloader:
             self.graph.update_from_code(watched.name, watched.imported_code, _package_of(watched))
             return
         self.graph.update_from_text(watched.name, watched.running.text, _package_of(watched))
+        if any(self._may_be_user_edge(edge) for edge in self.graph.edges_of(watched.name)):
+            self.warm_up.add(watched.name)  # it takes names from other user modules: see ``idle``
+
+    def _may_be_user_edge(self, edge: Edge) -> bool:
+        """Is it, or may it be (its source not imported yet), a ``from`` import of a user module?"""
+        return edge.name != STAR and (edge.source in self.watchlist or edge.source not in sys.modules)
 
 
 @dataclass(frozen=True)

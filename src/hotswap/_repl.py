@@ -50,6 +50,7 @@ class ReloadingConsole(code.InteractiveConsole):
         self.runcode(compiled)
         if sys.exc_info() == before:
             self.frontend.track_imports(source)
+        self.frontend.reloader.idle()
 
 
 def _console() -> ReloadingConsole:
