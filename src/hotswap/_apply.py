@@ -65,6 +65,7 @@ __all__ = [
     "Reloaded",
     "exported",
     "follow_unchanged",
+    "collector_paused",
     "prepare_follow",
     "reload_module",
     "reloading",
@@ -603,9 +604,7 @@ def reloading() -> Iterator[None]:
 
     A caller that reloads many modules (the reloader, at each check) enters it
     once around all of them; ``reload_module`` enters it itself otherwise.
-    The cyclic garbage collector waits meanwhile: a reload allocates in a
-    burst (parsed texts, snapshots, outcomes), and each collection it would
-    trigger walks the user's surviving objects; one runs after, if due.
+    The cyclic garbage collector waits meanwhile (``collector_paused``).
     """
     global _reloading
     if _reloading:
@@ -616,17 +615,32 @@ def reloading() -> Iterator[None]:
         sys.setswitchinterval(_LONG_SWITCH_INTERVAL)
         original: Callable[..., Any] = builtins.__build_class__
         builtins.__build_class__ = functools.partial(_build_class, original)
-        collecting = gc.isenabled()
-        gc.disable()
         _reloading = True
         try:
-            yield
+            with collector_paused():
+                yield
         finally:
             _reloading = False
-            if collecting:
-                gc.enable()
             builtins.__build_class__ = original
             sys.setswitchinterval(interval)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector waits meanwhile (nested: the outermost pause decides).
+
+    A reload allocates in a burst (parsed texts, snapshots, one outcome per
+    dependent), and each collection it would trigger walks what is alive then.
+    A caller that also reports the outcomes pauses it around both: once they
+    are dropped, most of that burst is gone and no collection is due.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 _reloading = False

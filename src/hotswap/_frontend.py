@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ._apply import collector_paused
 from ._graph import STAR
 from ._outcomes import Failure, Reloaded
 from ._reloader import Mode, Outcome, Reloader
@@ -35,18 +36,20 @@ class Frontend:
         self.hide_errors = False
         reloader.namespaces[label] = namespace
 
-    def reload(self, *, everything: bool = False) -> list[Outcome]:
+    def reload(self, *, everything: bool = False) -> None:
         """Bring every changed module up to date, then report (call before running code)."""
-        outcomes = self.reloader.check(everything=everything)
-        for outcome in outcomes:
-            self.report(outcome)
-            if isinstance(outcome, Reloaded) and self.reloader.mode is Mode.COMPLETE:
-                self.push_new_names(outcome)
+        with collector_paused():  # until the outcomes are said and dropped: see ``collector_paused``
+            self._say(self.reloader.check(everything=everything))
         for message in self.reloader.worker_failures():
             logger.warning(message)
             if not self.hide_errors:
                 print(message, file=sys.stderr)
-        return outcomes
+
+    def _say(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            self.report(outcome)
+            if isinstance(outcome, Reloaded) and self.reloader.mode is Mode.COMPLETE:
+                self.push_new_names(outcome)
 
     def report(self, outcome: Outcome) -> None:
         """Errors to stderr (unless hidden) and the log; activity to stdout under ``-p``."""
