@@ -46,7 +46,10 @@ class Frontend:
                 print(message, file=sys.stderr)
 
     def _say(self, outcomes: list[Outcome]) -> None:
+        quiet = not (self.print_activity or self.log_activity or self.reloader.mode is Mode.COMPLETE)
         for outcome in outcomes:
+            if quiet and type(outcome) is Reloaded and not outcome.stayed_old:
+                continue  # nothing to say (200 dependents that followed, mostly)
             self.report(outcome)
             if isinstance(outcome, Reloaded) and self.reloader.mode is Mode.COMPLETE:
                 self.push_new_names(outcome)
