@@ -188,14 +188,13 @@ class Reloader:
 
     def _run(self, jobs: dict[str, _Job]) -> list[Outcome]:
         """Apply the jobs, dependencies first; dependents join the queue as values change."""
-        outcomes: dict[str, Outcome] = {}
-        elsewhere: dict[str, list[str]] = {}  # source module -> "where.name" re-bound
-        seconds: dict[str, float] = {}
+        work = _Pass(jobs)
         with reloading():  # once for all modules; no file is written meanwhile
-            self._apply_in_order(jobs, outcomes, elsewhere, seconds)
+            self._apply_in_order(work)
+        outcomes = work.outcomes
         if self.journal is not None:
             self.journal.publish(self._new_versions(outcomes))
-        for source, where in elsewhere.items():
+        for source, where in work.elsewhere.items():
             outcome = outcomes.get(source)
             if isinstance(outcome, Reloaded):
                 outcomes[source] = replace(outcome, rebound_elsewhere=tuple(where))
@@ -205,17 +204,11 @@ class Reloader:
                 if self.broken:
                     self.broken.pop(name, None)  # a dependent that followed: said by its source
             else:
-                self._remember(Event(now, outcome, seconds[name]))
+                self._remember(Event(now, outcome, work.seconds[name]))
         return [o for o in outcomes.values() if _worth_reporting(o)]
 
-    def _apply_in_order(
-        self,
-        jobs: dict[str, _Job],
-        outcomes: dict[str, Outcome],
-        elsewhere: dict[str, list[str]],
-        seconds: dict[str, float],
-    ) -> None:
-        done: set[str] = set()
+    def _apply_in_order(self, work: _Pass) -> None:
+        jobs, done, outcomes = work.jobs, work.done, work.outcomes
         queue: deque[str] = deque()
         while jobs:
             if not queue:  # (re)order what is pending, dependencies first
@@ -235,19 +228,19 @@ class Reloader:
                 outcomes[name] = outcome  # before the dependents that follow it, for reports
             if followed is not None:
                 for alias in followed.followed:
-                    elsewhere.setdefault(job.sources[alias], []).append(f"{name}.{alias}")
+                    work.rebound(job.sources[alias]).append(f"{name}.{alias}")
                 pending = len(jobs)
                 if followed.changes and self.graph.has_importers(name):
-                    self._propagate(followed, jobs, done, elsewhere, outcomes, seconds)
+                    self._propagate(followed, work)
                 if self._failed and followed is outcome:
-                    self._retry_failed_after(name, jobs, done)
+                    self._retry_failed_after(name, work)
                 if followed.gone or self.graph.has_star_importers(name):
-                    passed_on = self._star_imports_follow(followed, jobs, done, elsewhere)
+                    passed_on = self._star_imports_follow(followed, work)
                     outcome = passed_on if followed is outcome else outcome
                 if len(jobs) != pending:
                     queue.clear()  # new dependents: order again
             if outcome is not None:
-                seconds[name] = time.perf_counter() - started
+                work.seconds[name] = time.perf_counter() - started
                 outcomes[name] = outcome
 
     def _new_versions(self, outcomes: dict[str, Outcome]) -> dict[str, SourceVersion]:
@@ -337,8 +330,9 @@ class Reloader:
             return None  # tried again after a dependency changed: the same failure, already said
         return outcome
 
-    def _retry_failed_after(self, source: str, jobs: dict[str, _Job], done: set[str]) -> None:
+    def _retry_failed_after(self, source: str, work: _Pass) -> None:
         """A module changed: a failed version of a module that imports from it may now work."""
+        jobs, done = work.jobs, work.done
         for name, (version, sources) in list(self._failed.items()):
             if name in done or name == source or (name in jobs and jobs[name].version is not None):
                 continue
@@ -354,15 +348,7 @@ class Reloader:
             elif job.version is None:  # already following a name of source: try its version too
                 job.version, job.retry = version, True
 
-    def _propagate(
-        self,
-        outcome: Reloaded,
-        jobs: dict[str, _Job],
-        done: set[str],
-        elsewhere: dict[str, list[str]],
-        outcomes: dict[str, Outcome],
-        seconds: dict[str, float],
-    ) -> None:
+    def _propagate(self, outcome: Reloaded, work: _Pass) -> None:
         """Names whose object changed: re-bind them where they were imported.
 
         A dependent that nothing else can change in this check (it takes names
@@ -370,6 +356,7 @@ class Reloader:
         once, the short way; the others join the queue, to run once, in order.
         """
         source = outcome.module
+        jobs, done = work.jobs, work.done
         leaves: dict[str, list[Any]] = {}  # importer -> [watched, module, (alias, old, new, name)...]
         leaf = self._leaf_test(source, jobs)
         for name, (old, new) in outcome.changes.items():
@@ -381,7 +368,7 @@ class Reloader:
                 namespace = self.namespaces.get(importer)
                 if namespace is not None:
                     if _rebind(namespace(), alias, old, new):
-                        elsewhere.setdefault(source, []).append(f"{importer} {alias}")
+                        work.rebound(source).append(f"{importer} {alias}")
                     continue
                 watched = self.watchlist.get(importer)
                 module = sys.modules.get(importer)
@@ -389,7 +376,7 @@ class Reloader:
                     continue
                 if importer in done:  # an import cycle: re-bind, run nothing again
                     if _rebind(module.__dict__, alias, old, new):
-                        elsewhere.setdefault(source, []).append(f"{importer}.{alias}")
+                        work.rebound(source).append(f"{importer}.{alias}")
                     continue
                 held = self._held_by(module, alias, source, name, old) if self._held_back else old
                 if importer in leaves or leaf(watched):
@@ -397,7 +384,7 @@ class Reloader:
                 else:
                     _job_for(jobs, watched).follow(alias, held, new, source, name)
         if leaves:
-            self._follow_leaves(leaves, source, jobs, done, elsewhere.setdefault(source, []), outcomes, seconds)
+            self._follow_leaves(leaves, source, work)
 
     def _leaf_test(self, source: str, jobs: dict[str, _Job]) -> Callable[[Watched], bool]:
         """Can only ``source`` change this module in this check, and can it change no other?"""
@@ -425,19 +412,10 @@ class Reloader:
 
         return leaf
 
-    def _follow_leaves(
-        self,
-        leaves: dict[str, list[Any]],
-        source: str,
-        jobs: dict[str, _Job],
-        done: set[str],
-        where: list[str],
-        outcomes: dict[str, Outcome],
-        seconds: dict[str, float],
-    ) -> None:
+    def _follow_leaves(self, leaves: dict[str, list[Any]], source: str, work: _Pass) -> None:
         """Dependents only ``source`` changes, followed now; anything the short way cannot vouch
         for becomes a job, as any other dependent's. A failure is final (its statements ran once)."""
-        after = (source,)
+        after, done, outcomes, where = (source,), work.done, work.outcomes, work.rebound(source)
         for name, (watched, module, *follows) in leaves.items():
             rebind = {alias: (old, new) for alias, old, new, _ in follows}
             started = time.perf_counter()
@@ -448,18 +426,16 @@ class Reloader:
                 for alias in outcome.followed:
                     where.append(f"{name}.{alias}")
                 continue
-            job = _Job(watched, None) if outcome is not None else _job_for(jobs, watched)
+            job = _Job(watched, None) if outcome is not None else _job_for(work.jobs, watched)
             for alias, old, new, taken in follows:
                 job.follow(alias, old, new, source, taken)
             if outcome is not None:  # it failed: left as it was, what it holds is behind
                 done.add(name)
                 outcomes[name] = outcome
-                seconds[name] = time.perf_counter() - started
+                work.seconds[name] = time.perf_counter() - started
                 self._note_held_back(name, module, job, outcome)
 
-    def _star_imports_follow(
-        self, outcome: Reloaded, jobs: dict[str, _Job], done: set[str], elsewhere: dict[str, list[str]]
-    ) -> Reloaded:
+    def _star_imports_follow(self, outcome: Reloaded, work: _Pass) -> Reloaded:
         """``from m import *`` elsewhere follows what m now exports (its names and ``__all__``);
         a name removed from m that is imported by name elsewhere is said (a fresh import would fail)."""
         source = sys.modules.get(outcome.module)
@@ -467,7 +443,7 @@ class Reloader:
         if stars and source is not None:
             view = exports_changed(outcome, vars(source))
             for edge in stars if view else ():
-                self._star_import_follows(edge, view, jobs, done, elsewhere)
+                self._star_import_follows(edge, view, work)
         orphans = []
         for name in outcome.gone:
             for edge in self.graph.importers_of(outcome.module, name):
@@ -478,21 +454,14 @@ class Reloader:
                     )
         return replace(outcome, stayed_old=outcome.stayed_old + tuple(orphans)) if orphans else outcome
 
-    def _star_import_follows(
-        self,
-        edge: Edge,
-        view: dict[str, tuple[object, object]],
-        jobs: dict[str, _Job],
-        done: set[str],
-        elsewhere: dict[str, list[str]],
-    ) -> None:
+    def _star_import_follows(self, edge: Edge, view: dict[str, tuple[object, object]], work: _Pass) -> None:
         """One ``from source import *``: names still bound to what source exported follow it.
 
         In a module, a name its own text binds after the star import keeps its
         own value, and one it binds before (a default) is bound again when
         source stops exporting it, as a fresh import would do.
         """
-        where = elsewhere.setdefault(edge.source, [])
+        where = work.rebound(edge.source)
         namespace = self.namespaces.get(edge.importer)
         if namespace is not None:  # the user's: what still holds source's object follows
             names = namespace()  # (new names come in mode 3 only; a name gone stays, as it was)
@@ -512,11 +481,11 @@ class Reloader:
             held = current.get(name, UNBOUND) if name in before else old
             if held is new or current.get(name, UNBOUND) is not held:
                 continue
-            if edge.importer in done:  # an import cycle: re-bind, run nothing again
+            if edge.importer in work.done:  # an import cycle: re-bind, run nothing again
                 _rebind(current, name, held, new)
                 where.append(f"{edge.importer}.{name}")
             else:
-                _job_for(jobs, watched).follow(name, held, new, edge.source, name)
+                _job_for(work.jobs, watched).follow(name, held, new, edge.source, name)
 
     def _bound_around_star(self, watched: Watched, source: str) -> tuple[frozenset[str], frozenset[str]]:
         """Names a module's text binds before and after its last ``from source import *``."""
@@ -658,6 +627,21 @@ class _Job:
         """The modules it follows, for reports (one, mostly)."""
         sources = set(self.sources.values())
         return tuple(sources) if len(sources) < 2 else tuple(sorted(sources))
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One check's work in progress: the jobs left, the modules done, what it found and where."""
+
+    jobs: dict[str, _Job]
+    done: set[str] = field(default_factory=set)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    elsewhere: dict[str, list[str]] = field(default_factory=dict)  # source -> "where.name" re-bound
+    seconds: dict[str, float] = field(default_factory=dict)  # module -> time its reload took
+
+    def rebound(self, source: str) -> list[str]:
+        """Where names of ``source`` were re-bound, to add to."""
+        return self.elsewhere.setdefault(source, [])
 
 
 def _package_of(watched: Watched) -> str | None:
