@@ -89,3 +89,20 @@ def test_a_fork_pauses_the_warm_up_and_the_parent_finishes_it():
 
     assert os.waitstatus_to_exitcode(status) == 0
     assert prepared == names
+
+
+def test_a_closed_warm_up_is_not_started_again_by_a_fork():
+    names = [f"m{i}" for i in range(20)]
+    warm_up, prepared = _slow_warm_up(names)
+    warm_up.close()
+    done = len(prepared)
+    warm_up.start()
+    if hasattr(os, "fork"):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    time.sleep(0.1)
+
+    assert warm_up.pending == 0 and len(prepared) == done < len(names)
+    assert not [t for t in threading.enumerate() if t.name == "hotswap-warm-up"]

@@ -118,7 +118,7 @@ class Reloader:
             _workers.session_watchlist = self.watchlist
 
     def stop(self) -> None:
-        self.warm_up.stop()
+        self.warm_up.close()
         self.watchlist.stop()
         if self.journal is not None:
             self.journal.stop()

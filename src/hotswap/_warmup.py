@@ -54,6 +54,12 @@ class WarmUp:
             thread.join()
         self._stop.clear()
 
+    def close(self) -> None:
+        """Stop for good (hotswap is unloaded): nothing pending, and no fork starts it again."""
+        self._pending.clear()
+        self.stop()
+        _ALL.discard(self)
+
     def _run(self) -> None:
         while self._pending and not self._stop.is_set():
             try:
