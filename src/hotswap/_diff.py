@@ -244,20 +244,19 @@ def unchanged_plan(text: str, path: str, digest: str, *, keep: bool = True) -> P
     Kept per text (``keep``): a module that follows another one's edits pays the parse once.
     Not kept when what is derived from it is kept instead (a plan holds the whole parsed text).
     """
-    if not keep:
-        return _plan_of_unchanged(text, path)
+    if not keep:  # nor the parse (the cache of parsed texts is for texts that run)
+        return _plan_of_unchanged(_Text(text, path))
     key = (path, digest)
     cached = _UNCHANGED.get(key)
     if cached is None:
         if len(_UNCHANGED) > 4096:
             _UNCHANGED.clear()
-        cached = _UNCHANGED[key] = _plan_of_unchanged(text, path)
+        cached = _UNCHANGED[key] = _plan_of_unchanged(_text(text, path))
     return cached
 
 
-def _plan_of_unchanged(text: str, path: str) -> Plan:
+def _plan_of_unchanged(new: _Text) -> Plan:
     """``plan(text, text)`` without pairing a text with itself: every step is unchanged."""
-    new = _text(text, path)
     flags = future_flags(new.tree)
     twice = _defined_twice(new.tree.body)
     if twice:
