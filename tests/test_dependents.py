@@ -299,3 +299,20 @@ def test_a_failing_dependent_statement_runs_once(shell, modules, cell, capsys):
 
     assert cell("(dep.K, dep.X, core.CALLS)") == (2, 5, [2, 0])
     assert capsys.readouterr().err.count("ZeroDivisionError") == 1
+
+
+def test_an_import_cell_run_again_keeps_the_graph_as_it_was(shell, modules, cell):
+    """What is derived from the import graph (which dependents are leaves) is kept until it changes:
+    running ``from core import K`` again changes nothing; ``from core import K as other`` does."""
+    import hotswap._ipython as hotswap_ipython
+
+    core, dep = _dependent_of(modules, cell, "K = 1\n", "DOUBLE = K * 2\n")
+    cell(f"from {core} import K")
+    graph = hotswap_ipython.session_of(shell).reloader.graph
+    version = graph.version
+    cell(f"from {core} import K")
+    assert graph.version == version
+    cell(f"from {core} import K as other")
+    assert graph.version != version
+    modules.write(core, "K = 4\n")
+    assert cell("(K, other, dep.DOUBLE)") == (4, 4, 8)

@@ -106,8 +106,11 @@ class ImportGraph:
 
     def add_namespace_import(self, label: str, source: str, name: str, alias: str) -> None:
         """A namespace did ``from source import name as alias``; the latest binding of ``alias`` wins."""
-        kept = [e for e in self._edges.get(label, ()) if e.alias != alias or name == STAR]
+        edges = self._edges.get(label, ())
         edge = Edge(label, source, name, alias)
+        if edge in edges and (name == STAR or sum(e.alias == alias for e in edges) == 1):
+            return  # a cell that ran again: nothing changes, and what is derived from the graph stays
+        kept = [e for e in edges if e.alias != alias or name == STAR]
         if edge not in kept:
             kept.append(edge)
         self._set(label, kept, self._depends.get(label, frozenset()) | {source})
