@@ -316,3 +316,20 @@ def test_an_import_cell_run_again_keeps_the_graph_as_it_was(shell, modules, cell
     assert graph.version != version
     modules.write(core, "K = 4\n")
     assert cell("(K, other, dep.DOUBLE)") == (4, 4, 8)
+
+
+def test_a_dependent_that_gains_an_importer_passes_its_changes_on(shell, modules, cell):
+    """A dependent nothing took names from is followed the short way; once your namespace or a
+    module takes a name from it, what it re-computes reaches them too."""
+    core, dep = _dependent_of(modules, cell, "K = 1\n", "DOUBLE = K * 2\n")
+    modules.write(core, "K = 2\n")
+    assert cell("dep.DOUBLE") == 4
+    cell(f"from {dep} import DOUBLE")
+    modules.write(core, "K = 3\n")
+    assert cell("(dep.DOUBLE, DOUBLE)") == (6, 6)
+    user = modules.named("user")
+    modules.write(user, f"from {dep} import DOUBLE\n\ndef double():\n    return DOUBLE\n")
+    cell(f"import {user} as user")
+    modules.write(core, "K = 5\n")
+
+    assert cell("(dep.DOUBLE, user.double(), DOUBLE)") == (10, 10, 10)
