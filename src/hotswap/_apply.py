@@ -411,6 +411,14 @@ def _parsed_unchanged(version: SourceVersion, *, keep: bool = True) -> Plan | No
         return None
 
 
+def parse_once(version: SourceVersion) -> None:
+    """Parse the text now (kept in the planner's cache of parsed texts), if it parses."""
+    try:
+        _diff.parse(version.text, version.path)
+    except (SyntaxError, ValueError):
+        pass  # its reload will say so
+
+
 def prepare_follow(version: SourceVersion, aliases: Iterable[str]) -> None:
     """Work out now what a first ``follow_unchanged`` of each of these names would (the warm-up,
     in the user's idle time): its recipe, kept in the version's memo, its statements compiled.

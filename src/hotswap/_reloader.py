@@ -34,6 +34,7 @@ from ._apply import (
     UNBOUND,
     exported,
     follow_unchanged,
+    parse_once,
     prepare_follow,
     reload_module,
     reloading,
@@ -107,6 +108,7 @@ class Reloader:
         self._held_back: dict[str, dict[str, tuple[object, str, str]]] = {}
         self.warm_up = WarmUp(self._prepare_follow)
         self._new_dependents: list[str] = []  # imported since the last ``idle``
+        self._sources_parsed: set[str] = set()  # by the warm-up
 
     def start(self) -> None:
         """Watch imports from now on, and adopt the user's modules already imported."""
@@ -576,13 +578,20 @@ class Reloader:
         self.warm_up.start()
 
     def _prepare_follow(self, name: str) -> None:
-        """The warm-up's work for one module (on its thread): see ``prepare_follow``."""
+        """The warm-up's work for one module (on its thread): see ``prepare_follow``; and the text
+        of each module it takes names from is parsed, once (the old side of that module's first
+        reload)."""
         watched = self.watchlist.get(name)
         if watched is None or watched.compiled or not watched.trusted:
             return
-        taken = [edge.alias for edge in self.graph.edges_of(name) if edge.name != STAR and edge.source in self.watchlist]
-        if taken:
-            prepare_follow(watched.running, taken)
+        edges = [edge for edge in self.graph.edges_of(name) if edge.name != STAR and edge.source in self.watchlist]
+        if edges:
+            prepare_follow(watched.running, [edge.alias for edge in edges])
+        for source in {edge.source for edge in edges} - self._sources_parsed:
+            self._sources_parsed.add(source)
+            running = self.watchlist.get(source)
+            if running is not None and not running.compiled:
+                parse_once(running.running)
 
     def _read_imports(self, watched: Watched) -> None:
         """Keep the graph current: a module was imported, or now runs another text."""
