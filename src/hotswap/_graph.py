@@ -48,8 +48,9 @@ class ImportGraph:
         self._dependents: dict[str, set[str]] = {}  # module -> who imports it
         self._read: dict[str, tuple[tuple[str, ...], str | None]] = {}  # module -> import lines read
         self.version = 0  # bumped at every change: what is derived from the graph can be kept until then
-        # module -> the version at which its own imports, or the imports from it, last changed
-        self._touched: dict[str, int] = {}
+        # module -> the version at which its own imports, or the imports from it, last changed:
+        # what is derived from those alone can be kept while it is the same (absent: 0)
+        self.touched: dict[str, int] = {}
 
     def __contains__(self, module: str) -> bool:
         return module in self._depends
@@ -123,20 +124,15 @@ class ImportGraph:
 
     def forget(self, importer: str) -> None:
         self.version += 1
-        self._touched[importer] = self.version
+        self.touched[importer] = self.version
         self._read.pop(importer, None)
         for edge in self._edges.pop(importer, ()):
             self._importers.get(edge.source, set()).discard(edge)
             self._by_name.get((edge.source, edge.name), {}).pop(edge, None)
-            self._touched[edge.source] = self.version
+            self.touched[edge.source] = self.version
         for source in self._depends.pop(importer, ()):
             self._dependents.get(source, set()).discard(importer)
-            self._touched[source] = self.version
-
-    def touched(self, module: str) -> int:
-        """The version at which the module's own imports, or the imports from it, last changed:
-        what is derived from those alone can be kept while it is the same."""
-        return self._touched.get(module, 0)
+            self.touched[source] = self.version
 
     def dependents_of(self, module: str) -> set[str]:
         """Modules and namespaces that import ``module`` or take names from it."""
@@ -181,11 +177,11 @@ class ImportGraph:
         self._depends[importer] = frozenset(depends)
         for source in self._depends[importer]:
             self._dependents.setdefault(source, set()).add(importer)
-            self._touched[source] = self.version
+            self.touched[source] = self.version
         for edge in edges:
             self._importers.setdefault(edge.source, set()).add(edge)
             self._by_name.setdefault((edge.source, edge.name), {})[edge] = None
-            self._touched[edge.source] = self.version
+            self.touched[edge.source] = self.version
 
 
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import\b|import[ \t]+\w)", re.MULTILINE)

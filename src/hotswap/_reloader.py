@@ -100,8 +100,8 @@ class Reloader:
         # tried again when one of those changes (it may have failed for want of a name)
         self._failed: dict[str, tuple[SourceVersion, frozenset[str]]] = {}
         # (module, source) -> can only source change the module, and can it change no other? Kept
-        # with what it depends on: the module's imports and the imports from it (the graph's
-        # ``touched``), and the number of watched modules (see ``_is_leaf``)
+        # with what it depends on: when the module's imports, or the imports from it, last changed
+        # (the graph's ``touched``), and the number of watched modules (see ``_leaf_test``)
         self._leaves: dict[tuple[str, str], tuple[int, int, bool]] = {}
         # module -> alias -> (object it still holds, source, name): a follow that failed left
         # it behind; the next change of source.name re-binds it from there
@@ -392,27 +392,30 @@ class Reloader:
         """Can only ``source`` change this module in this check, and can it change no other?"""
         if self._failed or self._held_back:
             return lambda watched: False  # they may join the queue again: the general way
+        known, touched, watched_count = self._leaves, self.graph.touched.get, len(self.watchlist)
 
         def leaf(watched: Watched) -> bool:
             name = watched.name
-            return name not in jobs and watched.trusted and not watched.compiled and self._is_leaf(name, source)
+            if name in jobs or not watched.trusted or watched.compiled:
+                return False
+            entry = known.get((name, source))
+            if entry is not None and entry[0] == touched(name, 0) and entry[1] == watched_count:
+                return entry[2]
+            return self._is_leaf(name, source)
 
         return leaf
 
     def _is_leaf(self, name: str, source: str) -> bool:
-        """Of what the module imports, only ``source`` is the user's, and nothing imports from it."""
+        """Of what the module imports, only ``source`` is the user's, and nothing imports from it
+        (kept in ``_leaves`` with what it depends on)."""
         graph = self.graph
-        kept_for = (graph.touched(name), len(self.watchlist))
-        known = self._leaves.get((name, source))
-        if known is not None and known[:2] == kept_for:
-            return known[2]
         answer = (
             not graph.has_importers(name)
             and not graph.has_star_importers(name)
             and graph.only_user_source(name, source, self.watchlist.__contains__)
             and all(edge.name != STAR for edge in graph.edges_of(name))  # see _star_imports_follow
         )
-        self._leaves[(name, source)] = (*kept_for, answer)
+        self._leaves[(name, source)] = (graph.touched.get(name, 0), len(self.watchlist), answer)
         return answer
 
     def _follow_leaves(self, leaves: dict[str, list[Any]], source: str, work: _Pass) -> None:
