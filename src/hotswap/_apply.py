@@ -528,13 +528,11 @@ def _run_batch(
         namespace.update(zip(names, before))
         namespace.update({alias: old for alias, (old, _) in changes.items()})
         return run_failure(module.__name__, version, error)
-    now = tuple(map(namespace.__getitem__, names))
-    changed = tuple(compress(names, map(operator.is_not, before, now)))
-    if changed:
-        changes.update({name: (old, new) for name, old, new in zip(names, before, now) if old is not new})
+    rebound = {name: (old, new) for name, old, new in zip(names, before, map(namespace.__getitem__, names)) if old is not new}
+    changes.update(rebound)
     for cache in caches_still_in(module, map(_NEW, changes.values())):
         cache.cache_clear()
-    return Reloaded(module.__name__, version.path, rebound=changed, reran=batch.labels, followed=followed, after=after, changes=changes)
+    return Reloaded(module.__name__, version.path, rebound=tuple(rebound), reran=batch.labels, followed=followed, after=after, changes=changes)
 
 
 # Statements that bind plain names from an expression: re-running one makes no code object
