@@ -22,13 +22,16 @@ from ._upgrade import Transaction, functions_named, upgrade_closures
 
 __all__ = [
     "MISSING_FIELD",
+    "CachesSeen",
     "caches_of",
+    "caches_seen",
     "caches_still_in",
     "clear_caches_of",
     "closures_follow",
     "follow_moved_lines",
     "forget_registered",
     "functions_bound_to",
+    "holds_no_code",
     "may_have_registered",
     "placehold_new_fields",
     "replace_stand_ins",
@@ -85,9 +88,25 @@ def caches_still_in(module: types.ModuleType, changed: Iterable[object]) -> tupl
     return known[3]
 
 
-# module -> (len of its namespace, names of values that are not plain data, those values,
-# the caches found among them), when last looked at
-_CACHES_SEEN: dict[str, tuple[int, tuple[str, ...], tuple[object, ...], tuple[Any, ...]]] = {}
+def caches_seen(module: types.ModuleType) -> CachesSeen:
+    """Where ``caches_of`` last looked in the module (it looks now if it never did): a caller
+    that follows the same module again and again keeps it, to check it as ``caches_still_in``."""
+    known = _CACHES_SEEN.get(module.__name__)
+    if known is None:
+        caches_of(module)
+        known = _CACHES_SEEN[module.__name__]
+    return known
+
+
+def holds_no_code(values: Iterable[object]) -> bool:
+    """Are these values of types that hold no function (so no cache) of their own?"""
+    return _HOLDS_NO_CODE.issuperset(map(type, values))
+
+
+# (len of its namespace, names of values that are not plain data, those values, the caches found
+# among them), when last looked at
+CachesSeen = tuple[int, tuple[str, ...], tuple[object, ...], tuple[Any, ...]]
+_CACHES_SEEN: dict[str, CachesSeen] = {}  # by module
 
 
 _SET_BY_IMPORT = frozenset(

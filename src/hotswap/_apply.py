@@ -29,7 +29,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any
 
 from . import _diff
@@ -61,12 +61,15 @@ from ._upgrade import (
 
 __all__ = [
     "UNBOUND",
+    "Batch",
+    "all_plain",
     "Failure",
     "Reloaded",
     "exported",
     "follow_unchanged",
     "collector_paused",
     "prepare_follow",
+    "recipe_for",
     "reload_module",
     "reloading",
     "used_beyond_import",
@@ -214,12 +217,10 @@ def follow_unchanged(
         if namespace.get(alias, _ABSENT) is old:
             followed.append(alias)
     names = tuple(followed)
-    recipe = version.memo.get(names, _UNKNOWN)
-    if recipe is _UNKNOWN:
-        recipe = _recipe(version, names)
+    recipe = recipe_for(version, names)
     if recipe is None:
         return None
-    if type(recipe) is _Batch:
+    if isinstance(recipe, Batch):
         outcome = _run_batch(module, version, recipe, rebind, names, after)
         if outcome is not None:
             return outcome
@@ -307,7 +308,12 @@ def _followed_changes(
 
 # Arithmetic on these runs no user code: it cannot touch a global it does not bind.
 _SCALARS = frozenset({int, float, complex, bool, str, bytes, type(None)})
-_NEW = operator.itemgetter(1)  # of an (old, new) pair
+_OLD, _NEW = operator.itemgetter(0), operator.itemgetter(1)  # of an (old, new) pair
+
+
+def all_plain(values: Iterable[object]) -> bool:
+    """Are these values of the types arithmetic on which runs no user code?"""
+    return _SCALARS.issuperset(map(type, values))
 _ARITHMETIC = (
     ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
     ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
@@ -439,15 +445,21 @@ def prepare_follow(version: SourceVersion, aliases: Iterable[str]) -> None:
                     move.compile()
 
 
+def recipe_for(version: SourceVersion, followed: tuple[str, ...]) -> tuple[_Move, ...] | Batch | None:
+    """How a module running this text follows these names the short way (see ``_recipe``)."""
+    recipe = version.memo.get(followed, _UNKNOWN)
+    return _recipe(version, followed) if recipe is _UNKNOWN else recipe
+
+
 def _recipe(
     version: SourceVersion,
     followed: tuple[str, ...],
     parsed: Callable[[SourceVersion], Plan | None] = _parsed_unchanged,
-) -> tuple[_Move, ...] | _Batch | None:
+) -> tuple[_Move, ...] | Batch | None:
     """How a module of this text follows these names the short way, found once per version and
     names (kept in its memo): the statements that a followed name, or a name such a statement
     binds, can reach. None when the short way cannot vouch for it (a full re-run, ``globals()``)."""
-    recipe: tuple[_Move, ...] | _Batch | None
+    recipe: tuple[_Move, ...] | Batch | None
     if not any(used_beyond_import(version.text, name) for name in followed):
         recipe = _NO_RECIPE  # only the import names them: re-bind, nothing to read (no parse)
     elif (plan := parsed(version)) is None or plan.full_reason is not None:
@@ -459,33 +471,39 @@ def _recipe(
         if any(NAMESPACE in s.reads for s in steps):
             recipe = None  # ``globals()`` read while names change: the general way
         else:
-            recipe = _Batch.of(recipe, steps, followed, version.path, plan.future_flags) or recipe
+            recipe = Batch.of(recipe, steps, followed, version.path, plan.future_flags) or recipe
     version.memo[followed] = recipe
     return recipe
 
 
-class _Batch:
+class Batch:
     """A recipe whose statements are all arithmetic (``LIMIT = THRESHOLD * 2``): on plain values
     they run no user code, so they run together, as one code object, and what they changed is
     found by comparing their names' values before and after, in C. The common case, at each
     edit of a module hundreds of others take constants from.
 
     Each statement runs, even one whose inputs kept their value: arithmetic on the same values
-    gives the same values, as a fresh import would.
+    gives the same values, as a fresh import would. So batches of the same statements (``key``)
+    given the very same values give the same results: computed once, they can be assigned in
+    every module that runs such a batch (``assign``).
     """
 
-    __slots__ = ("bound", "code", "labels", "moves", "names", "reads")
+    __slots__ = ("bound", "code", "key", "labels", "moves", "names", "read_order", "reads")
 
     def __init__(self, moves: tuple[_Move, ...], run: list[_Move], names: tuple[str, ...], reads: frozenset[str], path: str, flags: int) -> None:
         self.moves = moves  # the same recipe, statement by statement: for values that are not plain
         self.names = names  # the names the statements bind, in order
         self.bound = frozenset(names)
         self.reads = reads  # the other names they read: plain values, or the batch cannot run
+        self.read_order = tuple(sorted(reads))
         self.labels = tuple(move.label for move in run)
-        self.code = _diff.statement_code([move.node for move in run], path, flags)
+        nodes = [move.node for move in run]
+        self.code = _diff.statement_code(nodes, path, flags)
+        # what the statements compute, wherever they are written (``2`` and ``2.0`` differ here)
+        self.key = sys.intern(f"{flags}:{ast.dump(ast.Module(body=nodes, type_ignores=[]))}")
 
     @classmethod
-    def of(cls, moves: tuple[_Move, ...], steps: Iterable[Step], followed: tuple[str, ...], path: str, flags: int) -> _Batch | None:
+    def of(cls, moves: tuple[_Move, ...], steps: Iterable[Step], followed: tuple[str, ...], path: str, flags: int) -> Batch | None:
         """The batch for a recipe, if its statements (imports aside) are all arithmetic and bind
         no name an import or a followed name binds (the import of the followed names never runs
         again: nothing else binds them)."""
@@ -502,11 +520,47 @@ class _Batch:
             return None
         return cls(moves, run, tuple(names), frozenset(reads), path, flags)
 
+    def runs_in(self, namespace: dict[str, Any]) -> bool:
+        """Every name it binds is there, every other name it reads holds a plain value (in C)."""
+        return namespace.keys() >= self.bound and _SCALARS.issuperset(map(type, map(namespace.get, self.reads, repeat(_ABSENT))))
+
+    def inputs(self, namespace: dict[str, Any]) -> object:
+        """What its results depend on besides the followed names: the statements, and the very
+        objects the other names it reads hold (where ``runs_in``)."""
+        return (self.key, *map(id, map(namespace.__getitem__, self.read_order))) if self.reads else self.key
+
+    def assign(self, namespace: dict[str, Any], aliases: tuple[str, ...], news: tuple[object, ...], results: tuple[object, ...]) -> tuple[object, ...]:
+        """``run``, where the same batch already ran on the same inputs and gave ``results``."""
+        names = self.names
+        before = tuple(map(namespace.__getitem__, names))
+        namespace.update(zip(aliases, news))
+        namespace.update(zip(names, results))
+        return before
+
+    def run(self, namespace: dict[str, Any], aliases: tuple[str, ...], olds: tuple[object, ...], news: tuple[object, ...]) -> tuple[object, ...]:
+        """Re-bind ``aliases`` from ``olds`` (what they hold) to ``news`` (plain values) and run;
+        the values of its names before. If a statement raises, all is put back and it is raised."""
+        names = self.names
+        before = tuple(map(namespace.__getitem__, names))
+        namespace.update(zip(aliases, news))
+        try:
+            exec(self.code, namespace)
+        except BaseException:
+            namespace.update(zip(names, before))
+            namespace.update(zip(aliases, olds))
+            raise
+        return before
+
+    def changes(self, namespace: dict[str, Any], before: tuple[object, ...]) -> dict[str, tuple[object, object]]:
+        """Name -> (old, new) for the names it bound to another object."""
+        names = self.names
+        return {name: (old, new) for name, old, new in zip(names, before, map(namespace.__getitem__, names)) if old is not new}
+
 
 def _run_batch(
     module: types.ModuleType,
     version: SourceVersion,
-    batch: _Batch,
+    batch: Batch,
     rebind: Mapping[str, tuple[object, object]],
     followed: tuple[str, ...],
     after: tuple[str, ...],
@@ -515,20 +569,14 @@ def _run_batch(
     not there): then the statements run one by one, and a snapshot guards those that need one."""
     namespace = module.__dict__
     changes = {alias: rebind[alias] for alias in followed}
-    if not _SCALARS.issuperset(map(type, map(_NEW, changes.values()))) or not namespace.keys() >= batch.bound:
+    news = tuple(map(_NEW, changes.values()))
+    if not _SCALARS.issuperset(map(type, news)) or not batch.runs_in(namespace):
         return None
-    if not _SCALARS.issuperset(map(type, map(namespace.get, batch.reads))):
-        return None
-    names = batch.names
-    before = tuple(map(namespace.__getitem__, names))
-    namespace.update(zip(changes, map(_NEW, changes.values())))
     try:
-        exec(batch.code, namespace)
+        before = batch.run(namespace, followed, tuple(map(_OLD, changes.values())), news)
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
-        namespace.update(zip(names, before))
-        namespace.update({alias: old for alias, (old, _) in changes.items()})
         return run_failure(module.__name__, version, error)
-    rebound = {name: (old, new) for name, old, new in zip(names, before, map(namespace.__getitem__, names)) if old is not new}
+    rebound = batch.changes(namespace, before)
     changes.update(rebound)
     for cache in caches_still_in(module, map(_NEW, changes.values())):
         cache.cache_clear()
@@ -556,7 +604,6 @@ def _put_back(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:
     namespace.update(snapshot)
 
 
-@functools.lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=8192)
 def used_beyond_import(text: str, name: str) -> bool:
     """Does the text name ``name`` anywhere but the one line that imported it?

@@ -38,15 +38,19 @@ class Frontend:
 
     def reload(self, *, everything: bool = False) -> None:
         """Bring every changed module up to date, then report (call before running code)."""
+        quiet = self._quiet()
         with collector_paused():  # until the outcomes are said and dropped: see ``collector_paused``
-            self._say(self.reloader.check(everything=everything))
+            self._say(self.reloader.check(everything=everything, followers=not quiet), quiet)
         for message in self.reloader.worker_failures():
             logger.warning(message)
             if not self.hide_errors:
                 print(message, file=sys.stderr)
 
-    def _say(self, outcomes: list[Outcome]) -> None:
-        quiet = not (self.print_activity or self.log_activity or self.reloader.mode is Mode.COMPLETE)
+    def _quiet(self) -> bool:
+        """Is a module that simply reloaded said nowhere (no ``-p``, no ``-l``, not mode 3)?"""
+        return not (self.print_activity or self.log_activity or self.reloader.mode is Mode.COMPLETE)
+
+    def _say(self, outcomes: list[Outcome], quiet: bool) -> None:
         for outcome in outcomes:
             if quiet and type(outcome) is Reloaded and not outcome.stayed_old:
                 continue  # nothing to say (200 dependents that followed, mostly)

@@ -48,8 +48,10 @@ class ImportGraph:
         self._dependents: dict[str, set[str]] = {}  # module -> who imports it
         self._read: dict[str, tuple[tuple[str, ...], str | None]] = {}  # module -> import lines read
         self.version = 0  # bumped at every change: what is derived from the graph can be kept until then
-        # module -> the version at which its own imports, or the imports from it, last changed:
-        # what is derived from those alone can be kept while it is the same (absent: 0)
+        # module -> the version at which its own imports, the imports from it, or the imports
+        # from a module it imports from last changed: what is derived from those alone (who
+        # imports it, and whether those modules are imported from) can be kept while it is the
+        # same (absent: 0)
         self.touched: dict[str, int] = {}
 
     def __contains__(self, module: str) -> bool:
@@ -129,7 +131,7 @@ class ImportGraph:
         for edge in self._edges.pop(importer, ()):
             self._importers.get(edge.source, set()).discard(edge)
             self._by_name.get((edge.source, edge.name), {}).pop(edge, None)
-            self.touched[edge.source] = self.version
+            self._importers_changed(edge.source)
         for source in self._depends.pop(importer, ()):
             self._dependents.get(source, set()).discard(importer)
             self.touched[source] = self.version
@@ -181,7 +183,14 @@ class ImportGraph:
         for edge in edges:
             self._importers.setdefault(edge.source, set()).add(edge)
             self._by_name.setdefault((edge.source, edge.name), {})[edge] = None
-            self.touched[edge.source] = self.version
+            self._importers_changed(edge.source)
+
+    def _importers_changed(self, source: str) -> None:
+        """``source`` gained or lost a ``from`` import of it: for it, and for each module it
+        imports from (whose leaves it may have been, see ``Reloader._leaf_table``)."""
+        self.touched[source] = self.version
+        for module in self._depends.get(source, ()):
+            self.touched[module] = self.version
 
 
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import\b|import[ \t]+\w)", re.MULTILINE)

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from . import _workers
-from ._aftercare import caches_of
+from ._aftercare import caches_of, caches_seen
 from ._apply import (
     UNBOUND,
     exported,
@@ -41,6 +41,15 @@ from ._apply import (
 )
 from ._diff import star_imports
 from ._graph import STAR, Edge, ImportGraph, resolve_from
+from ._leaves import (
+    Followed,
+    Leaf,
+    LeafTable,
+    Shape,
+    fill_recipes,
+    follow_leaves,
+    followed_outcomes,
+)
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
 from ._warmup import WarmUp
@@ -109,6 +118,9 @@ class Reloader:
         self.warm_up = WarmUp(self._prepare_follow)
         self._new_dependents: list[str] = []  # imported since the last ``idle``
         self._sources_parsed: set[str] = set()  # by the warm-up
+        self._tables: dict[tuple[str, tuple[str, ...]], LeafTable] = {}  # (source, names) -> its leaves
+        self._tables_seen = (0, 0)  # the graph's version and the watchlist's generation at ``idle``
+        self._unfilled = False  # tables made since the warm-up last finished (see ``idle``)
 
     def start(self) -> None:
         """Watch imports from now on, and adopt the user's modules already imported."""
@@ -156,12 +168,15 @@ class Reloader:
         """``namespace`` (a label in ``namespaces``) did ``from source import name as alias``."""
         self.graph.add_namespace_import(namespace, source, name, alias)
 
-    def check(self, *, everything: bool = False) -> list[Outcome]:
+    def check(self, *, everything: bool = False, followers: bool = True) -> list[Outcome]:
         """Apply what changed on disk; ``everything`` is ``%autoreload now``.
 
-        Returns one outcome per module that had a new version. A module whose
-        new version fails is left exactly as it was; that version is not tried
-        again until the file changes (or ``everything`` asks for it).
+        Returns one outcome per module that had a new version, and per dependent
+        that re-ran a statement or failed. A module whose new version fails is
+        left exactly as it was; that version is not tried again until the file
+        changes (or ``everything`` asks for it). ``followers=False``: no outcome
+        for a dependent that simply followed (a caller that would not say it
+        spares making hundreds of them at an edit of a much-imported module).
         """
         if not everything and self.mode is Mode.OFF:
             return []
@@ -178,7 +193,7 @@ class Reloader:
                 self._failed.pop(outcome.module, None)  # a deleted file keeps its last good version
                 self._remember(Event(time.time(), outcome, 0.0))
             jobs = {c.watched.name: _Job(c.watched, c.version) for c in changes if c.version}
-            return gone + self._run(jobs)
+            return gone + self._run(jobs, followers)
         finally:
             self._busy.release()
 
@@ -188,9 +203,9 @@ class Reloader:
             return lambda name: name not in self.excluded
         return lambda name: name in self.explicit and name not in self.excluded
 
-    def _run(self, jobs: dict[str, _Job]) -> list[Outcome]:
+    def _run(self, jobs: dict[str, _Job], followers: bool) -> list[Outcome]:
         """Apply the jobs, dependencies first; dependents join the queue as values change."""
-        work = _Pass(jobs)
+        work = _Pass(jobs, followers=[] if followers else None)
         with reloading():  # once for all modules; no file is written meanwhile
             self._apply_in_order(work)
         outcomes = work.outcomes
@@ -207,7 +222,10 @@ class Reloader:
                     self.broken.pop(name, None)  # a dependent that followed: said by its source
             else:
                 self._remember(Event(now, outcome, work.seconds[name]))
-        return [o for o in outcomes.values() if _worth_reporting(o)]
+        said = [o for o in outcomes.values() if _worth_reporting(o)]
+        for source, followed in work.followers or ():
+            said += [o for o in followed_outcomes(followed, source) if _worth_reporting(o)]
+        return said
 
     def _apply_in_order(self, work: _Pass) -> None:
         jobs, done, outcomes = work.jobs, work.done, work.outcomes
@@ -355,38 +373,97 @@ class Reloader:
 
         A dependent that nothing else can change in this check (it takes names
         from no other user module, and nothing takes names from it) follows at
-        once, the short way; the others join the queue, to run once, in order.
+        once, the short way (most of them from a ``LeafTable``); the others join
+        the queue, to run once, in order.
         """
-        source = outcome.module
+        source, changes = outcome.module, outcome.changes
+        table = self._leaf_table(source, tuple(changes))
+        if table is None:
+            edges = [edge for name in changes for edge in self.graph.importers_of(source, name) if edge.name != STAR]
+        else:
+            followed: list[Followed] | None = [] if work.followers is not None else None
+            handed_back = follow_leaves(table, changes, work.jobs, work.done, work.rebound(source), followed)
+            if followed and work.followers is not None:
+                work.followers.append((source, followed))
+            edges = table.others + [edge for leaf in handed_back for edge in leaf.edges]
         jobs, done = work.jobs, work.done
         leaves: dict[str, list[Any]] = {}  # importer -> [watched, module, (alias, old, new, name)...]
         leaf = self._leaf_test(source, jobs)
-        for name, (old, new) in outcome.changes.items():
-            for edge in self.graph.importers_of(source, name):
-                importer = edge.importer
-                if edge.name == STAR:
-                    continue  # see _star_imports_follow
-                alias = edge.alias
-                namespace = self.namespaces.get(importer)
-                if namespace is not None:
-                    if _rebind(namespace(), alias, old, new):
-                        work.rebound(source).append(f"{importer} {alias}")
-                    continue
-                watched = self.watchlist.get(importer)
-                module = sys.modules.get(importer)
-                if watched is None or module is None:
-                    continue
-                if importer in done:  # an import cycle: re-bind, run nothing again
-                    if _rebind(module.__dict__, alias, old, new):
-                        work.rebound(source).append(f"{importer}.{alias}")
-                    continue
-                held = self._held_by(module, alias, source, name, old) if self._held_back else old
-                if importer in leaves or leaf(watched):
-                    leaves.setdefault(importer, [watched, module]).append((alias, held, new, name))
-                else:
-                    _job_for(jobs, watched).follow(alias, held, new, source, name)
+        for edge in edges:  # (``from m import *``: see _star_imports_follow)
+            importer, alias, name = edge.importer, edge.alias, edge.name
+            old, new = changes[name]
+            namespace = self.namespaces.get(importer)
+            if namespace is not None:
+                if _rebind(namespace(), alias, old, new):
+                    work.rebound(source).append(f"{importer} {alias}")
+                continue
+            watched = self.watchlist.get(importer)
+            module = sys.modules.get(importer)
+            if watched is None or module is None:
+                continue
+            if importer in done:  # an import cycle: re-bind, run nothing again
+                if _rebind(module.__dict__, alias, old, new):
+                    work.rebound(source).append(f"{importer}.{alias}")
+                continue
+            held = self._held_by(module, alias, source, name, old) if self._held_back else old
+            if importer in leaves or leaf(watched):
+                leaves.setdefault(importer, [watched, module]).append((alias, held, new, name))
+            else:
+                _job_for(jobs, watched).follow(alias, held, new, source, name)
         if leaves:
             self._follow_leaves(leaves, source, work)
+
+    def _leaf_table(self, source: str, names: tuple[str, ...]) -> LeafTable | None:
+        """The leaves of ``source`` for these names, kept while the source's imports (the graph's
+        ``touched``) and the watched modules (the watchlist's generation) stay as they were.
+        None while a module waits on a failure: those may join the queue again (the general way)."""
+        if self._failed or self._held_back:
+            return None
+        stamp = (self.graph.touched.get(source, 0), self.watchlist.generation)
+        table = self._tables.get((source, names))
+        if table is None or table.stamp != stamp:
+            if len(self._tables) >= _TABLES_KEPT:
+                self._tables.clear()
+            table = self._tables[(source, names)] = self._make_leaf_table(source, names, stamp)
+        return table
+
+    def _make_leaf_table(self, source: str, names: tuple[str, ...], stamp: tuple[int, int]) -> LeafTable:
+        taken: dict[str, list[Edge]] = {}  # leaf -> its edges from these names
+        others: list[Edge] = []
+        for name in names:
+            for edge in self.graph.importers_of(source, name):
+                if edge.name == STAR:
+                    continue
+                watched = self.watchlist.get(edge.importer)
+                if (
+                    edge.importer in self.namespaces
+                    or watched is None
+                    or edge.importer not in sys.modules
+                    or not watched.trusted
+                    or watched.compiled
+                    or not self._is_leaf(edge.importer, source)
+                ):
+                    others.append(edge)
+                else:
+                    taken.setdefault(edge.importer, []).append(edge)
+        groups: dict[Shape, list[Leaf]] = {}
+        for importer, edges in taken.items():
+            module, watched = sys.modules[importer], self.watchlist.get(importer)
+            assert watched is not None
+            shape = (tuple(edge.alias for edge in edges), tuple(edge.name for edge in edges))
+            groups.setdefault(shape, []).append(
+                Leaf(
+                    importer,
+                    module,
+                    module.__dict__,
+                    watched,
+                    watched.running,
+                    tuple(edges),
+                    tuple(f"{importer}.{edge.alias}" for edge in edges),
+                    caches_seen(module),
+                )
+            )
+        return LeafTable(stamp, groups, others)
 
     def _leaf_test(self, source: str, jobs: dict[str, _Job]) -> Callable[[Watched], bool]:
         """Can only ``source`` change this module in this check, and can it change no other?"""
@@ -565,19 +642,35 @@ class Reloader:
     def idle(self) -> None:
         """The user's code is done for now (a cell ran): prepare how the modules imported since
         will follow the modules they take names from. In the background (on the warm-up thread)
-        for their texts; here, where it may touch the modules' objects, for their caches and
-        whether they are leaves (about 15 µs each, in the cell that imported them rather than in
-        the cell after an edit)."""
+        for their texts; here, where it may touch the modules' objects, for their caches and the
+        leaf tables of what they take (about 15 µs a module, in the cell that imported them
+        rather than in the cell after an edit). Nothing to do: nothing done."""
+        tables: set[tuple[str, tuple[str, ...]]] = set()
         while self._new_dependents:
             name = self._new_dependents.pop()
             module = sys.modules.get(name)
             if module is not None:
-                for source in {edge.source for edge in self.graph.edges_of(name) if edge.source in self.watchlist}:
-                    self._is_leaf(name, source)
+                tables.update(
+                    (edge.source, (edge.name,))
+                    for edge in self.graph.edges_of(name)
+                    if edge.name != STAR and edge.source in self.watchlist
+                )
                 try:
                     caches_of(module)
                 except Exception:  # noqa: BLE001 - the first follow looks again, and says what fails
                     pass
+        seen = (self.graph.version, self.watchlist.generation)
+        if seen != self._tables_seen:  # imports changed: the tables they made stale, made anew
+            self._tables_seen = seen
+            tables.update(self._tables)
+        for source, names in tables:
+            self._leaf_table(source, names)
+        if tables:
+            self._unfilled = True
+        elif self._unfilled and not self.warm_up.busy:  # it found their recipes: the tables take them
+            self._unfilled = False
+            for table in self._tables.values():
+                fill_recipes(table)
         self.warm_up.start()
 
     def _prepare_follow(self, name: str) -> None:
@@ -655,10 +748,15 @@ class _Pass:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     elsewhere: dict[str, list[str]] = field(default_factory=dict)  # source -> "where.name" re-bound
     seconds: dict[str, float] = field(default_factory=dict)  # module -> time its reload took
+    # per source, the leaves that followed from its table (None: no outcome is made for them)
+    followers: list[tuple[str, list[Followed]]] | None = None
 
     def rebound(self, source: str) -> list[str]:
         """Where names of ``source`` were re-bound, to add to."""
         return self.elsewhere.setdefault(source, [])
+
+
+_TABLES_KEPT = 64  # leaf tables (a source and the names that changed in one edit); then made anew
 
 
 def _package_of(watched: Watched) -> str | None:

@@ -39,6 +39,11 @@ class WarmUp:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def busy(self) -> bool:
+        """Is there work left, or a thread still at it?"""
+        return bool(self._pending) or (self._thread is not None and self._thread.is_alive())
+
     def start(self) -> None:
         """Prepare what is pending, in the background (after a cell: the user is reading its output)."""
         if not self._pending or self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):

@@ -163,6 +163,9 @@ class Watchlist:
         self._by_path: dict[str, set[str]] = {}  # file -> modules loaded from it
         self._lock = threading.Lock()
         self._counter = itertools.count()
+        # bumped whenever a module is recorded, forgotten or found untrusted: what is derived
+        # from the watched entries (see ``Reloader._leaf_table``) is kept until it moves
+        self.generation = 0
         self._hook: _ImportHook | None = None
         self._use_events = events
         self._events: Inotify | None = None
@@ -200,6 +203,7 @@ class Watchlist:
         with self._lock:
             watched = Watched(name, version.path, version, version, next(self._counter), compiled=compiled)
             self._modules[name] = watched
+            self.generation += 1
             self._by_path.setdefault(version.path, set()).add(name)
             self._unconfirmed.add(name)  # a save between our read and the watch: look once
             self._watch_directory(name, version.path)
@@ -240,6 +244,7 @@ class Watchlist:
             watched = self._modules[name]
             watched.trusted = False
             watched.imported_code = imported
+            self.generation += 1
             if self.on_record is not None:
                 self.on_record(watched)  # what it imports: from the code that ran, if known
         return True
@@ -330,6 +335,7 @@ class Watchlist:
 
     def _forget(self, name: str) -> None:
         watched = self._modules.pop(name, None)
+        self.generation += 1
         if watched is not None:
             self._by_path.get(watched.path, set()).discard(name)
         self._polled.discard(name)

@@ -1,0 +1,163 @@
+"""Leaf dependents, followed all at once: the common case at each edit of a module that many
+others take names from (200 modules ``from core import THRESHOLD``, each ``LIMIT = THRESHOLD * 2``).
+
+A leaf of ``source`` takes names from no other user module and gives none to any: in a check,
+only ``source`` can change it, and it changes nothing further. What following it needs (its
+namespace, the names it took, how it re-runs what reads them) is found once and kept in a table
+per source and changed names, for as long as the import graph and the watched modules stay as
+they were. An edit then walks the table: a handful of objects touched per leaf, no outcome made
+for it unless one is asked for. A leaf the table cannot vouch for this time (a name re-assigned
+since, a value that is not plain, a statement that fails) is handed back, untouched, to go the
+general way as any other dependent: the table only ever takes a shortcut to the same result.
+"""
+
+from __future__ import annotations
+
+import operator
+import sys
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from itertools import repeat
+from types import ModuleType
+from typing import Any
+
+from ._aftercare import CachesSeen, caches_of, caches_seen, holds_no_code
+from ._apply import UNBOUND, Batch, all_plain, recipe_for
+from ._graph import Edge
+from ._outcomes import Reloaded
+from ._source import SourceVersion
+from ._watch import Watched
+
+__all__ = ["Followed", "Leaf", "LeafTable", "Shape", "fill_recipes", "follow_leaves", "followed_outcomes"]
+
+_UNKNOWN: Any = object()
+
+
+@dataclass(slots=True, eq=False)
+class Leaf:
+    """One leaf of a source, and how it took the names of its table."""
+
+    name: str
+    module: ModuleType
+    namespace: dict[str, Any]
+    watched: Watched
+    running: SourceVersion  # the text it ran when the table was made
+    edges: tuple[Edge, ...]  # its imports of the table's names, for the general way
+    where: tuple[str, ...]  # "dep_000.THRESHOLD", for reports
+    caches: CachesSeen  # where its caches were last looked for
+    recipe: Any = _UNKNOWN  # how it re-runs what reads them: found at its first follow (or idle)
+
+
+# the names a leaf bound, and the names of the source it bound them to
+Shape = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+@dataclass(slots=True)
+class LeafTable:
+    """The leaves of one source for one tuple of its names, by how they took them, and the
+    other imports of those names."""
+
+    stamp: tuple[int, int]  # the graph's stamp of the source, the watchlist's generation
+    groups: dict[Shape, list[Leaf]]
+    others: list[Edge]  # namespaces, modules that are not leaves: the general way
+
+
+# what a leaf that followed did: the leaf, the names it bound, what they held and hold now, and
+# the values its recipe's names had before (empty when only names were re-bound)
+Followed = tuple[Leaf, tuple[str, ...], tuple[object, ...], tuple[object, ...], tuple[object, ...]]
+
+
+def follow_leaves(
+    table: LeafTable,
+    changes: Mapping[str, tuple[object, object]],
+    busy: Container[str],
+    done: set[str],
+    where: list[str],
+    followed: list[Followed] | None,
+) -> list[Leaf]:
+    """Follow the table's leaves that are as it knew them and not ``busy`` (their own save is
+    in this check); those followed join ``done``, ``where`` and ``followed`` (if it is kept).
+    The others are handed back."""
+    handed_back: list[Leaf] = []
+    is_, modules_get = operator.is_, sys.modules.get
+    for (aliases, takes), leaves in table.groups.items():
+        olds = tuple(changes[name][0] for name in takes)
+        news = tuple(changes[name][1] for name in takes)
+        plain = all_plain(news)
+        kept = not any(map(is_, news, repeat(UNBOUND)))  # no name goes
+        no_code = holds_no_code(news)  # (a batch binds plain values only)
+        results: dict[object, tuple[object, ...]] = {}  # batch inputs -> what the batch gave
+        for leaf in leaves:
+            name, namespace = leaf.name, leaf.namespace
+            if (
+                name in busy
+                or name in done
+                or leaf.watched.running is not leaf.running
+                or modules_get(name) is not leaf.module
+                or not all(map(is_, map(namespace.get, aliases, repeat(UNBOUND)), olds))
+            ):
+                handed_back.append(leaf)  # re-imported, re-assigned, or its own save: the general way
+                continue
+            recipe = leaf.recipe
+            if recipe is _UNKNOWN:
+                recipe = leaf.recipe = recipe_for(leaf.running, aliases)
+            if recipe == () and kept:
+                namespace.update(zip(aliases, news))  # nothing reads them at import: re-bound
+                before: tuple[object, ...] = ()
+            elif type(recipe) is Batch and plain and recipe.runs_in(namespace):
+                inputs = recipe.inputs(namespace)
+                known = results.get(inputs)
+                if known is not None:
+                    before = recipe.assign(namespace, aliases, news, known)
+                else:
+                    try:
+                        before = recipe.run(namespace, aliases, olds, news)
+                    except BaseException:  # noqa: BLE001 - put back: the general way runs it, and says it
+                        handed_back.append(leaf)
+                        continue
+                    results[inputs] = tuple(map(namespace.__getitem__, recipe.names))
+            else:
+                handed_back.append(leaf)
+                continue
+            seen = leaf.caches  # as ``caches_still_in``: the same functions at the same names?
+            if not (no_code and len(namespace) == seen[0] and all(map(is_, map(namespace.get, seen[1]), seen[2]))):
+                caches_of(leaf.module)
+                seen = leaf.caches = caches_seen(leaf.module)
+            for cache in seen[3]:
+                cache.cache_clear()
+            done.add(name)
+            where += leaf.where
+            if followed is not None:
+                followed.append((leaf, aliases, olds, news, before))
+    return handed_back
+
+
+def fill_recipes(table: LeafTable) -> None:
+    """Take the recipes the warm-up found (the first follow of each leaf then needs no lookup)."""
+    for (aliases, _), leaves in table.groups.items():
+        for leaf in leaves:
+            if leaf.recipe is _UNKNOWN:
+                leaf.recipe = leaf.running.memo.get(aliases, _UNKNOWN)
+
+
+def followed_outcomes(followed: list[Followed], source: str) -> list[Reloaded]:
+    """One outcome per leaf that followed, as the general way makes them (for reports)."""
+    outcomes = []
+    after = (source,)
+    for leaf, aliases, olds, news, before in followed:
+        changes = dict(zip(aliases, zip(olds, news)))
+        recipe = leaf.recipe
+        rebound: dict[str, tuple[object, object]] = recipe.changes(leaf.namespace, before) if before else {}
+        changes.update(rebound)
+        outcomes.append(
+            Reloaded(
+                leaf.name,
+                leaf.watched.path,
+                rebound=tuple(rebound),
+                reran=recipe.labels if isinstance(recipe, Batch) else (),
+                followed=aliases,
+                after=after,
+                changes=changes,
+            )
+        )
+    return outcomes
