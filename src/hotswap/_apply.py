@@ -485,22 +485,29 @@ class Batch:
     Each statement runs, even one whose inputs kept their value: arithmetic on the same values
     gives the same values, as a fresh import would. So batches of the same statements (``key``)
     given the very same values give the same results: computed once, they can be assigned in
-    every module that runs such a batch (``assign``).
+    every module that runs such a batch (``_leaves.follow_leaves``).
     """
 
     __slots__ = ("bound", "code", "key", "labels", "moves", "names", "read_order", "reads")
 
-    def __init__(self, moves: tuple[_Move, ...], run: list[_Move], names: tuple[str, ...], reads: frozenset[str], path: str, flags: int) -> None:
+    def __init__(
+        self, moves: tuple[_Move, ...], run: list[_Move], followed: tuple[str, ...], names: tuple[str, ...], reads: frozenset[str], path: str, flags: int
+    ) -> None:
         self.moves = moves  # the same recipe, statement by statement: for values that are not plain
-        self.names = names  # the names the statements bind, in order
-        self.bound = frozenset(names)
-        self.reads = reads  # the other names they read: plain values, or the batch cannot run
-        self.read_order = tuple(sorted(reads))
         self.labels = tuple(move.label for move in run)
         nodes = [move.node for move in run]
         self.code = _diff.statement_code(nodes, path, flags)
-        # what the statements compute, wherever they are written (``2`` and ``2.0`` differ here)
-        self.key = sys.intern(f"{flags}:{ast.dump(ast.Module(body=nodes, type_ignores=[]))}")
+        # what the statements compute from the followed names, wherever they are written (``2``
+        # and ``2.0`` differ here)
+        self.key = sys.intern(f"{flags}:{followed}:{ast.dump(ast.Module(body=nodes, type_ignores=[]))}")
+        # the same for every batch of the same statements: one set of objects for all of them
+        # (hundreds of modules run ``LIMIT = THRESHOLD * 2``, and each touch of memory costs)
+        shared = _BATCH_NAMES.get(self.key)
+        if shared is None:
+            if len(_BATCH_NAMES) > 4096:
+                _BATCH_NAMES.clear()
+            shared = _BATCH_NAMES[self.key] = (names, frozenset(names), reads, tuple(sorted(reads)))
+        self.names, self.bound, self.reads, self.read_order = shared  # names bound in order; names read
 
     @classmethod
     def of(cls, moves: tuple[_Move, ...], steps: Iterable[Step], followed: tuple[str, ...], path: str, flags: int) -> Batch | None:
@@ -518,7 +525,7 @@ class Batch:
             names.update(dict.fromkeys(sorted(move.binds)))
         if not imported.isdisjoint(names) or any(map(_is_dunder, names)):
             return None
-        return cls(moves, run, tuple(names), frozenset(reads), path, flags)
+        return cls(moves, run, followed, tuple(names), frozenset(reads), path, flags)
 
     def runs_in(self, namespace: dict[str, Any]) -> bool:
         """Every name it binds is there, every other name it reads holds a plain value (in C)."""
@@ -528,14 +535,6 @@ class Batch:
         """What its results depend on besides the followed names: the statements, and the very
         objects the other names it reads hold (where ``runs_in``)."""
         return (self.key, *map(id, map(namespace.__getitem__, self.read_order))) if self.reads else self.key
-
-    def assign(self, namespace: dict[str, Any], aliases: tuple[str, ...], news: tuple[object, ...], results: tuple[object, ...]) -> tuple[object, ...]:
-        """``run``, where the same batch already ran on the same inputs and gave ``results``."""
-        names = self.names
-        before = tuple(map(namespace.__getitem__, names))
-        namespace.update(zip(aliases, news))
-        namespace.update(zip(names, results))
-        return before
 
     def run(self, namespace: dict[str, Any], aliases: tuple[str, ...], olds: tuple[object, ...], news: tuple[object, ...]) -> tuple[object, ...]:
         """Re-bind ``aliases`` from ``olds`` (what they hold) to ``news`` (plain values) and run;
@@ -555,6 +554,10 @@ class Batch:
         """Name -> (old, new) for the names it bound to another object."""
         names = self.names
         return {name: (old, new) for name, old, new in zip(names, before, map(namespace.__getitem__, names)) if old is not new}
+
+
+# Batch.key -> the names its statements bind (in order, and as a set) and read (as a set, in order)
+_BATCH_NAMES: dict[str, tuple[tuple[str, ...], frozenset[str], frozenset[str], tuple[str, ...]]] = {}
 
 
 def _run_batch(

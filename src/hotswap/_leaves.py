@@ -86,36 +86,45 @@ def follow_leaves(
         plain = all_plain(news)
         kept = not any(map(is_, news, repeat(UNBOUND)))  # no name goes
         no_code = holds_no_code(news)  # (a batch binds plain values only)
-        results: dict[object, tuple[object, ...]] = {}  # batch inputs -> what the batch gave
-        for leaf in leaves:
+        rebinding = dict(zip(aliases, news))
+        first, first_old, single = aliases[0], olds[0], len(aliases) == 1
+        # batch inputs -> the names to assign: the followed ones, and what the batch gave
+        assigned: dict[object, dict[str, object]] = {}
+        for leaf in leaves:  # (written for speed: it runs for each of hundreds of modules)
             name, namespace = leaf.name, leaf.namespace
             if (
                 name in busy
                 or name in done
                 or leaf.watched.running is not leaf.running
                 or modules_get(name) is not leaf.module
-                or not all(map(is_, map(namespace.get, aliases, repeat(UNBOUND)), olds))
+                or namespace.get(first, UNBOUND) is not first_old
+                or not (single or all(map(is_, map(namespace.get, aliases, repeat(UNBOUND)), olds)))
             ):
                 handed_back.append(leaf)  # re-imported, re-assigned, or its own save: the general way
                 continue
             recipe = leaf.recipe
             if recipe is _UNKNOWN:
                 recipe = leaf.recipe = recipe_for(leaf.running, aliases)
-            if recipe == () and kept:
-                namespace.update(zip(aliases, news))  # nothing reads them at import: re-bound
-                before: tuple[object, ...] = ()
-            elif type(recipe) is Batch and plain and recipe.runs_in(namespace):
-                inputs = recipe.inputs(namespace)
-                known = results.get(inputs)
-                if known is not None:
-                    before = recipe.assign(namespace, aliases, news, known)
-                else:
+            before: tuple[object, ...] = ()
+            if type(recipe) is Batch:
+                if not (plain and namespace.keys() >= recipe.bound and (not recipe.reads or recipe.runs_in(namespace))):
+                    handed_back.append(leaf)  # a value that is not plain, a name gone: the general way
+                    continue
+                inputs = recipe.inputs(namespace) if recipe.reads else recipe.key
+                values = assigned.get(inputs)
+                if values is None:
                     try:
                         before = recipe.run(namespace, aliases, olds, news)
                     except BaseException:  # noqa: BLE001 - put back: the general way runs it, and says it
                         handed_back.append(leaf)
                         continue
-                    results[inputs] = tuple(map(namespace.__getitem__, recipe.names))
+                    assigned[inputs] = {**rebinding, **{n: namespace[n] for n in recipe.names}}
+                else:
+                    if followed is not None:
+                        before = tuple(map(namespace.__getitem__, recipe.names))
+                    namespace.update(values)
+            elif recipe == () and kept:
+                namespace.update(rebinding)  # nothing reads them at import: re-bound
             else:
                 handed_back.append(leaf)
                 continue

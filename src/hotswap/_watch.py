@@ -127,7 +127,7 @@ def source_path(module: ModuleType) -> str | None:
     return path
 
 
-@dataclass
+@dataclass(slots=True)
 class Watched:
     """A module under watch: the version running now and the last one read."""
 
