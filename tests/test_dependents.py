@@ -333,3 +333,18 @@ def test_a_dependent_that_gains_an_importer_passes_its_changes_on(shell, modules
     modules.write(core, "K = 5\n")
 
     assert cell("(dep.DOUBLE, user.double(), DOUBLE)") == (10, 10, 10)
+
+
+@pytest.mark.parametrize("after", ["X = K\nX += 1\n", "X = K\nY = X\nX = 5\n", "X = K\nX = X + 1\n"])
+def test_a_dependent_name_bound_again_later_follows_even_when_a_re_run_gives_its_old_object(shell, modules, cell, after):
+    """The same as a module's own save, when the value comes from the module it imports."""
+    core, dep = modules.named("core"), modules.named("dep")
+    modules.write(core, "K = 1\n")
+    modules.write(dep, f"from {core} import K\n" + after)
+    cell("%autoreload 2")
+    cell(f"import {dep} as dep")
+    modules.write(core, "K = 2\n")
+
+    fresh: dict[str, object] = {}
+    exec("K = 2\n" + after, fresh)
+    assert cell("(dep.K, dep.X, getattr(dep, 'Y', None))") == (2, fresh["X"], fresh.get("Y"))

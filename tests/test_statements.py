@@ -254,3 +254,18 @@ def test_many_edit_cycles_match_a_fresh_import_of_the_final_file(shell, modules,
         assert reloaded == expected, version
         assert cell("m.C is C0 and isinstance(c, m.C)") is True
     assert read_version(str(path)).text == VERSIONS[0]
+
+
+@pytest.mark.parametrize(
+    "after",
+    ["X = K\nX += 1\n", "X = K\nX = X + 1\n", "X = K\nY = X\nX = 5\n", "X = K * 0 + 2\nX = X * 10\n"],
+)
+def test_a_name_bound_again_later_follows_even_when_a_re_run_gives_its_old_object(stateful, cell, after):
+    """``X = K`` re-run may give the very object X ended with (small ints are shared): the
+    statements after it that bind X again must still run (a fresh import gives the same)."""
+    edit = stateful("K = 1\n" + after)
+    edit("K = 2\n" + after)
+
+    fresh: dict[str, object] = {}
+    exec("K = 2\n" + after, fresh)
+    assert cell("(m.K, m.X, getattr(m, 'Y', None))") == (2, fresh["X"], fresh.get("Y"))

@@ -259,6 +259,9 @@ def follow_unchanged(
                         raise _NotPlain()
                     dirty.add(name)
                     live.add(name)
+                elif name in move.bound_later:  # the same object, but not its final value yet
+                    dirty.add(name)
+                    live.add(name)
     except _NotPlain:
         _undo(namespace, before, snapshot)
         return None
@@ -393,10 +396,11 @@ def _names_came_or_went(
 class _Move:
     """A statement a dependent may run again the short way: what it reads and binds, how it shows."""
 
-    __slots__ = ("binds", "code", "future_flags", "label", "node", "path", "plain", "pure", "reads")
+    __slots__ = ("binds", "bound_later", "code", "future_flags", "label", "node", "path", "plain", "pure", "reads")
 
     def __init__(self, step: Step, plain: bool, path: str, future_flags: int) -> None:
         self.reads, self.binds, self.plain, self.label = step.reads, step.binds, plain, step.label()
+        self.bound_later = step.bound_later
         self.pure = plain and _arithmetic(step.node)  # on plain values, it runs no user code
         self.node, self.path, self.future_flags = step.node, path, future_flags
         self.code: types.CodeType | None = None  # compiled when first needed, then kept
@@ -905,9 +909,11 @@ def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
     _keep_attributes_written(run, [step.node], namespace)
     exec(_diff.statement_code([step.node], path, plan.future_flags), namespace)
     run.reran.append(step.label())
-    changed = set()
+    changed = set(step.bound_later)  # not their final value: what comes after runs, whatever it is
     for name, old in before.items():
         new = namespace.get(name, _ABSENT)
+        if name in changed:
+            continue
         if new is not old and not (old is not _ABSENT and new is not _ABSENT and _keep_identity(run, name, old, new)):
             changed.add(name)
     return changed

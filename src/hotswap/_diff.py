@@ -77,6 +77,9 @@ class Step:
     binds: frozenset[str]  # module-level names it binds
     dynamic: bool  # binds names that cannot be seen statically
     late: frozenset[str] = frozenset()  # names it reads that a later statement binds
+    # names it binds that a later statement binds again: their value after it is not their final
+    # one (run again, it may give the object they held, and what comes after must still run)
+    bound_later: frozenset[str] = frozenset()
     mutates: frozenset[str] = frozenset()  # names whose object it may change in place (``REG.append(x)``)
     methods: tuple[int, ...] = ()  # METHODS: positions of the changed defs in the class body
     moved: bool = False  # some of its unchanged lines now sit elsewhere
@@ -527,9 +530,10 @@ def _mark_late(steps: list[Step]) -> tuple[Step, ...]:
     for step in steps:
         bound_later.subtract(step.binds)
         late = frozenset(n for n in step.reads if bound_later[n] > 0 or n in step.binds) | (step.mutates & made)
+        again = frozenset(n for n in step.binds if bound_later[n] > 0)
         if not isinstance(step.node, (ast.Import, ast.ImportFrom)):
             made |= step.binds
-        marked.append(dataclasses.replace(step, late=late) if late else step)
+        marked.append(dataclasses.replace(step, late=late, bound_later=again) if late or again else step)
     return tuple(marked)
 
 
