@@ -139,3 +139,75 @@ def test_every_new_statement_gets_one_step_and_unchanged_text_runs_nothing(
     assert [ast.dump(s.node) for s in result.steps] == [ast.dump(n) for n in ast.parse(new_text).body]
     same = plan(new_text, new_text)
     assert all(step.kind is Kind.UNCHANGED for step in same.steps)
+
+
+# Whole statements a module is made of, and lines a user types and deletes in it, some of which
+# leave something open (a bracket, a string, a block, a continued line) or shift a line into
+# the block above.
+_SNIPPETS = [
+    "X = 1\n", "Y = X * 2\n", "\n", "# a comment\n", "@decorate\ndef f():\n    return X\n",
+    "def g(a,\n      b):\n    pass\n", "class C:\n    a = 1\n\n    def m(self):\n        return 2\n",
+    "if X:\n    Y = 1\nelse:\n    Y = 2\n", "Z = (1,\n     2)\n", "S = '''\ntext\n'''\n",
+    "T = 1 + \\\n    2\n", "W = 3; V = 4\n", "import os\n", "try:\n    pass\nexcept E:\n    pass\n",
+]
+_LINES = [
+    "X = 2\n", "Y = X * 3\n", "\n", "# another\n", "@decorate\n", "def f():\n", "    return Y\n",
+    "    pass\n", "class C:\n", "    b = 2\n", "if X:\n", "else:\n", "Z = (1,\n", "     3)\n",
+    "S = '''\n", "T = 1 + \\\n", "W = 5; V = 6\n", "    # inside\n", "L = [\n", "]\n", "@other\n",
+]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_SNIPPETS), max_size=10),
+    st.lists(
+        st.tuples(st.sampled_from(["replace", "insert", "delete"]), st.integers(0, 40), st.sampled_from(_LINES)),
+        min_size=1,
+        max_size=3,
+    ),
+    st.booleans(),
+)
+def test_a_text_parsed_from_the_one_it_follows_is_the_text_parsed_whole(
+    snippets: list[str], edits: list[tuple[str, int, str]], final_newline: bool
+) -> None:
+    """Reparsing only the statements an edit touches gives the very tree a whole parse gives
+    (lines and columns included), or a whole parse is done (and raises where it does)."""
+    from hotswap._diff import _Text
+
+    old_text = "".join(snippets)
+    near = _Text(old_text, "m.py")
+    lines = old_text.splitlines(keepends=True)
+    for kind, at, line in edits:
+        at = min(at, len(lines))
+        if kind == "insert" or not lines:
+            lines.insert(at, line)
+        elif kind == "replace":
+            lines[min(at, len(lines) - 1)] = line
+        else:
+            del lines[min(at, len(lines) - 1)]
+    new_text = "".join(lines)
+    if not final_newline:
+        new_text = new_text.rstrip("\n")
+    try:
+        whole = ast.dump(ast.parse(new_text, "m.py"), include_attributes=True)
+    except SyntaxError:
+        whole = None
+    try:
+        incremental = ast.dump(_Text(new_text, "m.py", near).tree, include_attributes=True)
+    except SyntaxError:
+        incremental = None
+    assert incremental == whole
+
+
+def test_a_text_parsed_from_the_one_it_follows_shares_the_statements_it_did_not_touch() -> None:
+    from hotswap._diff import _Text
+
+    old = "import os\n\nX = 1\n\ndef f():\n    return X\n\nclass C:\n    pass\n"
+    near = _Text(old, "m.py")
+    new = _Text(old.replace("X = 1", "X = 2"), "m.py", near)
+    kept = [a is b for a, b in zip(near.tree.body, new.tree.body)]
+    assert kept == [True, False, True, True]
+    shifted_text = old.replace("X = 1", "X = 1\nY = 2")
+    shifted = _Text(shifted_text, "m.py", near)  # the lines after it moved: parsed again
+    assert [a is b for a, b in zip(near.tree.body, shifted.tree.body)] == [True, True, False, False]
+    assert ast.dump(shifted.tree, include_attributes=True) == ast.dump(ast.parse(shifted_text), include_attributes=True)

@@ -33,6 +33,7 @@ import dataclasses
 import difflib
 import enum
 import functools
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -161,16 +162,18 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
     >>> [step.kind.value for step in p.steps]
     ['run', 'unchanged', 'body']
     """
-    new = _text(new_text, path)
     try:
-        old = _text(old_text, path)
+        old: _Text | None = _text(old_text, path)
     except SyntaxError:
-        return Plan((), frozenset(), future_flags(new.tree), "the running text does not parse")
-    flags = future_flags(new.tree)
-    if flags != future_flags(old.tree):
+        old = None
+    new = _text(new_text, path, near=old)
+    if old is None:
+        return Plan((), frozenset(), new.future_flags, "the running text does not parse")
+    flags = new.future_flags
+    if flags != old.future_flags:
         return Plan((), frozenset(), flags, "its __future__ imports changed")
     for text in (old, new):
-        twice = _defined_twice(text.tree.body)
+        twice = text.defined_twice
         if twice:
             return Plan((), frozenset(), flags, f"{twice!r} is defined more than once")
     pairs = _pair(old, new)
@@ -180,8 +183,8 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
             return Plan((), frozenset(), flags, "a removed statement bound names that cannot be known (import *)")
     moved: dict[int, int] = {}
     steps = [_step(i, node, pairs.get(i), old, new, moved) for i, node in enumerate(new.tree.body)]
-    removed = _bound_by(old) - _bound_by(new)
-    attributes = _attributes_set_by(old.tree.body) - _attributes_set_by(new.tree.body)
+    removed = old.bound - new.bound
+    attributes = old.attributes_set - new.attributes_set
     return Plan(_mark_late(steps), frozenset(removed), flags, moved_lines=moved, removed_attributes=attributes)
 
 
@@ -221,12 +224,43 @@ def _flattened(target: ast.expr) -> list[ast.expr]:
 
 
 class _Text:
-    """A parsed source text, and the exact text of each of its statements."""
+    """A parsed source text, and the exact text of each of its statements.
 
-    def __init__(self, text: str, path: str) -> None:
-        self.tree = ast.parse(text, path)
+    Made from a ``near`` text (the version it follows), only the top-level
+    statements its changed lines touch are parsed: the others are the near
+    text's own nodes, shared (parsed trees are never mutated).
+    """
+
+    def __init__(self, text: str, path: str, near: _Text | None = None) -> None:
         self.lines = text.splitlines(keepends=True)
+        tree = _reparsed(near, self.lines, text, path) if near is not None else None
+        self.tree = tree if tree is not None else ast.parse(text, path)
         self._segments: dict[int, str] = {}
+        if tree is not None and near is not None:  # a shared statement is written the same in both
+            known = near._segments
+            for node in tree.body:
+                segment = known.get(id(node))
+                if segment is not None:
+                    self._segments[id(node)] = segment
+
+    # what each plan asks of both its texts, kept (the new text of one plan is the old of the next)
+
+    @functools.cached_property
+    def future_flags(self) -> int:
+        return future_flags(self.tree)
+
+    @functools.cached_property
+    def defined_twice(self) -> str | None:
+        return _defined_twice(self.tree.body)
+
+    @functools.cached_property
+    def bound(self) -> frozenset[str]:
+        """The names its top-level statements bind."""
+        return frozenset().union(*(_scan(self, node).binds for node in self.tree.body))
+
+    @functools.cached_property
+    def attributes_set(self) -> frozenset[tuple[str, str]]:
+        return _attributes_set_by(self.tree.body)
 
     def segment(self, node: ast.stmt) -> str:
         """The statement as written (comments included), wherever it sits."""
@@ -260,8 +294,8 @@ def unchanged_plan(text: str, path: str, digest: str, *, keep: bool = True) -> P
 
 def _plan_of_unchanged(new: _Text) -> Plan:
     """``plan(text, text)`` without pairing a text with itself: every step is unchanged."""
-    flags = future_flags(new.tree)
-    twice = _defined_twice(new.tree.body)
+    flags = new.future_flags
+    twice = new.defined_twice
     if twice:
         return Plan((), frozenset(), flags, f"{twice!r} is defined more than once")
     steps = []
@@ -319,7 +353,7 @@ def star_imports(text: str, path: str) -> tuple[tuple[ast.ImportFrom, frozenset[
 
 def attributes_set(text: str, path: str) -> frozenset[tuple[str, str]]:
     """``(Point, tag)`` for each top-level ``Point.tag = ...`` of a text."""
-    return _attributes_set_by(_text(text, path).tree.body)
+    return _text(text, path).attributes_set
 
 
 def parse(text: str, path: str) -> ast.Module:
@@ -327,10 +361,67 @@ def parse(text: str, path: str) -> ast.Module:
     return _text(text, path).tree
 
 
-@functools.lru_cache(maxsize=64)
-def _text(text: str, path: str) -> _Text:
+def _text(text: str, path: str, near: _Text | None = None) -> _Text:
     """Parsed texts are reused (never mutated): the new text of one reload is the old of the next."""
-    return _Text(text, path)
+    key = (text, path)
+    with _TEXTS_LOCK:  # (the warm-up thread parses too)
+        known = _TEXTS.pop(key, None)
+        if known is not None:
+            _TEXTS[key] = known  # the most recent last
+            return known
+    parsed = _Text(text, path, near)
+    with _TEXTS_LOCK:
+        _TEXTS[key] = parsed
+        while len(_TEXTS) > 64:
+            del _TEXTS[next(iter(_TEXTS))]
+    return parsed
+
+
+_TEXTS: dict[tuple[str, str], _Text] = {}  # (text, path) -> parsed, the least recent first
+_TEXTS_LOCK = threading.Lock()
+
+
+def _reparsed(near: _Text, lines: list[str], text: str, path: str) -> ast.Module | None:
+    """The tree of ``text`` (split in ``lines``), parsing again only the top-level statements of
+    ``near`` that a changed line touches, and the changed lines between them; the statements
+    before them, and after them when no line came or went, are ``near``'s own nodes.
+
+    Sound because the parts kept begin and end where ``near``'s top-level statements do, and
+    the part parsed again parses alone: nothing can be left open across its edges (a bracket,
+    a string, a block, a continued line), or it would not. None when it does not parse alone
+    (the whole text is parsed, and a syntax error is said where it is), or when lines are not
+    plain ``\n`` lines (``splitlines`` would not count them as the parser does).
+    """
+    old = near.lines
+    if "\r" in text or len(lines) != text.count("\n") + (not text.endswith("\n")) or "barry_as_FLUFL" in text:
+        return None
+    limit = min(len(old), len(lines))
+    start = 0  # lines before it are the same
+    while start < limit and old[start] == lines[start]:
+        start += 1
+    same_after = 0  # this many last lines are the same
+    while same_after < limit - start and old[-1 - same_after] == lines[-1 - same_after]:
+        same_after += 1
+    body = near.tree.body
+    keep_before = 0  # statements wholly before the first changed line
+    while keep_before < len(body) and _last_line(body[keep_before]) <= start:
+        keep_before += 1
+    keep_after = len(body)  # from this statement on, wholly after the last changed line
+    if len(old) == len(lines):  # (else they moved: parsed again, with their new lines)
+        while keep_after > keep_before and first_line(body[keep_after - 1]) > len(old) - same_after:
+            keep_after -= 1
+    first = start + 1 if keep_before == len(body) else min(start + 1, first_line(body[keep_before]))
+    last = first_line(body[keep_after]) - 1 if keep_after < len(body) else len(lines)
+    try:
+        part = ast.parse("".join(lines[first - 1 : last]), path)
+    except (SyntaxError, ValueError):
+        return None
+    ast.increment_lineno(part, first - 1)
+    return ast.Module(body=[*body[:keep_before], *part.body, *body[keep_after:]], type_ignores=[])
+
+
+def _last_line(node: ast.stmt) -> int:
+    return node.end_lineno or node.lineno
 
 
 def _defined_twice(body: list[ast.stmt]) -> str | None:
@@ -347,13 +438,23 @@ def _pair(old: _Text, new: _Text) -> dict[int, ast.stmt]:
         return text.segment(node)
 
     old_body, new_body = old.tree.body, new.tree.body
+    # statements the new text shares with the old one (see ``_Text``) pair with themselves; the
+    # others are matched by what they say
+    head = 0
+    while head < min(len(old_body), len(new_body)) and old_body[head] is new_body[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old_body), len(new_body)) - head and old_body[-1 - tail] is new_body[-1 - tail]:
+        tail += 1
+    pairs = {i: old_body[i] for i in range(head)}
+    pairs.update({len(new_body) - 1 - k: old_body[len(old_body) - 1 - k] for k in range(tail)})
+    old_middle, new_middle = old_body[head : len(old_body) - tail], new_body[head : len(new_body) - tail]
     matcher = difflib.SequenceMatcher(
-        None, [key(old, n) for n in old_body], [key(new, n) for n in new_body], autojunk=False
+        None, [key(old, n) for n in old_middle], [key(new, n) for n in new_middle], autojunk=False
     )
-    pairs = {}
     for block in matcher.get_matching_blocks():
         for k in range(block.size):
-            pairs[block.b + k] = old_body[block.a + k]
+            pairs[head + block.b + k] = old_middle[block.a + k]
     paired = {id(n) for n in pairs.values()}
     old_defs = {n.name: n for n in old_body if isinstance(n, (*_DEFS, ast.ClassDef))}
     by_meaning: dict[str, list[ast.stmt]] = {}
@@ -409,7 +510,7 @@ def _kind(
         return Kind.UNCHANGED, ()  # a bare string or constant does nothing when it runs
     if old is None or type(old) is not type(node):
         return Kind.RUN, ()
-    if old_text.segment(old) == new_text.segment(node):
+    if old is node or old_text.segment(old) == new_text.segment(node):
         return Kind.UNCHANGED, ()
     if isinstance(node, _DEFS):
         # same meaning but other lines still recompiles: the code must report its lines
@@ -485,13 +586,6 @@ def method_class(node: ast.ClassDef, positions: tuple[int, ...]) -> ast.ClassDef
     bare.bases, bare.keywords, bare.decorator_list = [], [], []
     bare.body = [without_decorators(node.body[i]) for i in positions]
     return bare
-
-
-def _bound_by(text: _Text) -> set[str]:
-    names: set[str] = set()
-    for node in text.tree.body:
-        names |= _scan(text, node).binds
-    return names
 
 
 @dataclass(frozen=True)
