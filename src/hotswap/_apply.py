@@ -69,6 +69,7 @@ __all__ = [
     "follow_unchanged",
     "collector_paused",
     "prepare_follow",
+    "prepare_reload",
     "recipe_for",
     "reload_module",
     "reloading",
@@ -421,10 +422,11 @@ def _parsed_unchanged(version: SourceVersion, *, keep: bool = True) -> Plan | No
         return None
 
 
-def parse_once(version: SourceVersion) -> None:
-    """Parse the text now (kept in the planner's cache of parsed texts), if it parses."""
+def prepare_reload(version: SourceVersion) -> None:
+    """Parse the text now, and read its statements' names (kept in the planner's caches), if it
+    parses: the old side of the module's next reload."""
     try:
-        _diff.parse(version.text, version.path)
+        _diff.prepare(version.text, version.path)
     except (SyntaxError, ValueError):
         pass  # its reload will say so
 

@@ -361,6 +361,12 @@ def parse(text: str, path: str) -> ast.Module:
     return _text(text, path).tree
 
 
+def prepare(text: str, path: str) -> None:
+    """Work out now what a plan from this text will ask of it (parsed, each statement's names):
+    the first reload of a module then only parses and reads what its edit changed."""
+    _text(text, path).bound
+
+
 def _text(text: str, path: str, near: _Text | None = None) -> _Text:
     """Parsed texts are reused (never mutated): the new text of one reload is the old of the next."""
     key = (text, path)

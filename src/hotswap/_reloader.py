@@ -34,8 +34,8 @@ from ._apply import (
     UNBOUND,
     exported,
     follow_unchanged,
-    parse_once,
     prepare_follow,
+    prepare_reload,
     reload_module,
     reloading,
 )
@@ -675,8 +675,8 @@ class Reloader:
 
     def _prepare_follow(self, name: str) -> None:
         """The warm-up's work for one module (on its thread): see ``prepare_follow``; and the text
-        of each module it takes names from is parsed, once (the old side of that module's first
-        reload)."""
+        of each module it takes names from is prepared, once (``prepare_reload``: the old side of
+        that module's first reload)."""
         watched = self.watchlist.get(name)
         if watched is None or watched.compiled or not watched.trusted:
             return
@@ -687,7 +687,7 @@ class Reloader:
             self._sources_parsed.add(source)
             running = self.watchlist.get(source)
             if running is not None and not running.compiled:
-                parse_once(running.running)
+                prepare_reload(running.running)
 
     def _read_imports(self, watched: Watched) -> None:
         """Keep the graph current: a module was imported, or now runs another text."""
