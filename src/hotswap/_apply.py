@@ -318,6 +318,8 @@ _OLD, _NEW = operator.itemgetter(0), operator.itemgetter(1)  # of an (old, new) 
 def all_plain(values: Iterable[object]) -> bool:
     """Are these values of the types arithmetic on which runs no user code?"""
     return _SCALARS.issuperset(map(type, values))
+
+
 _ARITHMETIC = (
     ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
     ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
@@ -535,7 +537,7 @@ class Batch:
 
     def runs_in(self, namespace: dict[str, Any]) -> bool:
         """Every name it binds is there, every other name it reads holds a plain value (in C)."""
-        return namespace.keys() >= self.bound and _SCALARS.issuperset(map(type, map(namespace.get, self.reads, repeat(_ABSENT))))
+        return namespace.keys() >= self.bound and all_plain(map(namespace.get, self.reads, repeat(_ABSENT)))
 
     def inputs(self, namespace: dict[str, Any]) -> object:
         """What its results depend on besides the followed names: the statements, and the very
@@ -579,7 +581,7 @@ def _run_batch(
     namespace = module.__dict__
     changes = {alias: rebind[alias] for alias in followed}
     news = tuple(map(_NEW, changes.values()))
-    if not _SCALARS.issuperset(map(type, news)) or not batch.runs_in(namespace):
+    if not all_plain(news) or not batch.runs_in(namespace):
         return None
     try:
         before = batch.run(namespace, followed, tuple(map(_OLD, changes.values())), news)

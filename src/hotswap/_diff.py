@@ -162,13 +162,15 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
     >>> [step.kind.value for step in p.steps]
     ['run', 'unchanged', 'body']
     """
-    try:
-        old: _Text | None = _text(old_text, path)
-    except SyntaxError:
-        old = None
-    new = _text(new_text, path, near=old)
-    if old is None:
-        return Plan((), frozenset(), new.future_flags, "the running text does not parse")
+    old = _known_text(old_text, path)
+    if old is not None:
+        new = _text(new_text, path, near=old)
+    else:  # (the first reload of a module nobody prepared: each side is parsed from the other)
+        new = _text(new_text, path)
+        try:
+            old = _text(old_text, path, near=new)
+        except SyntaxError:
+            return Plan((), frozenset(), new.future_flags, "the running text does not parse")
     flags = new.future_flags
     if flags != old.future_flags:
         return Plan((), frozenset(), flags, "its __future__ imports changed")
@@ -369,18 +371,24 @@ def prepare(text: str, path: str) -> None:
 
 def _text(text: str, path: str, near: _Text | None = None) -> _Text:
     """Parsed texts are reused (never mutated): the new text of one reload is the old of the next."""
-    key = (text, path)
-    with _TEXTS_LOCK:  # (the warm-up thread parses too)
-        known = _TEXTS.pop(key, None)
-        if known is not None:
-            _TEXTS[key] = known  # the most recent last
-            return known
+    known = _known_text(text, path)
+    if known is not None:
+        return known
     parsed = _Text(text, path, near)
+    key = (text, path)
     with _TEXTS_LOCK:
         _TEXTS[key] = parsed
         while len(_TEXTS) > 64:
             del _TEXTS[next(iter(_TEXTS))]
     return parsed
+
+
+def _known_text(text: str, path: str) -> _Text | None:
+    with _TEXTS_LOCK:  # (the warm-up thread parses too)
+        known = _TEXTS.pop((text, path), None)
+        if known is not None:
+            _TEXTS[(text, path)] = known  # the most recent last
+    return known
 
 
 _TEXTS: dict[tuple[str, str], _Text] = {}  # (text, path) -> parsed, the least recent first
@@ -418,11 +426,10 @@ def _reparsed(near: _Text, lines: list[str], text: str, path: str) -> ast.Module
             keep_after -= 1
     first = start + 1 if keep_before == len(body) else min(start + 1, first_line(body[keep_before]))
     last = first_line(body[keep_after]) - 1 if keep_after < len(body) else len(lines)
-    try:
-        part = ast.parse("".join(lines[first - 1 : last]), path)
+    try:  # (the blank lines before it give its nodes their lines, at the cost of a newline each)
+        part = ast.parse("\n" * (first - 1) + "".join(lines[first - 1 : last]), path)
     except (SyntaxError, ValueError):
         return None
-    ast.increment_lineno(part, first - 1)
     return ast.Module(body=[*body[:keep_before], *part.body, *body[keep_after:]], type_ignores=[])
 
 
