@@ -422,6 +422,8 @@ CATALOGUE: dict[str, list[Component]] = {
         Component("square", 3, lambda c, n: ("square = lambda x: x * x + K", "square = lambda x: -x")[c[0]], (2,), 30),
         Component("AppError", 4, lambda c, n: f"class AppError(ValueError):\n    code = {c[0] + 1}", (2,), 25),
         Component("DOUBLE", 5, lambda c, n: f"_tmp = K * {c[0] + 2}\nDOUBLE = _tmp + 1\ndel _tmp", (2,), 20),
+        # bound again later: re-running the first binding can give back the object it ended with
+        Component("ACC", 5, lambda c, n: ("ACC = K\nACC += 1", "ACC = K + 1\nACC = ACC * 2")[c[0]], (2,), 25, ("K",)),
         Component(  # renamed between versions: util_a <-> util_b
             "util", 4, lambda c, n: _fn(f"def util_{'ab'[c[0]]}(x):", ("return x - 1", "return -x")[c[1]]), (2, 2), 40
         ),
@@ -443,6 +445,7 @@ CATALOGUE: dict[str, list[Component]] = {
         Component("import_extra", 2, lambda c, n: f"from {n['b']} import EXTRA", (1,), 15),
         Component("MODE", 5, lambda c, n: _fn("if K > 1:", f"MODE = 'big{c[0]}'") + "\nelse:\n    MODE = 'small'", (2,), 30),
         Component("LIMIT", 3, lambda c, n: ("LIMIT = K * 2", "LIMIT = K + 100")[c[0]], (2,), 50),
+        Component("STEP", 5, lambda c, n: ("STEP = K\nSTEP += 1", "STEP = K\nSTEP = STEP - 1")[c[0]], (2,), 25, ("import_b",)),
         Component(
             "f",
             4,
