@@ -110,7 +110,7 @@ class Reloader:
         self._failed: dict[str, tuple[SourceVersion, frozenset[str]]] = {}
         # (module, source) -> can only source change the module, and can it change no other? Kept
         # with what it depends on: when the module's imports, or the imports from it, last changed
-        # (the graph's ``touched``), and the number of watched modules (see ``_leaf_test``)
+        # (the graph's ``touched``), and the number of watched modules (see ``_is_leaf``)
         self._leaves: dict[tuple[str, str], tuple[int, int, bool]] = {}
         # module -> alias -> (object it still holds, source, name): a follow that failed left
         # it behind; the next change of source.name re-binds it from there
@@ -411,7 +411,7 @@ class Reloader:
             else:
                 _job_for(jobs, watched).follow(alias, held, new, source, name)
         if leaves:
-            self._follow_leaves(leaves, source, work)
+            self._follow_each_leaf(leaves, source, work)
 
     def _leaf_table(self, source: str, names: tuple[str, ...]) -> LeafTable | None:
         """The leaves of ``source`` for these names, kept while the source's imports (the graph's
@@ -439,9 +439,7 @@ class Reloader:
                     edge.importer in self.namespaces
                     or watched is None
                     or edge.importer not in sys.modules
-                    or not watched.trusted
-                    or watched.compiled
-                    or not self._is_leaf(edge.importer, source)
+                    or not self._is_leaf(watched, source)
                 ):
                     others.append(edge)
                 else:
@@ -465,33 +463,29 @@ class Reloader:
         """Can only ``source`` change this module in this check, and can it change no other?"""
         if self._failed or self._held_back:
             return lambda watched: False  # they may join the queue again: the general way
-        known, touched, watched_count = self._leaves, self.graph.touched.get, len(self.watchlist)
+        return lambda watched: watched.name not in jobs and self._is_leaf(watched, source)
 
-        def leaf(watched: Watched) -> bool:
-            name = watched.name
-            if name in jobs or not watched.trusted or watched.compiled:
-                return False
-            entry = known.get((name, source))
-            if entry is not None and entry[0] == touched(name, 0) and entry[1] == watched_count:
-                return entry[2]
-            return self._is_leaf(name, source)
-
-        return leaf
-
-    def _is_leaf(self, name: str, source: str) -> bool:
-        """Of what the module imports, only ``source`` is the user's, and nothing imports from it
-        (kept in ``_leaves`` with what it depends on)."""
-        graph = self.graph
+    def _is_leaf(self, watched: Watched, source: str) -> bool:
+        """Of what the module imports, only ``source`` is the user's, and nothing imports from it;
+        its text is the one that runs. Kept in ``_leaves`` with what the answer depends on: the
+        graph's stamp of the module, and the number of watched modules."""
+        if not watched.trusted or watched.compiled:
+            return False
+        name, graph = watched.name, self.graph
+        stamp = (graph.touched.get(name, 0), len(self.watchlist))
+        known = self._leaves.get((name, source))
+        if known is not None and known[:2] == stamp:
+            return known[2]
         answer = (
             not graph.has_importers(name)
             and not graph.has_star_importers(name)
             and graph.only_user_source(name, source, self.watchlist.__contains__)
             and all(edge.name != STAR for edge in graph.edges_of(name))  # see _star_imports_follow
         )
-        self._leaves[(name, source)] = (graph.touched.get(name, 0), len(self.watchlist), answer)
+        self._leaves[(name, source)] = (*stamp, answer)
         return answer
 
-    def _follow_leaves(self, leaves: dict[str, list[Any]], source: str, work: _Pass) -> None:
+    def _follow_each_leaf(self, leaves: dict[str, list[Any]], source: str, work: _Pass) -> None:
         """Dependents only ``source`` changes, followed now; anything the short way cannot vouch
         for becomes a job, as any other dependent's. A failure is final (its statements ran once)."""
         after, done, outcomes, where = (source,), work.done, work.outcomes, work.rebound(source)
