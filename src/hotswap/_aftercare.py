@@ -31,6 +31,7 @@ __all__ = [
     "follow_moved_lines",
     "forget_registered",
     "functions_bound_to",
+    "holds_as_seen",
     "holds_no_code",
     "may_have_registered",
     "placehold_new_fields",
@@ -76,16 +77,16 @@ def caches_still_in(module: types.ModuleType, changed: Iterable[object]) -> tupl
     """``caches_of`` for a module whose code did not run since, where only ``changed`` values
     were re-bound: known from last time if it still holds the same functions and classes at the
     same names (compared by identity in C, no Python loop over the namespace)."""
-    namespace = vars(module)
     known = _CACHES_SEEN.get(module.__name__)
-    if (
-        known is None
-        or known[0] != len(namespace)
-        or not all(map(operator.is_, map(namespace.get, known[1]), known[2]))
-        or not _HOLDS_NO_CODE.issuperset(map(type, changed))
-    ):
+    if known is None or not holds_as_seen(vars(module), known) or not holds_no_code(changed):
         return caches_of(module)
     return known[3]
+
+
+def holds_as_seen(namespace: dict[str, Any], seen: CachesSeen) -> bool:
+    """Does the namespace hold the same functions and classes at the same names as when its
+    caches were looked for (compared by identity in C)?"""
+    return len(namespace) == seen[0] and all(map(operator.is_, map(namespace.get, seen[1]), seen[2]))
 
 
 def caches_seen(module: types.ModuleType) -> CachesSeen:

@@ -245,7 +245,7 @@ def follow_unchanged(
                 continue
             if not move.plain:  # a definition, an import, a class: the general way
                 raise _NotPlain()
-            if snapshot is None and not (move.pure and _SCALARS.issuperset(map(type, map(namespace.get, move.reads)))):
+            if snapshot is None and not (move.pure and all_plain(map(namespace.get, move.reads))):
                 snapshot = _snapshot_before(namespace, before)  # it may run user code: compare all after
             binds = move.binds
             prior = [namespace.get(name, _ABSENT) for name in binds]
@@ -301,7 +301,7 @@ def _followed_changes(
             if old is _ABSENT:
                 return None  # a name it bound was not there
             new = namespace[name]
-            if new is not old and not (name[:2] == "__" == name[-2:]):
+            if new is not old and not _is_dunder(name):
                 changes[name] = (old, new)
         return changes
     if list(namespace) != list(snapshot):
@@ -537,7 +537,7 @@ class Batch:
 
     def runs_in(self, namespace: dict[str, Any]) -> bool:
         """Every name it binds is there, every other name it reads holds a plain value (in C)."""
-        return namespace.keys() >= self.bound and all_plain(map(namespace.get, self.reads, repeat(_ABSENT)))
+        return namespace.keys() >= self.bound and (not self.reads or all_plain(map(namespace.get, self.reads, repeat(_ABSENT))))
 
     def inputs(self, namespace: dict[str, Any]) -> object:
         """What its results depend on besides the followed names: the statements, and the very

@@ -21,7 +21,7 @@ from itertools import repeat
 from types import ModuleType
 from typing import Any
 
-from ._aftercare import CachesSeen, caches_of, caches_seen, holds_no_code
+from ._aftercare import CachesSeen, caches_of, caches_seen, holds_as_seen, holds_no_code
 from ._apply import UNBOUND, Batch, all_plain, recipe_for
 from ._graph import Edge
 from ._outcomes import Reloaded
@@ -107,10 +107,10 @@ def follow_leaves(
                 recipe = leaf.recipe = recipe_for(leaf.running, aliases)
             before: tuple[object, ...] = ()
             if type(recipe) is Batch:
-                if not (plain and namespace.keys() >= recipe.bound and (not recipe.reads or recipe.runs_in(namespace))):
+                if not (plain and recipe.runs_in(namespace)):
                     handed_back.append(leaf)  # a value that is not plain, a name gone: the general way
                     continue
-                inputs = recipe.inputs(namespace) if recipe.reads else recipe.key
+                inputs = recipe.inputs(namespace)
                 values = assigned.get(inputs)
                 if values is None:
                     try:
@@ -128,8 +128,8 @@ def follow_leaves(
             else:
                 handed_back.append(leaf)
                 continue
-            seen = leaf.caches  # as ``caches_still_in``: the same functions at the same names?
-            if not (no_code and len(namespace) == seen[0] and all(map(is_, map(namespace.get, seen[1]), seen[2]))):
+            seen = leaf.caches  # as ``caches_still_in``, with where they were kept in the leaf
+            if not (no_code and holds_as_seen(namespace, seen)):
                 caches_of(leaf.module)
                 seen = leaf.caches = caches_seen(leaf.module)
             for cache in seen[3]:
