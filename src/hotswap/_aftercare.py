@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._upgrade import Transaction, functions_named, upgrade_closures
+from ._vocab import HOLDS_NO_CODE, SET_BY_IMPORT
 
 __all__ = [
     "MISSING_FIELD",
@@ -66,7 +67,7 @@ def caches_of(module: types.ModuleType) -> tuple[Any, ...]:
     """The ``lru_cache``-like wrappers the module holds, directly or in its classes (and remember
     where they are, for ``caches_still_in``)."""
     namespace = vars(module)
-    names = [n for n in namespace if n not in _SET_BY_IMPORT and type(namespace[n]) not in _HOLDS_NO_CODE]
+    names = [n for n in namespace if n not in _SET_BY_IMPORT and type(namespace[n]) not in HOLDS_NO_CODE]
     suspects = _may_hold_caches([namespace[n] for n in names], module.__name__, 3)
     caches = tuple(_code_in(suspects, module.__name__)[1]) if suspects else ()
     _CACHES_SEEN[module.__name__] = (len(namespace), tuple(names), tuple(map(namespace.__getitem__, names)), caches)
@@ -101,7 +102,7 @@ def caches_seen(module: types.ModuleType) -> CachesSeen:
 
 def holds_no_code(values: Iterable[object]) -> bool:
     """Are these values of types that hold no function (so no cache) of their own?"""
-    return _HOLDS_NO_CODE.issuperset(map(type, values))
+    return HOLDS_NO_CODE.issuperset(map(type, values))
 
 
 # (len of its namespace, names of values that are not plain data, those values, the caches found
@@ -110,16 +111,15 @@ CachesSeen = tuple[int, tuple[str, ...], tuple[object, ...], tuple[Any, ...]]
 _CACHES_SEEN: dict[str, CachesSeen] = {}  # by module
 
 
-_SET_BY_IMPORT = frozenset(
-    {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__", "__cached__", "__builtins__"}
-)
+# Not looked at for caches: the import system's names and the module's docstring.
+_SET_BY_IMPORT = SET_BY_IMPORT | {"__doc__"}
 
 
 def _may_hold_caches(values: Iterable[object], owner: str, depth: int) -> list[object]:
     """The values worth the full walk: not plain data, not plain functions; classes opened."""
     suspects: list[object] = []
     for value in values:
-        if type(value) in _HOLDS_NO_CODE or _plain_function(value):
+        if type(value) in HOLDS_NO_CODE or _plain_function(value):
             continue
         if isinstance(value, type) and depth:
             if value.__module__ == owner:
@@ -142,7 +142,7 @@ def _code_in(values: Iterable[object], owner: str) -> tuple[list[types.FunctionT
     stack: list[object] = list(values)
     while stack:
         value = stack.pop()
-        if type(value) in _HOLDS_NO_CODE or id(value) in seen:
+        if type(value) in HOLDS_NO_CODE or id(value) in seen:
             continue
         seen.add(id(value))
         if isinstance(value, types.FunctionType) and _plain_function(value):
@@ -157,13 +157,6 @@ def _code_in(values: Iterable[object], owner: str) -> tuple[list[types.FunctionT
         found.update((id(f), f) for f in functions)
         caches.update((id(c), c) for c in wrappers)
     return list(found.values()), list(caches.values())
-
-
-# Values that neither are nor wrap a function (``functions_named`` never looks inside them).
-_HOLDS_NO_CODE = frozenset({
-    int, float, complex, bool, str, bytes, type(None), types.ModuleType, dict, list, tuple, set,
-    frozenset, types.GetSetDescriptorType, types.MemberDescriptorType, types.BuiltinFunctionType,
-})
 
 
 class _FieldAddedLater:

@@ -58,6 +58,15 @@ from ._upgrade import (
     try_upgrade,
     upgrade_code,
 )
+from ._vocab import (
+    PLAIN_DATA,
+    SCALARS,
+    SET_BY_IMPORT,
+    UNBOUND,
+    UNKNOWN,
+    exported,
+    is_dunder,
+)
 
 __all__ = [
     "UNBOUND",
@@ -76,17 +85,6 @@ __all__ = [
     "used_beyond_import",
 ]
 
-# Set by the import system, not by the module's code: kept across a re-run.
-_IMPORT_STATE = (
-    "__name__",
-    "__file__",
-    "__package__",
-    "__spec__",
-    "__loader__",
-    "__path__",
-    "__cached__",
-    "__builtins__",
-)
 
 _build_class_lock = threading.Lock()
 
@@ -149,7 +147,7 @@ def reload_module(
     name = module.__name__
     rebind = rebind or {}
     same_text = running is not None and running.digest == version.digest
-    unbinds = any(new is _ABSENT for _, new in rebind.values())  # what bound them before may run
+    unbinds = any(new is UNBOUND for _, new in rebind.values())  # what bound them before may run
     if same_text and not whole and not unbinds and not any(used_beyond_import(version.text, a) for a in rebind):
         # Only dependencies changed and nothing but the import names them: re-bind only.
         return _transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after, running)
@@ -215,7 +213,7 @@ def follow_unchanged(
     namespace = module.__dict__
     followed = []
     for alias, (old, _) in rebind.items():
-        if namespace.get(alias, _ABSENT) is old:
+        if namespace.get(alias, UNBOUND) is old:
             followed.append(alias)
     names = tuple(followed)
     recipe = recipe_for(version, names)
@@ -236,9 +234,9 @@ def follow_unchanged(
     try:
         for alias in followed:
             new = rebind[alias][1]
-            if new is _ABSENT:
+            if new is UNBOUND:
                 raise _NotPlain()  # a name goes: what bound it before may run again
-            before[alias] = namespace.get(alias, _ABSENT)
+            before[alias] = namespace.get(alias, UNBOUND)
             namespace[alias] = new
         for move in recipe:
             if move.reads.isdisjoint(live) and move.binds.isdisjoint(dirty):
@@ -248,13 +246,13 @@ def follow_unchanged(
             if snapshot is None and not (move.pure and all_plain(map(namespace.get, move.reads))):
                 snapshot = _snapshot_before(namespace, before)  # it may run user code: compare all after
             binds = move.binds
-            prior = [namespace.get(name, _ABSENT) for name in binds]
+            prior = [namespace.get(name, UNBOUND) for name in binds]
             for name, old in zip(binds, prior):
                 before.setdefault(name, old)
             exec(move.code or move.compile(), namespace)
             reran.append(move.label)
             for name, old in zip(binds, prior):
-                new = namespace.get(name, _ABSENT)
+                new = namespace.get(name, UNBOUND)
                 if new is not old:
                     if _may_be_code(new) or _may_be_code(old):  # identity to keep: the general way
                         raise _NotPlain()
@@ -298,26 +296,24 @@ def _followed_changes(
     if snapshot is None:
         changes = {}
         for name, old in before.items():
-            if old is _ABSENT:
+            if old is UNBOUND:
                 return None  # a name it bound was not there
             new = namespace[name]
-            if new is not old and not _is_dunder(name):
+            if new is not old and not is_dunder(name):
                 changes[name] = (old, new)
         return changes
     if list(namespace) != list(snapshot):
         return None
     changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))  # in C
-    return {n: (snapshot[n], namespace[n]) for n in changed if not _is_dunder(n)}
+    return {n: (snapshot[n], namespace[n]) for n in changed if not is_dunder(n)}
 
 
-# Arithmetic on these runs no user code: it cannot touch a global it does not bind.
-_SCALARS = frozenset({int, float, complex, bool, str, bytes, type(None)})
 _OLD, _NEW = operator.itemgetter(0), operator.itemgetter(1)  # of an (old, new) pair
 
 
 def all_plain(values: Iterable[object]) -> bool:
     """Are these values of the types arithmetic on which runs no user code?"""
-    return _SCALARS.issuperset(map(type, values))
+    return SCALARS.issuperset(map(type, values))
 
 
 _ARITHMETIC = (
@@ -339,7 +335,7 @@ def _arithmetic(node: ast.stmt) -> bool:
 
 def _value_before(name: str, before: dict[str, object], snapshot: dict[str, Any] | None) -> object:
     """What ``name`` held before the follow began."""
-    return snapshot.get(name, _ABSENT) if snapshot is not None else before[name]
+    return snapshot.get(name, UNBOUND) if snapshot is not None else before[name]
 
 
 def _snapshot_before(namespace: dict[str, Any], before: dict[str, object]) -> dict[str, Any]:
@@ -359,7 +355,7 @@ def _undo(namespace: dict[str, Any], before: dict[str, object], snapshot: dict[s
 def _write_back(names: dict[str, Any], before: dict[str, object]) -> None:
     """Put back what the follow's writes overwrote."""
     for name, old in before.items():
-        if old is _ABSENT:
+        if old is UNBOUND:
             names.pop(name, None)
         else:
             names[name] = old
@@ -376,9 +372,9 @@ def _names_came_or_went(
     """``follow_unchanged``'s outcome when a statement it re-ran added or deleted a global."""
     namespace = module.__dict__
     changes = {n: (old, namespace[n]) for n, old in snapshot.items() if namespace.get(n, old) is not old}
-    changes = {n: change for n, change in changes.items() if not _is_dunder(n)}
-    added = tuple(n for n in namespace if n not in snapshot and not _is_dunder(n))
-    removed = tuple(n for n in snapshot if n not in namespace and not _is_dunder(n))
+    changes = {n: change for n, change in changes.items() if not is_dunder(n)}
+    added = tuple(n for n in namespace if n not in snapshot and not is_dunder(n))
+    removed = tuple(n for n in snapshot if n not in namespace and not is_dunder(n))
     for cache in caches_of(module):  # a global the module's cached functions read changed
         cache.cache_clear()
     return Reloaded(
@@ -413,7 +409,6 @@ class _Move:
         return self.code
 
 
-_UNKNOWN: Any = object()
 _NO_RECIPE: tuple[_Move, ...] = ()
 
 
@@ -455,8 +450,8 @@ def prepare_follow(version: SourceVersion, aliases: Iterable[str]) -> None:
 
 def recipe_for(version: SourceVersion, followed: tuple[str, ...]) -> tuple[_Move, ...] | Batch | None:
     """How a module running this text follows these names the short way (see ``_recipe``)."""
-    recipe = version.memo.get(followed, _UNKNOWN)
-    return _recipe(version, followed) if recipe is _UNKNOWN else recipe
+    recipe = version.memo.get(followed, UNKNOWN)
+    return _recipe(version, followed) if recipe is UNKNOWN else recipe
 
 
 def _recipe(
@@ -531,13 +526,13 @@ class Batch:
         for move in run:
             reads |= move.reads - names.keys() - set(followed)
             names.update(dict.fromkeys(sorted(move.binds)))
-        if not imported.isdisjoint(names) or any(map(_is_dunder, names)):
+        if not imported.isdisjoint(names) or any(map(is_dunder, names)):
             return None
         return cls(moves, run, followed, tuple(names), frozenset(reads), path, flags)
 
     def runs_in(self, namespace: dict[str, Any]) -> bool:
         """Every name it binds is there, every other name it reads holds a plain value (in C)."""
-        return namespace.keys() >= self.bound and (not self.reads or all_plain(map(namespace.get, self.reads, repeat(_ABSENT))))
+        return namespace.keys() >= self.bound and (not self.reads or all_plain(map(namespace.get, self.reads, repeat(UNBOUND))))
 
     def inputs(self, namespace: dict[str, Any]) -> object:
         """What its results depend on besides the followed names: the statements, and the very
@@ -600,10 +595,7 @@ _PLAIN_STATEMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)
 
 
 def _may_be_code(value: object) -> bool:
-    return type(value) not in _PLAIN_DATA and is_code(value)
-
-
-_PLAIN_DATA = frozenset({int, float, complex, bool, str, bytes, type(None), tuple, list, dict, set, frozenset})
+    return type(value) not in PLAIN_DATA and is_code(value)
 
 
 class _NotPlain(Exception):
@@ -734,8 +726,8 @@ class _InternalError(Exception):
 def _keep_attributes_written(run: _Run, nodes: list[ast.stmt], namespace: Mapping[str, Any]) -> None:
     """``Point.tag = 5`` is about to run on an object the module had: undone if the reload fails."""
     for owner, attribute in _diff.attributes_written(nodes):
-        obj = namespace.get(owner, _ABSENT)
-        if obj is not _ABSENT and not isinstance(obj, types.ModuleType):
+        obj = namespace.get(owner, UNBOUND)
+        if obj is not UNBOUND and not isinstance(obj, types.ModuleType):
             run.txn.keep_attribute(obj, attribute)
 
 
@@ -749,8 +741,8 @@ def _run_whole(run: _Run, code: types.CodeType, path: str, reason: str, text: st
     exec(code, run.namespace)
     try:
         for name, new in list(run.namespace.items()):
-            old = run.snapshot.get(name, _ABSENT)
-            if old is not _ABSENT and name not in _IMPORT_STATE:
+            old = run.snapshot.get(name, UNBOUND)
+            if old is not UNBOUND and name not in SET_BY_IMPORT:
                 _keep_identity(run, name, old, new)
         _keep_submodules(run)
     except Exception as error:
@@ -762,9 +754,9 @@ def _follow(run: _Run, rebind: Mapping[str, tuple[object, object]]) -> set[str]:
     """Re-bind names taken from changed modules, where they still hold the old object."""
     namespace = run.namespace
     for alias, (old, new) in rebind.items():
-        if namespace.get(alias, _ABSENT) is not old or old is new:
+        if namespace.get(alias, UNBOUND) is not old or old is new:
             continue
-        if new is _ABSENT:
+        if new is UNBOUND:
             del namespace[alias]
             run.unbound.append(alias)
         else:
@@ -790,7 +782,7 @@ def _apply_plan(
     for name in plan.removed:
         if name in namespace and not _is_submodule(run.module, name, namespace[name]):
             star = _star_imported(run.module, plan, name)
-            if star is _ABSENT:
+            if star is UNBOUND:
                 del namespace[name]
             else:  # the statement that shadowed it is gone: ``from m import *`` gives it again
                 namespace[name] = star
@@ -824,7 +816,7 @@ def _star_import_again(run: _Run, step: Step, names: set[str]) -> None:
 
 def _star_imported(module: types.ModuleType, plan: Plan, name: str) -> object:
     """What the last ``from m import *`` of the new text gives ``name``, or ``UNBOUND``."""
-    value: object = _ABSENT
+    value: object = UNBOUND
     for step in plan.steps:
         for given in _star_sources(module, step.node) if step.dynamic else ():
             if exported(given, name):
@@ -839,19 +831,6 @@ def _star_sources(module: types.ModuleType, node: ast.stmt) -> Iterator[dict[str
             source = sys.modules.get(resolve_from(inner, module.__package__ or None) or "")
             if source is not None:
                 yield vars(source)
-
-
-def exported(namespace: Mapping[str, Any], name: str) -> bool:
-    """Does ``from m import *`` give ``name`` (``namespace``: m's)?"""
-    if name not in namespace:
-        return False
-    names = namespace.get("__all__")
-    if names is None:
-        return not name.startswith("_")
-    try:
-        return name in names
-    except TypeError:  # an __all__ that is not a collection: the import would fail
-        return False
 
 
 def _remove_attributes_no_longer_set(run: _Run, plan: Plan) -> set[str]:
@@ -909,16 +888,16 @@ def _rerun(run: _Run, step: Step, path: str, plan: Plan) -> set[str]:
             f"{step.label()} depends on {late!r} as it was at that point, which running it again alone would not see"
         )
     namespace = run.namespace
-    before = {name: namespace.get(name, _ABSENT) for name in step.binds}
+    before = {name: namespace.get(name, UNBOUND) for name in step.binds}
     _keep_attributes_written(run, [step.node], namespace)
     exec(_diff.statement_code([step.node], path, plan.future_flags), namespace)
     run.reran.append(step.label())
     changed = set(step.bound_later)  # not their final value: what comes after runs, whatever it is
     for name, old in before.items():
-        new = namespace.get(name, _ABSENT)
+        new = namespace.get(name, UNBOUND)
         if name in changed:
             continue
-        if new is not old and not (old is not _ABSENT and new is not _ABSENT and _keep_identity(run, name, old, new)):
+        if new is not old and not (old is not UNBOUND and new is not UNBOUND and _keep_identity(run, name, old, new)):
             changed.add(name)
     return changed
 
@@ -1044,11 +1023,11 @@ def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
     changed: list[str] = []
     added: list[str] = []
     for name, value in namespace.items():
-        before = snapshot.get(name, _ABSENT)
-        if before is not value and not _is_dunder(name):
-            (added if before is _ABSENT else changed).append(name)
+        before = snapshot.get(name, UNBOUND)
+        if before is not value and not is_dunder(name):
+            (added if before is UNBOUND else changed).append(name)
     upgraded = list(dict.fromkeys(run.upgraded + [c for c in run.classes if c in namespace]))
-    removed = [n for n in snapshot if n not in namespace and not _is_dunder(n)]
+    removed = [n for n in snapshot if n not in namespace and not is_dunder(n)]
     if removed or any(n not in upgraded for n in changed):
         clear_caches_of(run.module, run.txn)  # a global they read may have changed
     return Reloaded(
@@ -1070,14 +1049,14 @@ def _outcome(run: _Run, path: str, whole_module: str | None = None) -> Reloaded:
 
 
 def _all_changed(snapshot: dict[str, Any], namespace: dict[str, Any]) -> tuple[object, object] | None:
-    old, new = snapshot.get("__all__", _ABSENT), namespace.get("__all__", _ABSENT)
+    old, new = snapshot.get("__all__", UNBOUND), namespace.get("__all__", UNBOUND)
     return None if old is new else (old, new)
 
 
 def _reset_namespace(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:
     """Start from what a fresh import starts from, so the result is what it would give."""
     namespace.clear()
-    namespace.update({k: snapshot[k] for k in _IMPORT_STATE if k in snapshot})
+    namespace.update({k: snapshot[k] for k in SET_BY_IMPORT if k in snapshot})
     namespace["__doc__"] = None
 
 
@@ -1161,15 +1140,6 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     return kept
 
 
-class _Unbound:
-    def __repr__(self) -> str:
-        return "<unbound>"
-
-
-_ABSENT: Any = _Unbound()
-UNBOUND: Any = _ABSENT  # a name not bound, in ``rebind`` (see ``reload_module``)
-
-
 def _keep_submodules(run: _Run) -> None:
     """A package's submodules are attributes the import system set: a re-run keeps them."""
     for name, value in run.snapshot.items():
@@ -1180,6 +1150,3 @@ def _keep_submodules(run: _Run) -> None:
 def _is_submodule(package: types.ModuleType, name: str, value: object) -> bool:
     return isinstance(value, types.ModuleType) and value.__name__ == f"{package.__name__}.{name}"
 
-
-def _is_dunder(name: str) -> bool:
-    return name.startswith("__") and name.endswith("__")

@@ -39,6 +39,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType
 
+from ._vocab import assignment_targets, attribute_of_name
+
 __all__ = [
     "NAMESPACE",
     "Kind",
@@ -192,37 +194,14 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
 
 def _attributes_set_by(body: list[ast.stmt]) -> frozenset[tuple[str, str]]:
     """``(Point, tag)`` for each top-level ``Point.tag = ...`` (or ``: T = ...``)."""
-    found = set()
-    for node in body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        for target in targets:
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-                found.add((target.value.id, target.attr))
-    return frozenset(found)
+    assigned = (target for node in body if not isinstance(node, ast.AugAssign) for target in assignment_targets(node))
+    return frozenset(filter(None, map(attribute_of_name, assigned)))
 
 
 def attributes_written(body: list[ast.stmt]) -> frozenset[tuple[str, str]]:
     """``(Point, tag)`` for each ``Point.tag = / += / del`` among these top-level statements."""
-    found = set()
-    for node in body:
-        if isinstance(node, ast.Assign):
-            targets = [t for target in node.targets for t in _flattened(target)]
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            targets = [node.target]
-        elif isinstance(node, ast.Delete):
-            targets = node.targets
-        else:
-            continue
-        for target in targets:
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-                found.add((target.value.id, target.attr))
-    return frozenset(found)
-
-
-def _flattened(target: ast.expr) -> list[ast.expr]:
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return [t for element in target.elts for t in _flattened(element)]
-    return [target]
+    written = (target for node in body for target in assignment_targets(node, unpack=True, deletes=True))
+    return frozenset(filter(None, map(attribute_of_name, written)))
 
 
 class _Text:

@@ -18,6 +18,7 @@ from ._graph import STAR
 from ._outcomes import Failure, Reloaded
 from ._reloader import Mode, Outcome, Reloader
 from ._report import describe_failure, describe_reload, describe_stayed_old
+from ._vocab import exported
 
 __all__ = ["Frontend"]
 
@@ -85,15 +86,13 @@ class Frontend:
         module = sys.modules.get(outcome.module)
         if module is None or not outcome.added:
             return
-        exported = getattr(module, "__all__", None)
-        pushed = {}
+        pushed: dict[str, object] = {}
         for edge in self.reloader.graph.edges_of(self.label):
             if edge.source != outcome.module:
                 continue
             if edge.name == STAR:
-                for name in outcome.added:
-                    if name in exported if exported is not None else not name.startswith("_"):
-                        pushed[name] = getattr(module, name)
+                names = vars(module)
+                pushed.update((name, names[name]) for name in outcome.added if exported(names, name))
             elif edge.name in outcome.added:
                 pushed[edge.alias] = getattr(module, edge.name)
         if pushed:

@@ -22,15 +22,15 @@ from types import ModuleType
 from typing import Any
 
 from ._aftercare import CachesSeen, caches_of, caches_seen, holds_as_seen, holds_no_code
-from ._apply import UNBOUND, Batch, all_plain, recipe_for
+from ._apply import Batch, all_plain, recipe_for
 from ._graph import Edge
 from ._outcomes import Reloaded
 from ._source import SourceVersion
+from ._vocab import UNBOUND, UNKNOWN
 from ._watch import Watched
 
 __all__ = ["Followed", "Leaf", "LeafTable", "Shape", "fill_recipes", "follow_leaves", "followed_outcomes"]
 
-_UNKNOWN: Any = object()
 
 
 @dataclass(slots=True, eq=False)
@@ -45,7 +45,7 @@ class Leaf:
     edges: tuple[Edge, ...]  # its imports of the table's names, for the general way
     where: tuple[str, ...]  # "dep_000.THRESHOLD", for reports
     caches: CachesSeen  # where its caches were last looked for
-    recipe: Any = _UNKNOWN  # how it re-runs what reads them: found at its first follow (or idle)
+    recipe: Any = UNKNOWN  # how it re-runs what reads them: found at its first follow (or idle)
 
 
 # the names a leaf bound, and the names of the source it bound them to
@@ -103,7 +103,7 @@ def follow_leaves(
                 handed_back.append(leaf)  # re-imported, re-assigned, or its own save: the general way
                 continue
             recipe = leaf.recipe
-            if recipe is _UNKNOWN:
+            if recipe is UNKNOWN:
                 recipe = leaf.recipe = recipe_for(leaf.running, aliases)
             before: tuple[object, ...] = ()
             if type(recipe) is Batch:
@@ -145,8 +145,8 @@ def fill_recipes(table: LeafTable) -> None:
     """Take the recipes the warm-up found (the first follow of each leaf then needs no lookup)."""
     for (aliases, _), leaves in table.groups.items():
         for leaf in leaves:
-            if leaf.recipe is _UNKNOWN:
-                leaf.recipe = leaf.running.memo.get(aliases, _UNKNOWN)
+            if leaf.recipe is UNKNOWN:
+                leaf.recipe = leaf.running.memo.get(aliases, UNKNOWN)
 
 
 def followed_outcomes(followed: list[Followed], source: str) -> list[Reloaded]:

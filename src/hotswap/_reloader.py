@@ -31,8 +31,6 @@ from typing import Any
 from . import _workers
 from ._aftercare import caches_of, caches_seen
 from ._apply import (
-    UNBOUND,
-    exported,
     follow_unchanged,
     prepare_follow,
     prepare_reload,
@@ -52,6 +50,7 @@ from ._leaves import (
 )
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
+from ._vocab import UNBOUND, exported, is_dunder
 from ._warmup import WarmUp
 from ._watch import Watched, Watchlist, is_user_file
 from ._workers import Journal
@@ -777,7 +776,7 @@ def exports_changed(outcome: Reloaded, namespace: dict[str, Any]) -> dict[str, t
         candidates |= set(namespace) | set(old_namespace)
     view = {}
     for name in candidates:
-        if name.startswith("__") and name.endswith("__"):
+        if is_dunder(name):
             continue
         old = old_namespace[name] if exported(old_namespace, name) else UNBOUND
         new = namespace[name] if exported(namespace, name) else UNBOUND

@@ -18,6 +18,8 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._vocab import UNBOUND
+
 __all__ = [
     "Transaction",
     "UpgradeError",
@@ -32,7 +34,6 @@ __all__ = [
     "upgrade_class",
 ]
 
-_MISSING: Any = object()
 
 # Function fields that carry behaviour; all writable on CPython.
 _FUNCTION_FIELDS = (
@@ -70,7 +71,7 @@ class Transaction:
     def set(self, obj: object, name: str, value: object) -> None:
         previous = _own_attr(obj, name)
         _setattr(obj, name, value)
-        if previous is _MISSING:
+        if previous is UNBOUND:
             self._undo.append(lambda: _quiet_delattr(obj, name))
         else:
             self._undo.append(lambda: _setattr(obj, name, previous))
@@ -78,7 +79,7 @@ class Transaction:
     def keep_attribute(self, obj: object, name: str) -> None:
         """Remember ``obj.name`` (or its absence), to put it back on rollback: code is about to set it."""
         previous = _own_attr(obj, name)
-        if previous is _MISSING:
+        if previous is UNBOUND:
             self._undo.append(lambda: _quiet_delattr(obj, name))
         else:
             self._undo.append(lambda: _setattr(obj, name, previous))
@@ -92,9 +93,9 @@ class Transaction:
         try:
             previous = cell.cell_contents
         except ValueError:  # an empty cell
-            previous = _MISSING
+            previous = UNBOUND
         cell.cell_contents = value
-        if previous is _MISSING:
+        if previous is UNBOUND:
             self._undo.append(lambda: _empty_cell(cell))
         else:
             self._undo.append(lambda: setattr(cell, "cell_contents", previous))
@@ -115,7 +116,7 @@ class Transaction:
             for name in [n for n in vars(cls) if n not in saved]:
                 _quiet_delattr(cls, name)
             for name, value in saved.items():
-                if cls.__dict__.get(name, _MISSING) is not value and name not in _SLOTS_OF_TYPE:
+                if cls.__dict__.get(name, UNBOUND) is not value and name not in _SLOTS_OF_TYPE:
                     _setattr(cls, name, value)
 
         self._undo.append(restore)
@@ -179,10 +180,10 @@ _SLOTS_OF_TYPE = frozenset({"__dict__", "__weakref__"})  # set by the type's lay
 
 
 def _own_attr(obj: object, name: str) -> object:
-    """The value ``obj`` holds itself (not inherited), or ``_MISSING``."""
+    """The value ``obj`` holds itself (not inherited), or ``UNBOUND``."""
     if isinstance(obj, type) and name != "__bases__":
-        return obj.__dict__.get(name, _MISSING)
-    return getattr(obj, name, _MISSING)
+        return obj.__dict__.get(name, UNBOUND)
+    return getattr(obj, name, UNBOUND)
 
 
 def _setattr(obj: object, name: str, value: object) -> None:
@@ -243,8 +244,8 @@ def upgrade(old: object, new: object, txn: Transaction) -> object:
     """Make ``old`` run like ``new``; return what to bind (``old`` when upgraded in place)."""
     if old is new:
         return old
-    known = txn.upgraded.get(id(new), _MISSING)
-    if known is not _MISSING:
+    known = txn.upgraded.get(id(new), UNBOUND)
+    if known is not UNBOUND:
         return known
     if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
         if not owned_by(old, txn.owner):
@@ -364,9 +365,9 @@ def _upgrade_function(
     for old_cell, new_cell in zip(old.__closure__ or (), new.__closure__ or ()):
         _upgrade_cell(old_cell, new_cell, txn)
     new_dict = dict(new.__dict__)
-    old_wrapped = old.__dict__.get("__wrapped__", _MISSING)
-    new_wrapped = new_dict.get("__wrapped__", _MISSING)
-    if old_wrapped is not _MISSING and new_wrapped is not _MISSING:
+    old_wrapped = old.__dict__.get("__wrapped__", UNBOUND)
+    new_wrapped = new_dict.get("__wrapped__", UNBOUND)
+    if old_wrapped is not UNBOUND and new_wrapped is not UNBOUND:
         new_dict["__wrapped__"] = try_upgrade(old_wrapped, new_wrapped, txn)
     for field in _FUNCTION_FIELDS:
         txn.set(old, field, getattr(new, field))
@@ -385,10 +386,10 @@ def _upgrade_cell(old_cell: types.CellType, new_cell: types.CellType, txn: Trans
     try:
         old_value = old_cell.cell_contents
     except ValueError:
-        old_value = _MISSING
+        old_value = UNBOUND
     if old_value is new_value:
         return
-    if old_value is not _MISSING and is_code(new_value) and owned_by(old_value, txn.owner):
+    if old_value is not UNBOUND and is_code(new_value) and owned_by(old_value, txn.owner):
         new_value = try_upgrade(old_value, new_value, txn)
         if new_value is old_value:
             return
@@ -454,8 +455,8 @@ def upgrade_class(old: type, new: type, txn: Transaction) -> type:
     for name, value in new_ns.items():
         if name in _CLASS_KEEP or name in layout:
             continue
-        old_value = old_ns.get(name, _MISSING)
-        if old_value is not _MISSING and is_code(value) and owned_by(old_value, txn.owner):
+        old_value = old_ns.get(name, UNBOUND)
+        if old_value is not UNBOUND and is_code(value) and owned_by(old_value, txn.owner):
             value = try_upgrade(old_value, value, txn)
         if old_value is not value:
             txn.set(old, name, value)

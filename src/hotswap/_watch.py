@@ -46,6 +46,7 @@ from ._source import (
     stat_signature,
     unpin_from_linecache,
 )
+from ._vocab import UNKNOWN, assignment_targets, attribute_of_name, is_dunder
 
 __all__ = ["Change", "Watched", "Watchlist", "is_user_extension", "is_user_file"]
 
@@ -410,13 +411,13 @@ def runs_this_text(module: ModuleType, version: SourceVersion, imported: Any = _
         return False
     for owner, attribute, literal in _attributes_set(tree):
         if owner in namespace:
-            value = getattr(namespace[owner], attribute, _UNKNOWN)
-            if value is _UNKNOWN or (literal is not _UNKNOWN and not _same_value(value, literal)):
+            value = getattr(namespace[owner], attribute, UNKNOWN)
+            if value is UNKNOWN or (literal is not UNKNOWN and not _same_value(value, literal)):
                 return False  # `Point.tag = 5` added or changed since the import
     bound = _bound_anywhere(tree)
     stars = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in ast.walk(tree))
     for name, value in namespace.items() if not stars else ():
-        if name not in bound and not _is_dunder(name) and not isinstance(value, ModuleType):
+        if name not in bound and not is_dunder(name) and not isinstance(value, ModuleType):
             return False  # a name the text no longer binds (a submodule is bound by importing it)
     for name, value in _literal_assignments(tree).items():
         if name in namespace and not _same_value(namespace[name], value):
@@ -484,10 +485,6 @@ def _functions_of(attribute: object) -> list[Any]:
     if isinstance(attribute, property):
         return [f for f in (attribute.fget, attribute.fset, attribute.fdel) if hasattr(f, "__code__")]
     return [attribute] if isinstance(getattr(attribute, "__code__", None), CodeType) else []
-
-
-def _is_dunder(name: str) -> bool:
-    return name.startswith("__") and name.endswith("__")
 
 
 def _bound_anywhere(tree: ast.Module) -> set[str]:
@@ -560,18 +557,16 @@ def _names_bound_by(statement: ast.stmt) -> set[str]:
 
 
 def _attributes_set(tree: ast.Module) -> list[tuple[str, str, object]]:
-    """``(Point, tag, 5)`` for each top-level ``Point.tag = 5`` (``_UNKNOWN`` for a value that is
+    """``(Point, tag, 5)`` for each top-level ``Point.tag = 5`` (``UNKNOWN`` for a value that is
     not an immutable literal)."""
     found = []
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], _literal(node.value)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, _literal(node.value)
-        else:
-            continue
-        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-            found.append((target.value.id, target.attr, value))
+        single = isinstance(node, ast.Assign) and len(node.targets) == 1
+        if single or isinstance(node, ast.AnnAssign) and node.value is not None:
+            where = attribute_of_name(assignment_targets(node)[0])
+            if where is not None:
+                assert isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+                found.append((*where, _literal(node.value)))
     return found
 
 
@@ -579,8 +574,8 @@ def _literal(node: ast.expr) -> object:
     try:
         value = ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return _UNKNOWN
-    return value if _immutable(value) else _UNKNOWN
+        return UNKNOWN
+    return value if _immutable(value) else UNKNOWN
 
 
 def _literal_assignments(tree: ast.Module) -> dict[str, object]:
@@ -589,14 +584,11 @@ def _literal_assignments(tree: ast.Module) -> dict[str, object]:
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             value = _literal(node.value)
-            if value is not _UNKNOWN:  # a list or dict the module fills as it runs proves nothing
+            if value is not UNKNOWN:  # a list or dict the module fills as it runs proves nothing
                 values[node.targets[0].id] = value
             else:
                 values.pop(node.targets[0].id, None)
     return values
-
-
-_UNKNOWN = object()
 
 
 def _immutable(value: object) -> bool:
