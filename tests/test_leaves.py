@@ -42,7 +42,7 @@ LIMIT_TWICE = "from {core} import THRESHOLD\nLIMIT = THRESHOLD * 2\n"
 def test_the_leaves_of_core_are_followed_from_a_kept_table(leaves, shell, modules, cell):
     core, names = leaves([LIMIT_TWICE] * 4)
     reloader = hotswap_ipython.session_of(shell).reloader
-    table = reloader._tables.get((core, ("THRESHOLD",)))
+    table = reloader.step.dependents._tables.get((core, ("THRESHOLD",)))
 
     assert table is not None
     assert sorted(leaf.name for group in table.groups.values() for leaf in group) == names

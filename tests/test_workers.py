@@ -242,6 +242,59 @@ def test_every_backend_follows_edits(story_library, backend, loaded, cell, capfd
 
 
 
+
+DEPENDENT = """
+import os
+import time
+from CORE import K
+LIMIT = K + ''
+STATE = {"calls": 0}
+
+def f(x):
+    STATE["calls"] += 1
+    time.sleep(0.01)  # long enough for every worker to get tasks
+    return (LIMIT, os.getpid(), STATE["calls"])
+"""
+
+
+@pytest.mark.parametrize("loaded", ["after the pool", "before the pool"])
+def test_every_backend_makes_dependents_follow(plain_shell, backend, loaded, cell, capfd, modules):
+    """A module whose file did not change follows what it took from one that did, on every worker as
+    in the session: ``from core import K; LIMIT = K + ''`` gives the new ``LIMIT`` after each edit of
+    core, in every task of a batch (never old and new mixed), module state kept."""
+    core = modules.named("core")
+    modules.write(core, "K = 'v1'\n")
+    modules.write(modules.name, DEPENDENT.replace("CORE", core))
+    cell("__spec__ = None")  # what a fresh IPython has; the fixture's %reset removed it (spawn reads it)
+    cell(f"import multiprocessing as mp, os, time, {modules.name} as lib")
+    cell("from concurrent.futures import ProcessPoolExecutor")
+    pool = Pool(backend, cell)
+    if loaded == "before the pool":
+        cell("%load_ext hotswap")
+        cell("%autoreload 2")
+    pool.start()
+    try:
+        if loaded == "after the pool":
+            cell("%load_ext hotswap")
+            cell("%autoreload 2")
+        before = pool.every_worker()
+        assert {v for results in before.values() for v, _ in results} == {"v1"}
+        for version in ("v2", "v3"):
+            modules.write(core, f"K = {version!r}\n")
+            after = pool.every_worker()
+            assert cell("lib.LIMIT") == version  # the session follows
+            assert {v for results in after.values() for v, _ in results} == {version}, (backend.name, after)
+            for pid, results in after.items():  # the dependent's state survived on each worker
+                if pid in before:
+                    assert min(calls for _, calls in results) > max(calls for _, calls in before[pid]), (pid, results)
+            before = after
+        assert pool.versions() == {"v3"}  # one batch: every task on the same version
+    finally:
+        cell(backend.stop)
+    err = capfd.readouterr().err
+    assert "internal error" not in err and "was not reloaded" not in err, err
+
+
 def test_workers_can_be_turned_off(plain_shell, modules, cell):
     from traitlets.config import Config
 

@@ -45,9 +45,10 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
+from ._engine import ReloadStep
 from ._report import describe_failure
 from ._watch import Watchlist
-from ._workers import apply_versions
+from ._workers import adopt_imported_before, apply_versions
 
 __all__ = ["HotswapPlugin", "follow_clients", "report"]
 
@@ -106,8 +107,10 @@ class _OnWorker:
 
     def __init__(self, worker: Any) -> None:
         self.gate = _Gate()
-        self.watchlist = Watchlist(events=False)
+        self.step = ReloadStep(Watchlist(events=False))  # the session's reload step, run here
+        self.watchlist = self.step.watchlist
         self.watchlist.start()
+        self.adopted = False  # the modules it imported before are watched
         self.texts: dict[str, bytes] = {}
         self.watchlist.overrides = lambda: self.texts
         self.pending: tuple[int, dict[str, dict[str, str]]] | None = None
@@ -138,7 +141,10 @@ class _OnWorker:
             if self.pending is not None:
                 generation, modules = self.pending
                 self.pending = None
-                failures = apply_versions(modules, self.watchlist)
+                if not self.adopted:
+                    adopt_imported_before(self.watchlist, modules)
+                    self.adopted = True
+                failures = apply_versions(modules, self.step)
                 self.messages = [describe_failure(failure) for failure, _ in failures]
                 self.applied = generation
         finally:

@@ -74,13 +74,13 @@ from multiprocessing.reduction import ForkingPickler
 from types import ModuleType
 from typing import Any
 
-from ._apply import reload_module
-from ._outcomes import Failure, Reloaded
+from ._engine import ReloadStep
+from ._outcomes import Failure
 from ._report import describe_failure
 from ._source import SourceVersion, digest_of
 from ._watch import Watchlist, runs_this_text
 
-__all__ = ["Checkpoint", "FreshTask", "Journal", "apply_versions", "worker_init"]
+__all__ = ["Checkpoint", "FreshTask", "Journal", "adopt_imported_before", "apply_versions", "worker_init"]
 
 ENVIRONMENT = "HOTSWAP_JOURNAL"
 _LOKY = ("joblib.externals.loky.process_executor", "loky.process_executor")
@@ -481,12 +481,14 @@ class _Worker:
     def __init__(self, folder: str) -> None:
         self.folder = folder
         self.applied = 0
-        if session_watchlist is not None:
-            self.watchlist = session_watchlist
+        self.adopted = False  # the modules it imported before joining are watched
+        if session_step is not None:
+            self.step = session_step
+            self.adopted = True  # the session's, as they were at the fork
         else:
-            self.watchlist = Watchlist(events=False)
-            self.watchlist.overrides = self._journal_texts
-            self.watchlist.start()
+            self.step = ReloadStep(Watchlist(events=False))  # its graph: from the texts imported
+            self.step.watchlist.overrides = self._journal_texts
+            self.step.watchlist.start()
         with open(os.path.join(folder, "generation"), "rb") as counter:
             self._counter = mmap.mmap(counter.fileno(), _COUNTER.size, access=mmap.ACCESS_READ)
 
@@ -506,12 +508,17 @@ class _Worker:
         return generation
 
     def catch_up(self) -> None:
-        """Bring every module this worker imported to the journal's versions."""
+        """Bring every module this worker imported to the journal's versions, and their dependents
+        along: the session's reload step, run here."""
         generation = self.generation()
         if generation == self.applied:
             return
-        for failure, digest in apply_versions(self._modules(), self.watchlist):
-            self._tell(f"{failure.module}-{digest[:12]}", describe_failure(failure))
+        modules = self._modules()
+        if not self.adopted:
+            adopt_imported_before(self.step.watchlist, modules)
+            self.adopted = True
+        for failure, key in apply_versions(modules, self.step):
+            self._tell(f"{failure.module}-{key}", describe_failure(failure))
         self.applied = generation
 
     def catch_up_guarded(self) -> None:
@@ -543,34 +550,59 @@ def _tell_internal(folder: str, error: BaseException) -> None:
           f"({type(error).__name__}: {error}); this worker keeps the versions it had. Please report it:\n{where}")
 
 
-def apply_versions(modules: dict[str, dict[str, str]], watchlist: Watchlist) -> list[tuple[Failure, str]]:
-    """In a worker: bring each imported module to its entry's text (path, digest, text).
-
-    The same engine as the session: in place, state kept, transactional.
-    Returns the failures, with the digest of the version that failed.
-    """
-    failures = []
+def apply_versions(modules: dict[str, dict[str, str]], step: ReloadStep) -> list[tuple[Failure, str]]:
+    """In a worker: bring each imported module to its entry's text (path, digest, text), and
+    make its dependents follow, with the same reload step as the session: in place, state kept,
+    transactional, dependencies first. Returns the failures, each with a key naming the version
+    that failed (the digest of its text, for a module of the journal)."""
+    versions = {}
     for name, entry in modules.items():
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        watched = watchlist.get(name)
-        running = watched.running if watched is not None else _running_text(module, entry)
-        if running is not None and running.digest == entry["digest"]:
-            if watched is None:
-                watchlist.record(name, running)
-            continue
-        data = entry["text"].encode("utf-8")
-        version = SourceVersion(entry["path"], data, digest_of(data), (0, 0, 0, 0), 0)
-        outcome = reload_module(module, version, running)
-        if isinstance(outcome, Reloaded):
-            if watched is not None:
-                watched.running = version
-            else:
-                watchlist.record(name, version)
-        else:
-            failures.append((outcome, entry["digest"]))
+        version = _version_to_apply(name, entry, step.watchlist)
+        if version is not None:
+            versions[name] = version
+    if not versions:
+        return []
+    outcomes = step.run(versions, followers=False).outcomes
+    failures = []
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, Failure):
+            running = step.watchlist.get(name)
+            digest = modules[name]["digest"] if name in modules else running.running.digest if running else "0"
+            failures.append((outcome, digest[:12]))
     return failures
+
+
+def _version_to_apply(name: str, entry: dict[str, str], watchlist: Watchlist) -> SourceVersion | None:
+    """The journal's text of an imported module, if it does not run it yet; the module is watched
+    from here on, with the text it runs (unknown: it runs the new text whole)."""
+    module = sys.modules.get(name)
+    if module is None:
+        return None
+    watched = watchlist.get(name)
+    if watched is None:
+        running = _running_text(module, entry)
+        if running is not None:
+            watchlist.record(name, running)
+            watched = watchlist.get(name)
+    if watched is not None and watched.running.digest == entry["digest"]:
+        return None
+    data = entry["text"].encode("utf-8")
+    version = SourceVersion(entry["path"], data, digest_of(data), (0, 0, 0, 0), 0)
+    if watched is None:  # what it runs is unknown: re-run whole from the new text
+        watchlist.record(name, version)
+        watched = watchlist.get(name)
+        assert watched is not None
+        watched.trusted = False
+    return version
+
+
+def adopt_imported_before(watchlist: Watchlist, modules: dict[str, dict[str, str]]) -> None:
+    """A worker that joined late: the user's modules it imported before are watched (with the
+    text of their file) so that they follow what they import; those of the journal are brought
+    to its text by ``apply_versions``."""
+    for module in list(sys.modules.values()):
+        if isinstance(module, ModuleType) and module.__name__ not in modules:
+            watchlist.adopt(module)
 
 
 def _running_text(module: Any, entry: dict[str, str]) -> SourceVersion | None:
@@ -601,7 +633,7 @@ def _text_of(module: Any) -> SourceVersion | None:
 
 
 _worker: _Worker | None = None
-session_watchlist: Watchlist | None = None  # set in the session; a forked worker inherits it
+session_step: ReloadStep | None = None  # set in the session; a forked worker inherits it
 _plain_loads = ForkingPickler.loads
 
 
