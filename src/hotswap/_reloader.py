@@ -25,12 +25,12 @@ from . import _workers
 from ._dependents import Job, Pass
 from ._engine import ReloadStep
 from ._graph import ImportGraph
+from ._journal import Journal
 from ._leaves import followed_outcomes
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion
 from ._warmup import WarmUp
 from ._watch import Watched, Watchlist, is_user_file
-from ._workers import Journal
 
 __all__ = ["Event", "Mode", "Outcome", "Reloader"]
 

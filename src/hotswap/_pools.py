@@ -1,0 +1,271 @@
+"""Pools join the journal: the session's side of getting worker processes to follow.
+
+``multiprocessing.Pool``, ``concurrent.futures.ProcessPoolExecutor`` and loky's
+executor (joblib's) made after hotswap was loaded start their workers with
+hotswap's initializer (``_workers.worker_init``), wrapped around the user's own,
+in every start method: fork, spawn, forkserver. Pools made before loading cannot
+be given an initializer: their tasks carry a ``Checkpoint`` (``FreshTask``) until
+every worker alive has joined, and the workers they start later join at start-up
+(see ``_patch_pool_worker``). No busy loop, no user code.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import multiprocessing.pool
+import multiprocessing.util
+import os
+import sys
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from types import ModuleType
+from typing import Any
+
+from ._watch import Watchlist
+from ._workers import ENVIRONMENT, Checkpoint, FreshTask, tell_internal, worker_init
+
+__all__ = ["join_pools"]
+
+_LOKY = ("joblib.externals.loky.process_executor", "loky.process_executor")
+_JOINED = "_hotswap_journal"  # set on a pool or executor whose workers start with hotswap's initializer
+_LATE = "_hotswap_late"  # an executor made before loading: its ``_LateJoiner``
+
+
+def join_pools(folder: str, readers_come: Callable[[], None], watchlist: Watchlist) -> list[Callable[[], None]]:
+    """Pools and executors made from now on, and those alive now, join the journal in ``folder``;
+    ``readers_come`` is called when one is made or found. Returns the undos (a list that grows:
+    loky's executor joins when it is imported)."""
+    undo = [
+        _wrap_initializer(multiprocessing.pool.Pool, readers_come),
+        _wrap_initializer(ProcessPoolExecutor, readers_come),
+        _wrap_submit(ProcessPoolExecutor, folder, readers_come),
+    ]
+    undo += _join_live_pools(folder, readers_come)  # created before loading: one look, now
+    undo.append(_patch_pool_worker(folder))  # and the workers they start later
+
+    def join_loky(module: ModuleType) -> None:
+        executor = getattr(module, "ProcessPoolExecutor", None)
+        if isinstance(executor, type) and folder == os.environ.get(ENVIRONMENT):
+            undo.extend([_wrap_initializer(executor, readers_come), _wrap_submit(executor, folder, readers_come)])
+
+    for name in _LOKY:  # joblib's workers: now if imported, else when they are
+        module = sys.modules.get(name)
+        if module is not None:
+            join_loky(module)
+        else:
+            watchlist.after_import[name] = join_loky
+    return undo
+
+
+def _wrap_initializer(pool_class: type, readers_come: Callable[[], None]) -> Callable[[], None]:
+    """Make ``pool_class`` start its workers with the worker side installed; returns the undo."""
+    original: Callable[..., None] = getattr(pool_class, "__init__")  # noqa: B009
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        folder = os.environ.get(ENVIRONMENT)
+        if folder:
+            readers_come()
+            self.__dict__[_JOINED] = folder
+            bound = signature.bind(self, *args, **kwargs)
+            user = bound.arguments.get("initializer")
+            bound.arguments["initializer"] = functools.partial(worker_init, folder, user)
+            args, kwargs = bound.args[1:], bound.kwargs
+        original(self, *args, **kwargs)
+
+    setattr(pool_class, "__init__", __init__)  # noqa: B010
+
+    def restore() -> None:
+        if getattr(pool_class, "__init__") is __init__:  # noqa: B009
+            setattr(pool_class, "__init__", original)  # noqa: B010
+
+    return restore
+
+
+class _LateJoiner:
+    """A pool or executor made before loading, until each of its workers has joined.
+
+    Its tasks are sent as ``FreshTask`` while some worker alive has not joined
+    (a worker that joins writes ``joined/<pid>`` in the journal, after it hooked
+    ``ForkingPickler.loads``); workers it starts from now on run hotswap's
+    initializer, so once those alive at load have joined, tasks go as they are
+    and cost what they cost in a pool made after loading. The journal is looked
+    at most every ``LOOK_EVERY`` seconds.
+    """
+
+    LOOK_EVERY = 0.05
+
+    def __init__(self, folder: str, pids: Callable[[], Iterable[int]]) -> None:
+        self.folder = folder
+        self.checkpoint = Checkpoint(folder)
+        self.pids = pids
+        self.done = False
+        self._next_look = 0.0
+
+    def waiting(self) -> bool:
+        if self.done:
+            return False
+        now = time.monotonic()
+        if now < self._next_look:
+            return True
+        self._next_look = now + self.LOOK_EVERY
+        try:
+            joined = set(os.listdir(os.path.join(self.folder, "joined")))
+            self.done = all(str(pid) in joined for pid in self.pids())
+        except (OSError, RuntimeError):  # RuntimeError: the pool's dict of workers changed meanwhile
+            return True
+        return not self.done
+
+
+def _join_later(pool: Any, folder: str, pids: Callable[[], Iterable[int]]) -> tuple[_LateJoiner, Callable[[], None]]:
+    """Workers ``pool`` starts from now on run hotswap's initializer; returns the joiner and the undo."""
+    original = pool._initializer
+    joined = functools.partial(worker_init, folder, original)
+    pool._initializer = joined
+    reference = weakref.ref(pool)
+
+    def restore() -> None:
+        live = reference()
+        if live is not None and live._initializer is joined:
+            live._initializer = original
+        if live is not None:
+            live.__dict__.pop(_LATE, None)  # loaded again: it joins again
+
+    return _LateJoiner(folder, pids), restore
+
+
+def _wrap_submit(executor_class: type, folder: str, readers_come: Callable[[], None]) -> Callable[[], None]:
+    """Executors that did not join at start-up (made before loading) send tasks as ``FreshTask``
+    until their workers have joined."""
+    original: Callable[..., Any] = getattr(executor_class, "submit")  # noqa: B009
+    undo: list[Callable[[], None]] = []
+
+    @functools.wraps(original)
+    def submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        state = self.__dict__
+        if state.get(_JOINED) != folder:
+            joiner = state.get(_LATE)
+            if joiner is None or joiner.folder != folder:
+                readers_come()
+                processes = state.get("_processes")
+                joiner, restore = _join_later(self, folder, lambda: list(processes or ()))
+                state[_LATE] = joiner
+                undo.append(restore)
+            if joiner.waiting():
+                fn = FreshTask(fn, joiner.checkpoint)
+        return original(self, fn, *args, **kwargs)
+
+    setattr(executor_class, "submit", submit)  # noqa: B010
+
+    def restore() -> None:
+        if getattr(executor_class, "submit") is submit:  # noqa: B009
+            setattr(executor_class, "submit", original)  # noqa: B010
+        while undo:
+            undo.pop()()
+
+    return restore
+
+
+class _FreshTaskQueue:
+    """Stands in for the task queue of a Pool made before loading, for its submitting methods only.
+
+    ``apply_async``, ``map``, ``imap``... put ``(tasks, set_length)`` on
+    ``pool._taskqueue``; the pool's handler thread reads the real queue (it
+    holds it since the pool started). While a worker has not joined, each task
+    ``(job, i, func, args, kwds)`` goes on with ``func`` as a ``FreshTask``:
+    ``args`` (``map``'s chunks, with the user's function) unpickle after the
+    checkpoint.
+    """
+
+    def __init__(self, queue: Any, joiner: _LateJoiner) -> None:
+        self.queue = queue
+        self.joiner = joiner
+
+    def put(self, item: Any) -> None:
+        if isinstance(item, tuple) and len(item) == 2 and self.joiner.waiting():
+            item = (self._fresh(item[0]), item[1])
+        self.queue.put(item)
+
+    def _fresh(self, tasks: Iterable[Any]) -> Iterator[Any]:
+        checkpoint = self.joiner.checkpoint
+        for job, index, func, args, kwds in tasks:
+            yield job, index, FreshTask(func, checkpoint), args, kwds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+
+def _join_live_pools(folder: str, readers_come: Callable[[], None]) -> list[Callable[[], None]]:
+    """Process pools alive now whose workers did not start with hotswap: they join through their tasks.
+
+    One look at ``multiprocessing``'s finalizers (a few entries), at load only.
+    """
+    registry = getattr(multiprocessing.util, "_finalizer_registry", {})
+    undo: list[Callable[[], None]] = []
+    for finalizer in list(registry.values()):
+        reference = getattr(finalizer, "_weakref", None)
+        pool = reference() if isinstance(reference, weakref.ref) else None
+        if (
+            not isinstance(pool, multiprocessing.pool.Pool)
+            or isinstance(pool, multiprocessing.pool.ThreadPool)
+            or pool.__dict__.get(_JOINED) == folder
+            or isinstance(getattr(pool, "_taskqueue", None), _FreshTaskQueue)
+        ):
+            continue
+        readers_come()
+        workers: list[Any] = pool._pool  # type: ignore[attr-defined]
+        joiner = _LateJoiner(folder, functools.partial(_pids_of, workers))
+        stand_in = _FreshTaskQueue(pool._taskqueue, joiner)  # type: ignore[attr-defined]
+        pool._taskqueue = stand_in  # type: ignore[attr-defined]
+        undo.append(functools.partial(_put_back_queue, weakref.ref(pool), stand_in))
+    return undo
+
+
+_plain_pool_worker: Callable[..., None] = getattr(multiprocessing.pool, "worker")  # noqa: B009
+_session_pid = 0
+
+
+def _patch_pool_worker(folder: str) -> Callable[[], None]:
+    """Every ``multiprocessing.Pool`` worker process started from now on joins at start-up.
+
+    A Pool's own initializer cannot be changed once it runs: its worker-handler
+    thread was given it when the pool started, and replaces a worker that
+    exits (``maxtasksperchild``, a crash) with a new one started with it. But
+    it names the worker's function, ``multiprocessing.pool.worker``, when it
+    starts each process: while hotswap is loaded, that name holds
+    ``_join_then_work`` (pickled by reference for spawn and forkserver).
+    """
+    global _session_pid
+    _session_pid = os.getpid()
+    patched = functools.partial(_join_then_work, folder)
+    setattr(multiprocessing.pool, "worker", patched)  # noqa: B010
+
+    def restore() -> None:
+        if getattr(multiprocessing.pool, "worker") is patched:  # noqa: B009
+            setattr(multiprocessing.pool, "worker", _plain_pool_worker)  # noqa: B010
+
+    return restore
+
+
+def _join_then_work(folder: str, *args: Any, **kwargs: Any) -> None:
+    """``multiprocessing.pool.worker`` while hotswap is loaded: join (in a process of its own), then work."""
+    if os.getpid() != _session_pid:  # a ThreadPool's "workers" are threads of the session
+        try:
+            worker_init(folder, None)
+        except Exception as error:  # noqa: BLE001 - the pool's worker must run anyway
+            tell_internal(folder, error)
+    _plain_pool_worker(*args, **kwargs)
+
+
+def _pids_of(processes: list[Any]) -> list[int]:
+    return [process.pid for process in list(processes)]
+
+
+def _put_back_queue(pool: weakref.ref[Any], stand_in: _FreshTaskQueue) -> None:
+    live = pool()
+    if live is not None and getattr(live, "_taskqueue", None) is stand_in:
+        live._taskqueue = stand_in.queue
