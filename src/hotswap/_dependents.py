@@ -57,6 +57,11 @@ class Job:
         self.sources[alias] = source
         self.names[alias] = name
 
+    def retry_with(self, version: SourceVersion) -> None:
+        """Try this failed version again (a dependent already following a name: its version too)."""
+        if self.version is None:
+            self.version, self.retry = version, True
+
     def after(self) -> tuple[str, ...]:
         """The modules it follows, for reports (one, mostly)."""
         sources = set(self.sources.values())
@@ -169,19 +174,31 @@ class Dependents:
         leaf = self._leaf_test(source, work.jobs)
         for edge in edges:  # (``from m import *``: see star_imports_follow)
             old, new = changes[edge.name]
-            if self._rebind_elsewhere(edge, old, new, work):
-                continue
-            watched = self.watchlist.get(edge.importer)
-            module = sys.modules.get(edge.importer)
-            if watched is None or module is None:
-                continue
-            held = self._held_by(module, edge.alias, source, edge.name, old) if self.behind else old
-            if edge.importer in leaves or leaf(watched):
-                leaves.setdefault(edge.importer, []).append(LeafFollow(edge.alias, held, new, edge.name))
-            else:
-                _job_for(work.jobs, watched).follow(edge.alias, held, new, source, edge.name)
+            if not self._rebind_elsewhere(edge, old, new, work):
+                self._module_follows(edge, old, new, leaves, leaf, work)
         if leaves:
             self._follow_each_leaf(leaves, source, work)
+
+    def _module_follows(
+        self,
+        edge: Edge,
+        old: object,
+        new: object,
+        leaves: dict[str, list[LeafFollow]],
+        leaf: Callable[[Watched], bool],
+        work: Pass,
+    ) -> None:
+        """A watched module that took ``edge.name``: a leaf (followed at once, with the others of
+        this change), or a job of this pass."""
+        watched = self.watchlist.get(edge.importer)
+        module = sys.modules.get(edge.importer)
+        if watched is None or module is None:
+            return
+        held = self._held_by(module, edge.alias, edge.source, edge.name, old) if self.behind else old
+        if edge.importer in leaves or leaf(watched):
+            leaves.setdefault(edge.importer, []).append(LeafFollow(edge.alias, held, new, edge.name))
+        else:
+            _job_for(work.jobs, watched).follow(edge.alias, held, new, edge.source, edge.name)
 
     def _follow_table(self, table: LeafTable, outcome: Reloaded, work: Pass) -> list[Edge]:
         """The table's leaves follow; returns the edges left for the general way."""
@@ -234,18 +251,24 @@ class Dependents:
                     others.append(edge)
         groups: dict[Shape, list[Leaf]] = {}
         for importer, edges in taken.items():
-            module, watched = sys.modules[importer], self.watchlist.get(importer)
-            assert watched is not None
-            try:
-                caches = caches_seen(module)
-            except Exception:  # noqa: BLE001 - a value that fails when looked at: the general way says it
+            leaf = self._leaf(importer, edges)
+            if leaf is None:
                 others += edges
-                continue
-            shape = (tuple(edge.alias for edge in edges), tuple(edge.name for edge in edges))
-            where = tuple(f"{importer}.{edge.alias}" for edge in edges)
-            leaf = Leaf(importer, module, module.__dict__, watched, watched.running, tuple(edges), where, caches)
-            groups.setdefault(shape, []).append(leaf)
+            else:
+                shape = (tuple(edge.alias for edge in edges), tuple(edge.name for edge in edges))
+                groups.setdefault(shape, []).append(leaf)
         return LeafTable(stamp, groups, others)
+
+    def _leaf(self, importer: str, edges: list[Edge]) -> Leaf | None:
+        """A table's row for a leaf module; None: a value fails when looked at (the general way says it)."""
+        module, watched = sys.modules[importer], self.watchlist.get(importer)
+        assert watched is not None
+        try:
+            caches = caches_seen(module)
+        except Exception:  # noqa: BLE001 - said by the general way
+            return None
+        where = tuple(f"{importer}.{edge.alias}" for edge in edges)
+        return Leaf(importer, module, module.__dict__, watched, watched.running, tuple(edges), where, caches)
 
     def _table_may_hold(self, edge: Edge, source: str) -> bool:
         """Can a leaf table follow this import (an imported leaf module of ``source``)?"""
@@ -335,13 +358,9 @@ class Dependents:
         own value, and one it binds before (a default) is bound again when
         source stops exporting it, as a fresh import would do.
         """
-        where = work.rebound(edge.source)
         namespace = self.namespaces.get(edge.importer)
         if namespace is not None:  # the user's: what still holds source's object follows
-            names = namespace()  # (new names come in mode 3 only; a name gone stays, as it was)
-            for name, (old, new) in view.items():
-                if old is not UNBOUND and new is not UNBOUND and rebind(names, name, old, new):
-                    where.append(f"{edge.importer} {name}")
+            _user_star_follows(edge, namespace(), view, work.rebound(edge.source))
             return
         watched = self.watchlist.get(edge.importer)
         module = sys.modules.get(edge.importer)
@@ -353,13 +372,16 @@ class Dependents:
             if name in after:
                 continue  # the module's own value wins
             held = current.get(name, UNBOUND) if name in before else old
-            if held is new or current.get(name, UNBOUND) is not held:
-                continue
-            if edge.importer in work.done:  # an import cycle: re-bind, run nothing again
-                rebind(current, name, held, new)
-                where.append(f"{edge.importer}.{name}")
-            else:
-                _job_for(work.jobs, watched).follow(name, held, new, edge.source, name)
+            if held is not new and current.get(name, UNBOUND) is held:
+                self._star_name_follows(edge, watched, name, held, new, work)
+
+    def _star_name_follows(self, edge: Edge, watched: Watched, name: str, held: object, new: object, work: Pass) -> None:
+        """A module's name that still holds what ``from source import *`` gave it gets the new value."""
+        if edge.importer in work.done:  # an import cycle: re-bind, run nothing again
+            rebind(vars(sys.modules[edge.importer]), name, held, new)
+            work.rebound(edge.source).append(f"{edge.importer}.{name}")
+        else:
+            _job_for(work.jobs, watched).follow(name, held, new, edge.source, name)
 
     def _bound_around_star(self, watched: Watched, source: str) -> tuple[frozenset[str], frozenset[str]]:
         """Names a module's text binds before and after its last ``from source import *``."""
@@ -429,21 +451,15 @@ class Dependents:
 
     def retry_failed_after(self, source: str, work: Pass) -> None:
         """A module changed: a failed version of a module that imports from it may now work."""
-        jobs, done = work.jobs, work.done
+        jobs = work.jobs
         for name, (version, sources) in list(self.failed.items()):
-            if name in done or name == source or (name in jobs and jobs[name].version is not None):
+            if name in work.done or name == source or (name in jobs and jobs[name].version is not None):
                 continue
             watched = self.watchlist.get(name)
             if watched is None or watched.failed_digest != version.digest:
                 self.failed.pop(name, None)  # a newer save superseded it
-                continue
-            if source not in sources and name not in self.graph.dependents_of(source):
-                continue
-            job = jobs.get(name)
-            if job is None:
-                jobs[name] = Job(watched, version, retry=True)
-            elif job.version is None:  # already following a name of source: try its version too
-                job.version, job.retry = version, True
+            elif source in sources or name in self.graph.dependents_of(source):
+                _job_for(jobs, watched).retry_with(version)
 
     # -- between cells ---------------------------------------------------------------------------
 
@@ -477,11 +493,7 @@ class Dependents:
             module = sys.modules.get(name)
             if module is None:
                 continue
-            tables.update(
-                (edge.source, (edge.name,))
-                for edge in self.graph.edges_of(name)
-                if edge.name != STAR and edge.source in self.watchlist
-            )
+            tables.update((edge.source, (edge.name,)) for edge in self._user_edges(name))
             try:
                 caches_of(module)
             except Exception:  # noqa: BLE001 - the first follow looks again, and says what fails
@@ -495,7 +507,7 @@ class Dependents:
         watched = self.watchlist.get(name)
         if watched is None or watched.compiled or not watched.trusted:
             return
-        edges = [edge for edge in self.graph.edges_of(name) if edge.name != STAR and edge.source in self.watchlist]
+        edges = self._user_edges(name)
         if edges:
             prepare_follow(watched.running, [edge.alias for edge in edges])
         for source in {edge.source for edge in edges} - self._sources_parsed:
@@ -503,6 +515,10 @@ class Dependents:
             running = self.watchlist.get(source)
             if running is not None and not running.compiled:
                 prepare_reload(running.running)
+
+    def _user_edges(self, name: str) -> list[Edge]:
+        """The ``from m import name`` of a module where m is a watched module."""
+        return [edge for edge in self.graph.edges_of(name) if edge.name != STAR and edge.source in self.watchlist]
 
 
 _TABLES_KEPT = 64  # leaf tables (a source and the names that changed in one edit); then made anew
@@ -518,19 +534,8 @@ def package_of(watched: Watched) -> str | None:
 def exports_changed(outcome: Reloaded, namespace: dict[str, Any]) -> dict[str, tuple[object, object]]:
     """What ``from m import *`` gives that changed with this reload of m: name -> (old, new),
     ``UNBOUND`` where it gave or gives nothing (``namespace``: m's, after the reload)."""
-    changes, gone, added = outcome.changes, outcome.gone, set(outcome.added)
-    new_all = namespace.get("__all__", UNBOUND)
-    old_all = outcome.all_changed[0] if outcome.all_changed else new_all
-    old_namespace = dict(namespace)
-    for name in added:
-        del old_namespace[name]
-    old_namespace.update(gone)
-    old_namespace.update({name: old for name, (old, _) in changes.items()})
-    if old_all is UNBOUND:
-        old_namespace.pop("__all__", None)
-    else:
-        old_namespace["__all__"] = old_all
-    candidates = set(changes) | added | set(gone)
+    old_namespace = _before(outcome, namespace)
+    candidates = set(outcome.changes) | set(outcome.added) | set(outcome.gone)
     if outcome.all_changed:  # every name may have come or gone
         candidates |= set(namespace) | set(old_namespace)
     view = {}
@@ -542,6 +547,29 @@ def exports_changed(outcome: Reloaded, namespace: dict[str, Any]) -> dict[str, t
         if old is not new:
             view[name] = (old, new)
     return view
+
+
+def _before(outcome: Reloaded, namespace: dict[str, Any]) -> dict[str, Any]:
+    """A module's namespace as it was before this reload of it (``namespace``: after)."""
+    old_namespace = dict(namespace)
+    for name in outcome.added:
+        del old_namespace[name]
+    old_namespace.update(outcome.gone)
+    old_namespace.update({name: old for name, (old, _) in outcome.changes.items()})
+    old_all = outcome.all_changed[0] if outcome.all_changed else namespace.get("__all__", UNBOUND)
+    if old_all is UNBOUND:
+        old_namespace.pop("__all__", None)
+    else:
+        old_namespace["__all__"] = old_all
+    return old_namespace
+
+
+def _user_star_follows(edge: Edge, names: dict[str, Any], view: dict[str, tuple[object, object]], where: list[str]) -> None:
+    """The user's ``from source import *``: names still bound to what source gave follow it (new
+    names come in mode 3 only, see ``_frontend``; a name gone stays, as it was)."""
+    for name, (old, new) in view.items():
+        if old is not UNBOUND and new is not UNBOUND and rebind(names, name, old, new):
+            where.append(f"{edge.importer} {name}")
 
 
 def rebind(namespace: dict[str, Any], alias: str, old: object, new: object) -> bool:

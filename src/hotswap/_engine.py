@@ -130,10 +130,7 @@ class ReloadStep:
         if module is None:
             return None
         if watched.compiled:
-            if job.version is None:
-                return None  # a dependency changed: nothing to re-run in compiled code
-            watched.failed_digest = job.version.digest  # said once per build
-            return Failure(watched.name, watched.path, None, "a new build is on disk", compiled=True)
+            return _rebuilt(job)
         dependents = self.dependents
         if watched.name in dependents.behind:
             dependents.catch_up(job, module)
@@ -185,3 +182,11 @@ class ReloadStep:
             dependents.note_behind(watched.name, module, job, followed)  # what followed is not behind
         if job.retry:
             work.retried.add(watched.name)
+
+
+def _rebuilt(job: Job) -> Failure | None:
+    """A compiled module: a new build is said (once per build); nothing of it can re-run."""
+    if job.version is None:
+        return None  # a dependency changed: nothing to re-run in compiled code
+    job.watched.failed_digest = job.version.digest
+    return Failure(job.watched.name, job.watched.path, None, "a new build is on disk", compiled=True)

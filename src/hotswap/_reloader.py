@@ -190,17 +190,20 @@ class Reloader:
             for name, base in work.bases.items():
                 self.journal.remember_base(name, base)
             self.journal.publish(self._new_versions(outcomes))
+        self._remember_pass(work)
+        said = [o for o in outcomes.values() if _worth_reporting(o)]
+        for source, followed in work.followers or ():
+            said += [o for o in followed_outcomes(followed, source) if _worth_reporting(o)]
+        return said
+
+    def _remember_pass(self, work: Pass) -> None:
         now = time.time()
-        for name, outcome in outcomes.items():
+        for name, outcome in work.outcomes.items():
             if isinstance(outcome, Reloaded) and outcome.after and not outcome.stayed_old:
                 if self.broken:
                     self.broken.pop(name, None)  # a dependent that followed: said by its source
             else:
                 self._remember(Event(now, outcome, work.seconds[name]))
-        said = [o for o in outcomes.values() if _worth_reporting(o)]
-        for source, followed in work.followers or ():
-            said += [o for o in followed_outcomes(followed, source) if _worth_reporting(o)]
-        return said
 
     def _drop_failures_said(self, work: Pass) -> None:
         """A failed version tried again after a dependency changed, failing the same way: said already."""
