@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from ._aftercare import CachesSeen, caches_of, caches_seen, holds_as_seen, holds_no_code
-from ._apply import Batch, all_plain, recipe_for
+from ._follow import Batch, all_plain, recipe_for
 from ._graph import Edge
 from ._outcomes import Reloaded
 from ._source import SourceVersion

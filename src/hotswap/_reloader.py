@@ -30,14 +30,9 @@ from typing import Any
 
 from . import _workers
 from ._aftercare import caches_of, caches_seen
-from ._apply import (
-    follow_unchanged,
-    prepare_follow,
-    prepare_reload,
-    reload_module,
-    reloading,
-)
+from ._apply import reload_module
 from ._diff import star_imports
+from ._follow import follow_unchanged, prepare_follow, prepare_reload
 from ._graph import STAR, Edge, ImportGraph, resolve_from
 from ._leaves import (
     Followed,
@@ -50,6 +45,7 @@ from ._leaves import (
 )
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
+from ._transaction import reloading
 from ._vocab import UNBOUND, exported, is_dunder
 from ._warmup import WarmUp
 from ._watch import Watched, Watchlist, is_user_file
