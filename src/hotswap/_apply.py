@@ -15,7 +15,7 @@ import ast
 import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _diff
 from ._aftercare import (
@@ -27,7 +27,13 @@ from ._aftercare import (
     replace_stand_ins,
 )
 from ._diff import NAMESPACE, Kind, Plan, Step
-from ._follow import all_changed, follow_unchanged, steps_to_visit, used_beyond_import
+from ._follow import (
+    all_changed,
+    came_and_went,
+    follow_unchanged,
+    steps_to_visit,
+    used_beyond_import,
+)
 from ._graph import resolve_from
 from ._outcomes import Failure, Reloaded, syntax_failure
 from ._source import SourceVersion
@@ -66,45 +72,77 @@ def reload_module(
     namespaces where closures made by this module's old code may be kept.
     ``after`` names the modules it imports from that changed, for the report.
     """
-    name = module.__name__
-    rebind = rebind or {}
-    same_text = running is not None and running.digest == version.digest
-    unbinds = any(new is UNBOUND for _, new in rebind.values())  # what bound them before may run
-    if same_text and not whole and not unbinds and not any(used_beyond_import(version.text, a) for a in rebind):
-        # Only dependencies changed and nothing but the import names them: re-bind only.
-        return run_in_transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after, running)
-    if same_text and not whole:
-        fast = follow_unchanged(module, version, rebind, after)
-        if fast is not None:
-            return fast
+    job = _Reload(module, version, running, rebind or {}, roots, after)
+    if not whole and running is not None and running.digest == version.digest:
+        return _follow_imports(job)
+    if whole or running is None:
+        return _run_whole_module(job, whole or "no earlier text to compare with")
     try:
-        if whole or running is None:
-            plan = None
-        elif same_text:
-            plan = _diff.unchanged_plan(version.text, version.path, version.digest)
-        else:
-            plan = _diff.plan(running.text, version.text, path=version.path)
-            _compile_changed(plan, version.path)
+        plan = _changed_plan(running, version)
     except SyntaxError as error:
-        if same_text and not whole:  # it follows what it imports, though its text cannot be read
-            return run_in_transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after, running)
-        return syntax_failure(name, version.path, error)
-    if plan is not None and plan.full_reason is None:
-        try:
-            return run_in_transaction(module, version, lambda run: _apply_plan(run, plan, version.path, rebind), roots, after, running)
-        except NeedsWholeModule as why:
-            whole = str(why)
-    elif plan is not None:
-        whole = plan.full_reason
-        if running is not None and running.digest == version.digest:
-            # Only dependencies changed and the text cannot be re-run in part: re-bind only.
-            return run_in_transaction(module, version, lambda run: _follow_only(run, version.path, rebind), roots, after, running)
+        return syntax_failure(module.__name__, version.path, error)
+    if plan.full_reason is None:
+        return _apply_or_run_whole(job, plan)
+    return _run_whole_module(job, plan.full_reason)
+
+
+class _Reload(NamedTuple):
+    """One call of ``reload_module``: what each way of reloading needs."""
+
+    module: types.ModuleType
+    version: SourceVersion
+    running: SourceVersion | None
+    rebind: Mapping[str, tuple[object, object]]
+    roots: Callable[[], Iterable[dict[str, Any]]] | None
+    after: tuple[str, ...]
+
+    def transact(self, body: Callable[[Run], Reloaded]) -> Reloaded | Failure:
+        return run_in_transaction(self.module, self.version, body, self.roots, self.after, self.running)
+
+    def follow_only(self) -> Reloaded | Failure:
+        """Re-bind what it took from the modules that changed; run nothing."""
+        return self.transact(lambda run: _follow_only(run, self.version.path, self.rebind))
+
+
+def _follow_imports(job: _Reload) -> Reloaded | Failure:
+    """The text did not change, only what it imports: re-bind, re-run what reads those names."""
+    version, rebind = job.version, job.rebind
+    unbinds = any(new is UNBOUND for _, new in rebind.values())  # what bound them before may run
+    if not unbinds and not any(used_beyond_import(version.text, a) for a in rebind):
+        return job.follow_only()  # nothing but the import names them
+    fast = follow_unchanged(job.module, version, rebind, job.after)
+    if fast is not None:
+        return fast
+    try:
+        plan = _diff.unchanged_plan(version.text, version.path, version.digest)
+    except SyntaxError:
+        return job.follow_only()  # it follows what it imports, though its text cannot be read
+    if plan.full_reason is not None:
+        return job.follow_only()  # the text cannot be re-run in part
+    return _apply_or_run_whole(job, plan)
+
+
+def _changed_plan(running: SourceVersion, version: SourceVersion) -> Plan:
+    plan = _diff.plan(running.text, version.text, path=version.path)
+    _compile_changed(plan, version.path)
+    return plan
+
+
+def _apply_or_run_whole(job: _Reload, plan: Plan) -> Reloaded | Failure:
+    """Apply the plan; where it cannot vouch for a partial update, re-run the whole module."""
+    try:
+        return job.transact(lambda run: _apply_plan(run, plan, job.version.path, job.rebind))
+    except NeedsWholeModule as why:
+        return _run_whole_module(job, str(why))
+
+
+def _run_whole_module(job: _Reload, reason: str) -> Reloaded | Failure:
+    version = job.version
     try:
         code = version.compile()
     except SyntaxError as error:
-        return syntax_failure(name, version.path, error)
-    reason = whole or "no earlier text to compare with"
-    return run_in_transaction(module, version, lambda run: _run_whole(run, code, version.path, reason, version.text), roots, after, running)
+        return syntax_failure(job.module.__name__, version.path, error)
+    return job.transact(lambda run: _run_whole(run, code, version.path, reason, version.text))
 
 
 def _compile_changed(plan: Plan, path: str) -> None:
@@ -168,11 +206,23 @@ def _apply_plan(
     run: Run, plan: Plan, path: str, rebind: Mapping[str, tuple[object, object]]
 ) -> Reloaded:
     """Run what changed, and what reads a name whose value changed, in file order."""
-    namespace = run.namespace
     moved = [n for s in plan.steps if s.moved for n in s.binds]
     kept_code = functions_bound_to(run.module, path, moved) if moved else {}
     followed = _follow(run, rebind)  # statements reading these re-run; imports binding them need not
-    dirty: set[str] = set(run.unbound)  # gone: what bound them before runs again
+    dirty = set(run.unbound) | _remove_names_gone(run, plan)  # gone: what bound them before runs again
+    classes_to_rerun = _remove_attributes_no_longer_set(run, plan)
+    for step in steps_to_visit(plan, followed):
+        touched = _touched(step, dirty, followed, classes_to_rerun)
+        dirty |= _visit(run, step, path, plan, touched, dirty)
+    follow_moved_lines(kept_code, plan.moved_lines, run.txn)
+    if not _starts_with_docstring(plan):
+        run.namespace["__doc__"] = None
+    return _outcome(run, path)
+
+
+def _remove_names_gone(run: Run, plan: Plan) -> set[str]:
+    """The names the new text no longer binds go (submodules aside); those it removed."""
+    namespace, gone = run.namespace, set()
     for name in plan.removed:
         if name in namespace and not _is_submodule(run.module, name, namespace[name]):
             star = _star_imported(run.module, plan, name)
@@ -180,25 +230,36 @@ def _apply_plan(
                 del namespace[name]
             else:  # the statement that shadowed it is gone: ``from m import *`` gives it again
                 namespace[name] = star
-            dirty.add(name)
-    classes_to_rerun = _remove_attributes_no_longer_set(run, plan)
-    for step in steps_to_visit(plan, followed):
-        touched = bool(step.reads & (dirty | followed) or step.binds & dirty)
-        touched |= isinstance(step.node, ast.ClassDef) and step.node.name in classes_to_rerun
-        touched |= NAMESPACE in step.reads and bool(dirty or followed)
-        if step.kind is Kind.UNCHANGED and not touched:
+            gone.add(name)
+    return gone
+
+
+def _touched(step: Step, dirty: set[str], followed: set[str], classes_to_rerun: set[str]) -> bool:
+    """Must the step run again, whatever the diff says of its text: it reads a name whose value
+    changed, binds one a statement run again changed, or gives a class back an attribute."""
+    if step.reads & (dirty | followed) or step.binds & dirty:
+        return True
+    if isinstance(step.node, ast.ClassDef) and step.node.name in classes_to_rerun:
+        return True
+    return NAMESPACE in step.reads and bool(dirty or followed)
+
+
+def _visit(run: Run, step: Step, path: str, plan: Plan, touched: bool, dirty: set[str]) -> set[str]:
+    """Leave one step as it is, upgrade it in place, or run it again; the names whose object it changed."""
+    if not touched:
+        if step.kind is Kind.UNCHANGED:
             if step.dynamic and dirty:  # ``from m import *`` after a statement that re-bound a name
                 _star_import_again(run, step, dirty)
-            continue
-        if step.kind is Kind.BODY and not touched and _upgrade_function_body(run, step, path, plan):
-            continue
-        if step.kind is Kind.METHODS and not touched and _upgrade_methods(run, step, path, plan):
-            continue
-        dirty |= _rerun(run, step, path, plan)
-    follow_moved_lines(kept_code, plan.moved_lines, run.txn)
-    if not any(isinstance(s.node, ast.Expr) and isinstance(s.node.value, ast.Constant) for s in plan.steps[:1]):
-        namespace["__doc__"] = None
-    return _outcome(run, path)
+            return set()
+        if step.kind is Kind.BODY and _upgrade_function_body(run, step, path, plan):
+            return set()
+        if step.kind is Kind.METHODS and _upgrade_methods(run, step, path, plan):
+            return set()
+    return _rerun(run, step, path, plan)
+
+
+def _starts_with_docstring(plan: Plan) -> bool:
+    return any(isinstance(s.node, ast.Expr) and isinstance(s.node.value, ast.Constant) for s in plan.steps[:1])
 
 
 def _star_import_again(run: Run, step: Step, names: set[str]) -> None:
@@ -247,15 +308,7 @@ def _remove_attributes_no_longer_set(run: Run, plan: Plan) -> set[str]:
 
 def _rerun(run: Run, step: Step, path: str, plan: Plan) -> set[str]:
     """Run one statement again; return the names whose object it changed."""
-    if step.dynamic:
-        raise NeedsWholeModule(f"{step.label()} binds names that cannot be known in advance")
-    if NAMESPACE in step.reads:  # re-run now, it would also see names bound after it
-        raise NeedsWholeModule(f"{step.label()} reads the module's names, which changed")
-    if step.late:
-        late = sorted(step.late)[0]
-        raise NeedsWholeModule(
-            f"{step.label()} depends on {late!r} as it was at that point, which running it again alone would not see"
-        )
+    _check_runs_alone(step)
     namespace = run.namespace
     before = {name: namespace.get(name, UNBOUND) for name in step.binds}
     _keep_attributes_written(run, [step.node], namespace)
@@ -269,6 +322,20 @@ def _rerun(run: Run, step: Step, path: str, plan: Plan) -> set[str]:
         if new is not old and not (old is not UNBOUND and new is not UNBOUND and _keep_identity(run, name, old, new)):
             changed.add(name)
     return changed
+
+
+def _check_runs_alone(step: Step) -> None:
+    """Raise ``NeedsWholeModule`` where running this statement again alone may give another
+    result than a fresh import would."""
+    if step.dynamic:
+        raise NeedsWholeModule(f"{step.label()} binds names that cannot be known in advance")
+    if NAMESPACE in step.reads:  # re-run now, it would also see names bound after it
+        raise NeedsWholeModule(f"{step.label()} reads the module's names, which changed")
+    if step.late:
+        late = sorted(step.late)[0]
+        raise NeedsWholeModule(
+            f"{step.label()} depends on {late!r} as it was at that point, which running it again alone would not see"
+        )
 
 
 def _keep_identity(run: Run, name: str, old: Any, new: Any) -> bool:
@@ -312,16 +379,24 @@ def _upgrade_methods(run: Run, step: Step, path: str, plan: Plan) -> bool:
         return False
     savepoint = run.txn.savepoint()
     for position in step.methods:
-        method = node.body[position]
-        assert isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef))
-        old = _method_function(cls, method)
-        new = _bare_method(run, node, position, path, plan)
-        if old is None or not isinstance(new, types.FunctionType) or not _upgrade_exactly(run, old[0], new):
+        if not _upgrade_method(run, cls, node, position, path, plan):
             run.txn.rollback_to(savepoint)
             return False
-        for cache in old[1]:
-            run.txn.on_commit(cache.cache_clear)
     run.upgraded.append(node.name)
+    return True
+
+
+def _upgrade_method(run: Run, cls: type, node: ast.ClassDef, position: int, path: str, plan: Plan) -> bool:
+    """The new code of one ``def`` of the class body into the old function (its caches cleared
+    on commit); False if it cannot be upgraded exactly."""
+    method = node.body[position]
+    assert isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef))
+    old = _method_function(cls, method)
+    new = _bare_method(run, node, position, path, plan)
+    if old is None or not isinstance(new, types.FunctionType) or not _upgrade_exactly(run, old[0], new):
+        return False
+    for cache in old[1]:
+        run.txn.on_commit(cache.cache_clear)
     return True
 
 
@@ -377,35 +452,24 @@ def _upgrade_exactly(run: Run, old: types.FunctionType, new: types.FunctionType)
 
 
 def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
-    if run.txn.nested_code or run.stand_ins:  # only then look beyond this module
-        namespaces = [run.namespace, *(run.roots() if run.roots else ())]
-        run.upgraded += closures_follow(run.module.__name__, namespaces, run.txn)
-        if run.stand_ins:
-            replace_stand_ins(run.stand_ins.values(), namespaces, run.txn)
+    """What the run did, once all of it ran: the names it upgraded, added, removed, re-bound."""
+    _follow_beyond(run)
     placehold_new_fields(run.old_fields, run.namespace, run.txn)
+    _note_classes_not_kept(run)
     namespace, snapshot = run.namespace, run.snapshot
-    if run.class_notes:
-        kept = {id(v) for v in namespace.values()}
-        for old_class, notes in run.class_notes.items():
-            if old_class not in kept:  # e.g. @dataclass(slots=True) made a class that was upgraded
-                run.txn.notes += notes
-    changed: list[str] = []
-    added: list[str] = []
-    for name, value in namespace.items():
-        before = snapshot.get(name, UNBOUND)
-        if before is not value and not is_dunder(name):
-            (added if before is UNBOUND else changed).append(name)
-    upgraded = list(dict.fromkeys(run.upgraded + [c for c in run.classes if c in namespace]))
-    removed = [n for n in snapshot if n not in namespace and not is_dunder(n)]
-    if removed or any(n not in upgraded for n in changed):
+    changed = _changed(snapshot, namespace)
+    added, removed = came_and_went(snapshot, namespace)
+    upgraded = tuple(dict.fromkeys(run.upgraded + [c for c in run.classes if c in namespace]))
+    rebound = tuple(n for n in changed if n not in upgraded and n not in run.followed)
+    if removed or not set(upgraded).issuperset(changed):
         clear_caches_of(run.module, run.txn)  # a global they read may have changed
     return Reloaded(
         module=run.module.__name__,
         path=path,
-        upgraded=tuple(upgraded),
-        added=tuple(added),
-        removed=tuple(removed),
-        rebound=tuple(n for n in changed if n not in upgraded and n not in run.followed),
+        upgraded=upgraded,
+        added=added,
+        removed=removed,
+        rebound=rebound,
         stayed_old=tuple(dict.fromkeys(run.txn.notes)),
         reran=tuple(run.reran),
         whole_module=whole_module,
@@ -415,6 +479,30 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
         gone={n: snapshot[n] for n in removed},
         all_changed=all_changed(snapshot, namespace),
     )
+
+
+def _changed(snapshot: dict[str, Any], namespace: dict[str, Any]) -> list[str]:
+    """The names (dunders aside) there before and now, bound to another object."""
+    return [n for n, value in namespace.items() if snapshot.get(n, value) is not value and not is_dunder(n)]
+
+
+def _follow_beyond(run: Run) -> None:
+    """Closures and stand-ins kept outside the module follow (looked for only if there are any)."""
+    if run.txn.nested_code or run.stand_ins:
+        namespaces = [run.namespace, *(run.roots() if run.roots else ())]
+        run.upgraded += closures_follow(run.module.__name__, namespaces, run.txn)
+        if run.stand_ins:
+            replace_stand_ins(run.stand_ins.values(), namespaces, run.txn)
+
+
+def _note_classes_not_kept(run: Run) -> None:
+    """Say why an old class stayed old, unless a class upgraded in its place is what the module
+    holds now (e.g. ``@dataclass(slots=True)`` made a new class from the upgraded one)."""
+    if run.class_notes:
+        kept = {id(v) for v in run.namespace.values()}
+        for old_class, notes in run.class_notes.items():
+            if old_class not in kept:
+                run.txn.notes += notes
 
 
 def _reset_namespace(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:

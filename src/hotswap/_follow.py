@@ -34,6 +34,7 @@ __all__ = [
     "Batch",
     "all_changed",
     "all_plain",
+    "came_and_went",
     "follow_unchanged",
     "prepare_follow",
     "prepare_reload",
@@ -59,101 +60,174 @@ def follow_unchanged(
     It runs for each of hundreds of dependents at one edit: written for speed.
     """
     namespace = module.__dict__
-    followed = []
-    for alias, (old, _) in rebind.items():
-        if namespace.get(alias, UNBOUND) is old:
-            followed.append(alias)
-    names = tuple(followed)
-    recipe = recipe_for(version, names)
+    followed = tuple([alias for alias, (old, _) in rebind.items() if namespace.get(alias, UNBOUND) is old])
+    recipe = recipe_for(version, followed)
     if recipe is None:
         return None
     if isinstance(recipe, Batch):
-        outcome = _run_batch(module, version, recipe, rebind, names, after)
+        outcome = _run_batch(module, version, recipe, rebind, followed, after)
         if outcome is not None:
             return outcome
         recipe = recipe.moves  # values that are not plain this time: statement by statement
-    # each name written -> its value before the follow: enough to undo and to report while every
-    # statement run is arithmetic on plain values (which runs no user code); else the snapshot
-    before: dict[str, object] = {}
-    snapshot: dict[str, Any] | None = None
-    live = set(followed)  # names whose value changed: who reads one runs again
-    dirty: set[str] = set()  # of those, the ones a statement run again changed
-    reran = []
+    news = {alias: rebind[alias][1] for alias in followed}
+    if _any_unbound(news.values()):
+        return None  # a name goes: what bound it before may run again
+    writes = Writes(namespace)
     try:
-        for alias in followed:
-            new = rebind[alias][1]
-            if new is UNBOUND:
-                raise _NotPlain()  # a name goes: what bound it before may run again
-            before[alias] = namespace.get(alias, UNBOUND)
-            namespace[alias] = new
-        for move in recipe:
-            if move.reads.isdisjoint(live) and move.binds.isdisjoint(dirty):
-                continue
-            if not move.plain:  # a definition, an import, a class: the general way
-                raise _NotPlain()
-            if snapshot is None and not (move.pure and all_plain(map(namespace.get, move.reads))):
-                snapshot = _snapshot_before(namespace, before)  # it may run user code: compare all after
-            binds = move.binds
-            prior = [namespace.get(name, UNBOUND) for name in binds]
-            for name, old in zip(binds, prior):
-                before.setdefault(name, old)
-            exec(move.code or move.compile(), namespace)
-            reran.append(move.label)
-            for name, old in zip(binds, prior):
-                new = namespace.get(name, UNBOUND)
-                if new is not old:
-                    if _may_be_code(new) or _may_be_code(old):  # identity to keep: the general way
-                        raise _NotPlain()
-                    dirty.add(name)
-                    live.add(name)
-                elif name in move.bound_later:  # the same object, but not its final value yet
-                    dirty.add(name)
-                    live.add(name)
+        reran, dirty = _run_moves(writes, recipe, news)
     except _NotPlain:
-        _undo(namespace, before, snapshot)
+        writes.undo()
         return None
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
-        _undo(namespace, before, snapshot)
+        writes.undo()
         return run_failure(module.__name__, version, error)
-    changes = _followed_changes(namespace, before, snapshot)
+    return _followed(module, version.path, writes, followed, reran, dirty, after)
+
+
+class Writes:
+    """A follow's one way back: each name it wrote -> what it held before (``UNBOUND``: it was
+    not there). That is enough while what runs is arithmetic on plain values, which runs no user
+    code; before a statement that may run user code (and so write any name), ``guard`` keeps the
+    whole namespace as it was before the follow, and ``undo`` then puts all of it back."""
+
+    __slots__ = ("before", "namespace", "snapshot")
+
+    def __init__(self, namespace: dict[str, Any], before: dict[str, object] | None = None) -> None:
+        self.namespace = namespace
+        self.before: dict[str, object] = {} if before is None else before
+        self.snapshot: dict[str, Any] | None = None
+
+    def assign(self, values: Mapping[str, object]) -> None:
+        """Bind these names, keeping what they held."""
+        self.keep(values)
+        self.namespace.update(values)
+
+    def keep(self, names: Iterable[str]) -> list[object]:
+        """What these names hold, about to be bound: kept, where they were not written before."""
+        namespace, before = self.namespace, self.before
+        prior = [namespace.get(name, UNBOUND) for name in names]
+        for name, old in zip(names, prior):
+            before.setdefault(name, old)
+        return prior
+
+    def guard(self) -> dict[str, Any]:
+        """User code may run next: keep the whole namespace as it was before the follow."""
+        if self.snapshot is None:
+            self.snapshot = dict(self.namespace)
+            _write_back(self.snapshot, self.before)
+        return self.snapshot
+
+    def undo(self) -> None:
+        """Put the namespace back as it was before the follow."""
+        if self.snapshot is None:
+            _write_back(self.namespace, self.before)
+        else:
+            self.namespace.clear()
+            self.namespace.update(self.snapshot)
+
+    def value_before(self, name: str) -> object:
+        """What ``name`` held before the follow (it was written, or there is a snapshot)."""
+        return self.snapshot.get(name, UNBOUND) if self.snapshot is not None else self.before[name]
+
+    def changed(self, names: Iterable[str]) -> dict[str, tuple[object, object]]:
+        """Name -> (old, new) for those of these written names bound to another object now."""
+        before, namespace = self.before, self.namespace
+        return {name: (before[name], namespace[name]) for name in names if before[name] is not namespace[name]}
+
+    def changes(self) -> dict[str, tuple[object, object]] | None:
+        """Name -> (old, new) for what the follow changed (dunders aside); None if a name came
+        or went. Without a snapshot only the names it wrote can have changed; with one, every
+        name is compared."""
+        namespace, snapshot = self.namespace, self.snapshot
+        if snapshot is None:
+            if _any_unbound(self.before.values()):
+                return None  # a name it bound was not there
+            return {name: change for name, change in self.changed(self.before).items() if not is_dunder(name)}
+        if list(namespace) != list(snapshot):
+            return None
+        changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))  # in C
+        return {n: (snapshot[n], namespace[n]) for n in changed if not is_dunder(n)}
+
+
+def _any_unbound(values: Iterable[object]) -> bool:
+    """Is one of these ``UNBOUND`` (by identity: a value's ``==`` may be anything)?"""
+    return any(map(operator.is_, values, repeat(UNBOUND)))
+
+
+def _write_back(names: dict[str, Any], before: dict[str, object]) -> None:
+    """Put back what writes overwrote (``UNBOUND``: the name was not there)."""
+    for name, old in before.items():
+        if old is UNBOUND:
+            names.pop(name, None)
+        else:
+            names[name] = old
+
+
+def _run_moves(writes: Writes, moves: tuple[_Move, ...], news: dict[str, object]) -> tuple[list[str], set[str]]:
+    """Bind the followed names, then run again, in file order, each statement that reads a name
+    whose value changed (or binds one a statement run again changed). Returns the statements run
+    and the names they changed; raises ``_NotPlain`` where the general way must run instead."""
+    writes.assign(news)
+    live = set(news)  # names whose value changed: who reads one runs again
+    dirty: set[str] = set()  # of those, the ones a statement run again changed
+    reran = []
+    for move in moves:
+        if move.reads.isdisjoint(live) and move.binds.isdisjoint(dirty):
+            continue
+        changed = _run_move(writes, move)
+        reran.append(move.label)
+        dirty |= changed
+        live |= changed
+    return reran, dirty
+
+
+def _run_move(writes: Writes, move: _Move) -> set[str]:
+    """Run one statement again; the names it changed, or bound but not to their final value yet."""
+    if not move.plain:  # a definition, an import, a class: the general way
+        raise _NotPlain()
+    namespace = writes.namespace
+    if writes.snapshot is None and not (move.pure and all_plain(map(namespace.get, move.reads))):
+        writes.guard()  # it may run user code: compare all after
+    prior = writes.keep(move.binds)
+    exec(move.code or move.compile(), namespace)
+    changed = set()
+    for name, old in zip(move.binds, prior):
+        new = namespace.get(name, UNBOUND)
+        if new is not old:
+            if _may_be_code(new) or _may_be_code(old):  # identity to keep: the general way
+                raise _NotPlain()
+            changed.add(name)
+        elif name in move.bound_later:  # the same object, but not its final value yet
+            changed.add(name)
+    return changed
+
+
+def _followed(
+    module: types.ModuleType,
+    path: str,
+    writes: Writes,
+    followed: tuple[str, ...],
+    reran: list[str],
+    dirty: set[str],
+    after: tuple[str, ...],
+) -> Reloaded:
+    """``follow_unchanged``'s outcome, once its statements ran."""
+    changes = writes.changes()
     if changes is None:
-        snapshot = snapshot if snapshot is not None else _snapshot_before(namespace, before)
-        return _names_came_or_went(module, version.path, snapshot, followed, reran, after)
+        return _names_came_or_went(module, path, writes.guard(), followed, reran, after)
     if changes:  # a global the module's cached functions read changed
         for cache in caches_still_in(module, map(_NEW, changes.values())):
             cache.cache_clear()
     return Reloaded(
         module.__name__,
-        version.path,
+        path,
         rebound=tuple([n for n in changes if n not in followed]) if len(changes) > len(followed) else (),
         reran=tuple(reran),
-        followed=names,
+        followed=followed,
         after=after,
         changes=changes,
-        all_changed=(_value_before("__all__", before, snapshot), namespace["__all__"]) if "__all__" in dirty else None,
+        all_changed=(writes.value_before("__all__"), writes.namespace["__all__"]) if "__all__" in dirty else None,
     )
-
-
-def _followed_changes(
-    namespace: dict[str, Any], before: dict[str, object], snapshot: dict[str, Any] | None
-) -> dict[str, tuple[object, object]] | None:
-    """Name -> (old, new) for what a follow changed (dunders aside); None if a name came or went.
-
-    Without a snapshot only the names it wrote can have changed; with one, every name is compared.
-    """
-    if snapshot is None:
-        changes = {}
-        for name, old in before.items():
-            if old is UNBOUND:
-                return None  # a name it bound was not there
-            new = namespace[name]
-            if new is not old and not is_dunder(name):
-                changes[name] = (old, new)
-        return changes
-    if list(namespace) != list(snapshot):
-        return None
-    changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))  # in C
-    return {n: (snapshot[n], namespace[n]) for n in changed if not is_dunder(n)}
 
 
 _OLD, _NEW = operator.itemgetter(0), operator.itemgetter(1)  # of an (old, new) pair
@@ -181,48 +255,18 @@ def _arithmetic(node: ast.stmt) -> bool:
     return all(isinstance(t, ast.Name) for t in targets) and all(isinstance(n, _ARITHMETIC) for n in ast.walk(value))
 
 
-def _value_before(name: str, before: dict[str, object], snapshot: dict[str, Any] | None) -> object:
-    """What ``name`` held before the follow began."""
-    return snapshot.get(name, UNBOUND) if snapshot is not None else before[name]
-
-
-def _snapshot_before(namespace: dict[str, Any], before: dict[str, object]) -> dict[str, Any]:
-    """The namespace as it was before the follow's writes."""
-    snapshot = dict(namespace)
-    _write_back(snapshot, before)
-    return snapshot
-
-
-def _undo(namespace: dict[str, Any], before: dict[str, object], snapshot: dict[str, Any] | None) -> None:
-    if snapshot is not None:
-        _put_back(namespace, snapshot)
-    else:
-        _write_back(namespace, before)
-
-
-def _write_back(names: dict[str, Any], before: dict[str, object]) -> None:
-    """Put back what the follow's writes overwrote."""
-    for name, old in before.items():
-        if old is UNBOUND:
-            names.pop(name, None)
-        else:
-            names[name] = old
-
-
 def _names_came_or_went(
     module: types.ModuleType,
     path: str,
     snapshot: dict[str, Any],
-    followed: list[str],
+    followed: tuple[str, ...],
     reran: list[str],
     after: tuple[str, ...],
 ) -> Reloaded:
     """``follow_unchanged``'s outcome when a statement it re-ran added or deleted a global."""
     namespace = module.__dict__
-    changes = {n: (old, namespace[n]) for n, old in snapshot.items() if namespace.get(n, old) is not old}
-    changes = {n: change for n, change in changes.items() if not is_dunder(n)}
-    added = tuple(n for n in namespace if n not in snapshot and not is_dunder(n))
-    removed = tuple(n for n in snapshot if n not in namespace and not is_dunder(n))
+    changes = {n: (old, namespace[n]) for n, old in snapshot.items() if namespace.get(n, old) is not old and not is_dunder(n)}
+    added, removed = came_and_went(snapshot, namespace)
     for cache in caches_of(module):  # a global the module's cached functions read changed
         cache.cache_clear()
     return Reloaded(
@@ -232,12 +276,19 @@ def _names_came_or_went(
         removed=removed,
         rebound=tuple(n for n in changes if n not in followed),
         reran=tuple(reran),
-        followed=tuple(followed),
+        followed=followed,
         after=after,
         changes=changes,
         gone={n: snapshot[n] for n in removed},
         all_changed=all_changed(snapshot, namespace),
     )
+
+
+def came_and_went(snapshot: dict[str, Any], namespace: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names (dunders aside) a run added, and those it removed."""
+    added = tuple(n for n in namespace if n not in snapshot and not is_dunder(n))
+    removed = tuple(n for n in snapshot if n not in namespace and not is_dunder(n))
+    return added, removed
 
 
 class _Move:
@@ -316,15 +367,19 @@ def _recipe(
     elif (plan := parsed(version)) is None or plan.full_reason is not None:
         recipe = None
     else:
-        steps = steps_to_visit(plan, set(followed))
-        plain = [not s.dynamic and not s.late and isinstance(s.node, _PLAIN_STATEMENTS) for s in steps]
-        recipe = tuple(_Move(s, ok, version.path, plan.future_flags) for s, ok in zip(steps, plain))
-        if any(NAMESPACE in s.reads for s in steps):
-            recipe = None  # ``globals()`` read while names change: the general way
-        else:
-            recipe = Batch.of(recipe, steps, followed, version.path, plan.future_flags) or recipe
+        recipe = _recipe_of(plan, version.path, followed)
     version.memo[followed] = recipe
     return recipe
+
+
+def _recipe_of(plan: Plan, path: str, followed: tuple[str, ...]) -> tuple[_Move, ...] | Batch | None:
+    """The statements a followed name can reach, as a batch if they are all arithmetic."""
+    steps = steps_to_visit(plan, set(followed))
+    if any(NAMESPACE in s.reads for s in steps):
+        return None  # ``globals()`` read while names change: the general way
+    plain = [not s.dynamic and not s.late and isinstance(s.node, _PLAIN_STATEMENTS) for s in steps]
+    moves = tuple(_Move(s, ok, path, plan.future_flags) for s, ok in zip(steps, plain))
+    return Batch.of(moves, steps, followed, path, plan.future_flags) or moves
 
 
 class Batch:
@@ -387,24 +442,25 @@ class Batch:
         objects the other names it reads hold (where ``runs_in``)."""
         return (self.key, *map(id, map(namespace.__getitem__, self.read_order))) if self.reads else self.key
 
-    def run(self, namespace: dict[str, Any], aliases: tuple[str, ...], olds: tuple[object, ...], news: tuple[object, ...]) -> tuple[object, ...]:
-        """Re-bind ``aliases`` from ``olds`` (what they hold) to ``news`` (plain values) and run;
-        the values of its names before. If a statement raises, all is put back and it is raised."""
+    def writes(self, namespace: dict[str, Any], aliases: tuple[str, ...], olds: tuple[object, ...]) -> Writes:
+        """The way back of a run in this namespace, where ``aliases`` hold ``olds``: those, and
+        the values its names hold."""
         names = self.names
-        before = tuple(map(namespace.__getitem__, names))
+        before = dict(zip(aliases, olds))
+        before.update(zip(names, map(namespace.__getitem__, names)))
+        return Writes(namespace, before)
+
+    def run(self, namespace: dict[str, Any], aliases: tuple[str, ...], olds: tuple[object, ...], news: tuple[object, ...]) -> Writes:
+        """Re-bind ``aliases`` from ``olds`` (what they hold) to ``news`` (plain values) and run;
+        what it wrote. If a statement raises, all is put back and it is raised."""
+        writes = self.writes(namespace, aliases, olds)
         namespace.update(zip(aliases, news))
         try:
             exec(self.code, namespace)
         except BaseException:
-            namespace.update(zip(names, before))
-            namespace.update(zip(aliases, olds))
+            writes.undo()
             raise
-        return before
-
-    def changes(self, namespace: dict[str, Any], before: tuple[object, ...]) -> dict[str, tuple[object, object]]:
-        """Name -> (old, new) for the names it bound to another object."""
-        names = self.names
-        return {name: (old, new) for name, old, new in zip(names, before, map(namespace.__getitem__, names)) if old is not new}
+        return writes
 
 
 # Batch.key -> the names its statements bind (in order, and as a set) and read (as a set, in order)
@@ -427,10 +483,10 @@ def _run_batch(
     if not all_plain(news) or not batch.runs_in(namespace):
         return None
     try:
-        before = batch.run(namespace, followed, tuple(map(_OLD, changes.values())), news)
+        writes = batch.run(namespace, followed, tuple(map(_OLD, changes.values())), news)
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
         return run_failure(module.__name__, version, error)
-    rebound = batch.changes(namespace, before)
+    rebound = writes.changed(batch.names)
     changes.update(rebound)
     for cache in caches_still_in(module, map(_NEW, changes.values())):
         cache.cache_clear()
@@ -448,11 +504,6 @@ def _may_be_code(value: object) -> bool:
 
 class _NotPlain(Exception):
     """A re-run statement made a function or class: identity must be kept the general way."""
-
-
-def _put_back(namespace: dict[str, Any], snapshot: dict[str, Any]) -> None:
-    namespace.clear()
-    namespace.update(snapshot)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -480,13 +531,18 @@ def steps_to_visit(plan: Plan, followed: set[str]) -> Iterable[Step]:
     key = frozenset(followed)
     steps = known.get(key)
     if steps is None:
-        reach, found = set(key), []
-        for step in plan.steps:
-            if step.reads & reach or step.binds & reach or NAMESPACE in step.reads:
-                found.append(step)
-                reach |= step.binds
-        steps = known[key] = tuple(found)
+        steps = known[key] = _reach(plan, key)
     return steps
+
+
+def _reach(plan: Plan, followed: frozenset[str]) -> tuple[Step, ...]:
+    """The steps that read a followed name, or a name such a step binds (or all names)."""
+    reach, found = set(followed), []
+    for step in plan.steps:
+        if step.reads & reach or step.binds & reach or NAMESPACE in step.reads:
+            found.append(step)
+            reach |= step.binds
+    return tuple(found)
 
 
 def all_changed(snapshot: dict[str, Any], namespace: dict[str, Any]) -> tuple[object, object] | None:

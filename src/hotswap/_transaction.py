@@ -198,20 +198,27 @@ def _keep_attributes_set_outside(run: Run, cls: type, before: dict[str, Any], qu
     """Attributes the class got from outside its body (``Point.tag = 5`` after it, a user's
     ``m.Point.debug = True``) survive its body re-running, as the statements that set them
     do not run again. Known only where the text it ran is known; dunders are the class's own."""
-    if run.running is None:
-        return
-    try:
-        own = _diff.class_body_names(run.running.text, run.running.path).get(qualname)
-    except SyntaxError:
-        return
+    own = _own_attributes(run, qualname)
     if own is None:
         return
-    if run.whole:  # what the text set after the class runs again too, if it is still there
-        owner = qualname.partition(".")[0]
-        own = own | {a for o, a in _diff.attributes_set(run.running.text, run.running.path) if o == owner}
     for name, value in before.items():
         if name not in vars(cls) and name not in own and not (name.startswith("_") and name.endswith("_")):
             run.txn.set(cls, name, value)
+
+
+def _own_attributes(run: Run, qualname: str) -> set[str] | frozenset[str] | None:
+    """The attributes the text the module ran sets in the class body (and, where the whole
+    module runs again, after it); None where that is not known."""
+    if run.running is None:
+        return None
+    try:
+        own = _diff.class_body_names(run.running.text, run.running.path).get(qualname)
+    except SyntaxError:
+        return None
+    if own is not None and run.whole:  # what the text set after the class runs again too, if it is still there
+        owner = qualname.partition(".")[0]
+        own = own | {a for o, a in _diff.attributes_set(run.running.text, run.running.path) if o == owner}
+    return own
 
 
 def _find_old_class(snapshot: dict[str, Any], qualname: str) -> type | None:
