@@ -18,6 +18,7 @@ import operator
 import re
 import sys
 import types
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from itertools import compress, repeat
 from typing import Any
@@ -32,6 +33,7 @@ from ._vocab import PLAIN_DATA, SCALARS, UNBOUND, UNKNOWN, is_dunder
 
 __all__ = [
     "Batch",
+    "Writes",
     "all_changed",
     "all_plain",
     "came_and_went",
@@ -522,10 +524,10 @@ def steps_to_visit(plan: Plan, followed: set[str]) -> Iterable[Step]:
     imports: a superset of the ones that will re-run (those reading a followed
     name, or a name such a statement binds), found once per plan and names.
     """
-    if "_reach" not in plan.__dict__:  # a plan is a value: this is only a memo on it
+    if plan not in _REACH:
         unchanged = not plan.removed and not plan.removed_attributes and all(step.kind is Kind.UNCHANGED for step in plan.steps)
-        plan.__dict__["_reach"] = {} if unchanged else None
-    known: dict[frozenset[str], tuple[Step, ...]] | None = plan.__dict__["_reach"]
+        _REACH[plan] = {} if unchanged else None
+    known = _REACH[plan]
     if known is None:
         return plan.steps
     key = frozenset(followed)
@@ -533,6 +535,11 @@ def steps_to_visit(plan: Plan, followed: set[str]) -> Iterable[Step]:
     if steps is None:
         steps = known[key] = _reach(plan, key)
     return steps
+
+
+# plan -> (for a plan of an unchanged text) followed names -> the steps they reach; kept apart
+# from the plan, a value
+_REACH: weakref.WeakKeyDictionary[Plan, dict[frozenset[str], tuple[Step, ...]] | None] = weakref.WeakKeyDictionary()
 
 
 def _reach(plan: Plan, followed: frozenset[str]) -> tuple[Step, ...]:
