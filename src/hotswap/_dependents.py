@@ -24,8 +24,8 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from ._aftercare import caches_of, caches_seen
-from ._apply import follow_unchanged, prepare_follow, prepare_reload
 from ._diff import star_imports
+from ._follow import follow_unchanged, prepare_follow, prepare_reload
 from ._graph import STAR, Edge, ImportGraph, resolve_from
 from ._leaves import Followed, Leaf, LeafTable, Shape, fill_recipes, follow_leaves
 from ._outcomes import Failure, Reloaded

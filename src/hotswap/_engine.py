@@ -20,10 +20,12 @@ from collections import deque
 from dataclasses import replace
 from types import ModuleType
 
-from ._apply import follow_unchanged, reload_module, reloading
+from ._apply import reload_module
 from ._dependents import Dependents, Job, Pass
+from ._follow import follow_unchanged
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
+from ._transaction import reloading
 from ._watch import Watchlist
 
 __all__ = ["Job", "Outcome", "Pass", "ReloadStep"]

@@ -19,10 +19,10 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from itertools import repeat
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._aftercare import CachesSeen, caches_of, caches_seen, holds_as_seen, holds_no_code
-from ._apply import Batch, all_plain, recipe_for
+from ._follow import Batch, Writes, all_plain, recipe_for
 from ._graph import Edge
 from ._outcomes import Reloaded
 from ._source import SourceVersion
@@ -62,9 +62,15 @@ class LeafTable:
     others: list[Edge]  # namespaces, modules that are not leaves: the general way
 
 
-# what a leaf that followed did: the leaf, the names it bound, what they held and hold now, and
-# the values its recipe's names had before (empty when only names were re-bound)
-Followed = tuple[Leaf, tuple[str, ...], tuple[object, ...], tuple[object, ...], tuple[object, ...]]
+class Followed(NamedTuple):
+    """What a leaf that followed did: the names it bound, what they held and hold now, and the
+    way back of its recipe's statements (None when only names were re-bound)."""
+
+    leaf: Leaf
+    aliases: tuple[str, ...]
+    olds: tuple[object, ...]
+    news: tuple[object, ...]
+    writes: Writes | None
 
 
 def follow_leaves(
@@ -79,66 +85,104 @@ def follow_leaves(
     in this check); those followed join ``done``, ``where`` and ``followed`` (if it is kept).
     The others are handed back."""
     handed_back: list[Leaf] = []
-    is_, modules_get = operator.is_, sys.modules.get
     for (aliases, takes), leaves in table.groups.items():
-        olds = tuple(changes[name][0] for name in takes)
-        news = tuple(changes[name][1] for name in takes)
-        plain = all_plain(news)
-        kept = not any(map(is_, news, repeat(UNBOUND)))  # no name goes
-        no_code = holds_no_code(news)  # (a batch binds plain values only)
-        rebinding = dict(zip(aliases, news))
-        first, first_old, single = aliases[0], olds[0], len(aliases) == 1
-        # batch inputs -> the names to assign: the followed ones, and what the batch gave
-        assigned: dict[object, dict[str, object]] = {}
-        for leaf in leaves:  # (written for speed: it runs for each of hundreds of modules)
-            name, namespace = leaf.name, leaf.namespace
-            if (
-                name in busy
-                or name in done
-                or leaf.watched.running is not leaf.running
-                or modules_get(name) is not leaf.module
-                or namespace.get(first, UNBOUND) is not first_old
-                or not (single or all(map(is_, map(namespace.get, aliases, repeat(UNBOUND)), olds)))
-            ):
-                handed_back.append(leaf)  # re-imported, re-assigned, or its own save: the general way
-                continue
-            recipe = leaf.recipe
-            if recipe is UNKNOWN:
-                recipe = leaf.recipe = recipe_for(leaf.running, aliases)
-            before: tuple[object, ...] = ()
-            if type(recipe) is Batch:
-                if not (plain and recipe.runs_in(namespace)):
-                    handed_back.append(leaf)  # a value that is not plain, a name gone: the general way
-                    continue
-                inputs = recipe.inputs(namespace)
-                values = assigned.get(inputs)
-                if values is None:
-                    try:
-                        before = recipe.run(namespace, aliases, olds, news)
-                    except BaseException:  # noqa: BLE001 - put back: the general way runs it, and says it
-                        handed_back.append(leaf)
-                        continue
-                    assigned[inputs] = {**rebinding, **{n: namespace[n] for n in recipe.names}}
-                else:
-                    if followed is not None:
-                        before = tuple(map(namespace.__getitem__, recipe.names))
-                    namespace.update(values)
-            elif recipe == () and kept:
-                namespace.update(rebinding)  # nothing reads them at import: re-bound
-            else:
-                handed_back.append(leaf)
-                continue
-            seen = leaf.caches  # as ``caches_still_in``, with where they were kept in the leaf
-            if not (no_code and holds_as_seen(namespace, seen)):
-                caches_of(leaf.module)
-                seen = leaf.caches = caches_seen(leaf.module)
-            for cache in seen[3]:
-                cache.cache_clear()
-            done.add(name)
-            where += leaf.where
-            if followed is not None:
-                followed.append((leaf, aliases, olds, news, before))
+        group = _Group(aliases, tuple(changes[name][0] for name in takes), tuple(changes[name][1] for name in takes))
+        handed_back += _follow_group(group, leaves, busy, done, where, followed)
     return handed_back
+
+
+class _Group:
+    """The leaves that took the same names the same way, at one edit: what they follow, and the
+    results of their batches, by inputs (computed once, assigned in every leaf of those inputs)."""
+
+    __slots__ = ("aliases", "assigned", "kept", "news", "no_code", "olds", "plain", "rebinding")
+
+    def __init__(self, aliases: tuple[str, ...], olds: tuple[object, ...], news: tuple[object, ...]) -> None:
+        self.aliases, self.olds, self.news = aliases, olds, news
+        self.plain = all_plain(news)
+        self.kept = not any(map(operator.is_, news, repeat(UNBOUND)))  # no name goes
+        self.no_code = holds_no_code(news)  # (a batch binds plain values only)
+        self.rebinding = dict(zip(aliases, news))
+        self.assigned: dict[object, dict[str, object]] = {}  # batch inputs -> the names to assign
+
+
+class _HandBack(Exception):
+    """This leaf goes the general way: nothing of it was changed."""
+
+
+def _follow_group(
+    group: _Group, leaves: list[Leaf], busy: Container[str], done: set[str], where: list[str], followed: list[Followed] | None
+) -> list[Leaf]:
+    """``follow_leaves`` for the leaves of one group (written for speed: it runs for each of
+    hundreds of modules)."""
+    handed_back: list[Leaf] = []
+    is_, modules_get = operator.is_, sys.modules.get
+    aliases, olds = group.aliases, group.olds
+    first, first_old, single = aliases[0], olds[0], len(aliases) == 1
+    for leaf in leaves:
+        name, namespace = leaf.name, leaf.namespace
+        if (
+            name in busy
+            or name in done
+            or leaf.watched.running is not leaf.running
+            or modules_get(name) is not leaf.module
+            or namespace.get(first, UNBOUND) is not first_old
+            or not (single or all(map(is_, map(namespace.get, aliases, repeat(UNBOUND)), olds)))
+        ):
+            handed_back.append(leaf)  # re-imported, re-assigned, or its own save: the general way
+            continue
+        try:
+            writes = _follow_leaf(group, leaf, followed is not None)
+        except _HandBack:
+            handed_back.append(leaf)
+            continue
+        done.add(name)
+        where += leaf.where
+        if followed is not None:
+            followed.append(Followed(leaf, aliases, olds, group.news, writes))
+    return handed_back
+
+
+def _follow_leaf(group: _Group, leaf: Leaf, keep: bool) -> Writes | None:
+    """Follow one leaf as its recipe says, and clear its caches; its way back if ``keep``
+    (or if it ran its statements). Raises ``_HandBack``, having changed nothing, where the
+    recipe cannot vouch for it this time."""
+    namespace = leaf.namespace
+    recipe = leaf.recipe
+    if recipe is UNKNOWN:
+        recipe = leaf.recipe = recipe_for(leaf.running, group.aliases)
+    writes = None
+    if type(recipe) is Batch:
+        writes = _run_batch(group, recipe, namespace, keep)
+    elif recipe == () and group.kept:
+        namespace.update(group.rebinding)  # nothing reads them at import: re-bound
+    else:
+        raise _HandBack()
+    seen = leaf.caches  # as ``caches_still_in``, with where they were kept in the leaf
+    if not (group.no_code and holds_as_seen(namespace, seen)):
+        caches_of(leaf.module)
+        seen = leaf.caches = caches_seen(leaf.module)
+    for cache in seen[3]:
+        cache.cache_clear()
+    return writes
+
+
+def _run_batch(group: _Group, batch: Batch, namespace: dict[str, Any], keep: bool) -> Writes | None:
+    """Run a leaf's batch, or assign what the same batch gave on the same inputs."""
+    if not (group.plain and batch.runs_in(namespace)):
+        raise _HandBack()  # a value that is not plain, a name gone: the general way
+    inputs = batch.inputs(namespace)
+    values = group.assigned.get(inputs)
+    if values is None:
+        try:
+            ran = batch.run(namespace, group.aliases, group.olds, group.news)
+        except BaseException:  # noqa: BLE001 - put back: the general way runs it, and says it
+            raise _HandBack() from None
+        group.assigned[inputs] = {**group.rebinding, **{n: namespace[n] for n in batch.names}}
+        return ran
+    writes = batch.writes(namespace, group.aliases, group.olds) if keep else None
+    namespace.update(values)
+    return writes
 
 
 def fill_recipes(table: LeafTable) -> None:
@@ -153,10 +197,10 @@ def followed_outcomes(followed: list[Followed], source: str) -> list[Reloaded]:
     """One outcome per leaf that followed, as the general way makes them (for reports)."""
     outcomes = []
     after = (source,)
-    for leaf, aliases, olds, news, before in followed:
+    for leaf, aliases, olds, news, writes in followed:
         changes = dict(zip(aliases, zip(olds, news)))
         recipe = leaf.recipe
-        rebound: dict[str, tuple[object, object]] = recipe.changes(leaf.namespace, before) if before else {}
+        rebound = writes.changed(recipe.names) if writes is not None else {}
         changes.update(rebound)
         outcomes.append(
             Reloaded(

@@ -1,0 +1,263 @@
+"""The transaction of one reload: snapshot, run, then commit or restore exactly.
+
+A reload runs against a snapshot of the module's namespace and an undo log
+(``_upgrade.Transaction``). While code runs, other threads are held off (the
+switch interval), the cyclic garbage collector waits, and ``class`` statements
+of the module are intercepted: a class that existed before is upgraded in
+place and the *old* class object is bound, so that subclasses, instances made
+at import time and decorators all see the class the user already holds. If
+anything fails, the snapshot and the undo log put the module back exactly as
+it was, and registries that class hooks filled name the classes as before.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import gc
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _diff
+from ._aftercare import forget_registered, may_have_registered, replace_stand_ins
+from ._outcomes import Failure, Reloaded, run_failure
+from ._source import SourceVersion
+from ._upgrade import Transaction, try_upgrade
+
+__all__ = ["InternalError", "NeedsWholeModule", "Run", "collector_paused", "reloading", "run_in_transaction"]
+
+
+_build_class_lock = threading.Lock()
+
+
+@dataclass
+class Run:
+    """One reload of one module: the snapshot, the undo log, and what happened."""
+
+    module: types.ModuleType
+    snapshot: dict[str, Any]
+    txn: Transaction
+    claimed: set[int] = field(default_factory=set)  # old classes already upgraded
+    classes: list[str] = field(default_factory=list)
+    upgraded: list[str] = field(default_factory=list)
+    reran: list[str] = field(default_factory=list)
+    followed: list[str] = field(default_factory=list)
+    unbound: list[str] = field(default_factory=list)  # followed names that no longer exist
+    intercepting: bool = True
+    roots: Callable[[], Iterable[dict[str, Any]]] | None = None
+    after: tuple[str, ...] = ()  # a dependent: the modules it imports from that changed
+    running: SourceVersion | None = None  # the text the module ran until now, if known
+    whole: bool = False  # the whole module runs again
+    class_notes: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # id(old class) -> notes
+    old_fields: dict[int, frozenset[str]] = field(default_factory=dict)  # id(class) -> dataclass fields
+    # classes built from a new body and replaced by the kept class, that class hooks may have seen
+    stand_ins: dict[int, tuple[object, object]] = field(default_factory=dict)
+    # classes new in this run that class hooks may have stored: forgotten if the run fails
+    fresh_classes: list[type] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        return self.module.__dict__
+
+
+class NeedsWholeModule(Exception):
+    """The partial update cannot vouch for the result: re-run the whole module."""
+
+
+def run_in_transaction(
+    module: types.ModuleType,
+    version: SourceVersion,
+    body: Callable[[Run], Reloaded],
+    roots: Callable[[], Iterable[dict[str, Any]]] | None = None,
+    after: tuple[str, ...] = (),
+    running: SourceVersion | None = None,
+) -> Reloaded | Failure:
+    """Run ``body`` against a snapshot: commit on success, restore exactly on any failure.
+
+    Other threads are kept from running meanwhile (the interpreter is told to
+    switch threads far less often), so code running in the background sees the
+    module before or after the reload, not half-way. Best effort: a thread
+    already waiting for its turn (one busy with pure Python) can still get one
+    after the usual 5 ms, and so can any thread while the module's own code
+    blocks (sleeps, waits on I/O).
+    """
+    run = Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots, after=after, running=running)
+    try:
+        with reloading(), _running(run):
+            outcome = body(run)
+    except NeedsWholeModule:
+        _restore(run)
+        raise
+    except InternalError as error:
+        _restore(run)
+        cause = error.__cause__
+        return Failure(
+            module.__name__, version.path, None, f"{type(cause).__name__}: {cause}", internal=True
+        )
+    except BaseException as error:  # noqa: BLE001 - every failure is rolled back
+        _restore(run)
+        _unregister(run)
+        return run_failure(module.__name__, version, error)
+    run.txn.commit()
+    return outcome
+
+
+@contextmanager
+def reloading() -> Iterator[None]:
+    """One check: threads held off and class statements intercepted, once for all its modules.
+
+    A caller that reloads many modules (the reloader, at each check) enters it
+    once around all of them; ``reload_module`` enters it itself otherwise.
+    The cyclic garbage collector waits meanwhile (``collector_paused``).
+    """
+    global _reloading
+    if _reloading:
+        yield
+        return
+    with _build_class_lock:
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(_LONG_SWITCH_INTERVAL)
+        original: Callable[..., Any] = builtins.__build_class__
+        builtins.__build_class__ = functools.partial(_build_class, original)
+        _reloading = True
+        try:
+            with collector_paused():
+                yield
+        finally:
+            _reloading = False
+            builtins.__build_class__ = original
+            sys.setswitchinterval(interval)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector waits meanwhile (nested: the outermost pause decides).
+
+    A reload allocates in a burst (parsed texts, snapshots, one outcome per
+    dependent), and each collection it would trigger walks what is alive then.
+    A caller that also reports the outcomes pauses it around both: once they
+    are dropped, most of that burst is gone and no collection is due.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+_reloading = False
+_current_run: Run | None = None  # the module being reloaded now, if any
+
+
+@contextmanager
+def _running(run: Run) -> Iterator[None]:
+    global _current_run
+    outer, _current_run = _current_run, run
+    try:
+        yield
+    finally:
+        _current_run = outer
+
+
+# Seconds. Threads that start waiting for the interpreter while a module is re-applied
+# wait this long before asking for it. Not longer: a thread that was already waiting
+# (on the usual 5 ms) can still get one turn, and the reload must then get back soon.
+_LONG_SWITCH_INTERVAL = 0.5
+
+
+class InternalError(Exception):
+    """hotswap itself failed while committing (not the user's code)."""
+
+
+def _restore(run: Run) -> None:
+    namespace = run.module.__dict__
+    namespace.clear()
+    namespace.update(run.snapshot)
+    run.txn.rollback()
+
+
+def _unregister(run: Run) -> None:
+    """A failed run's class statements ran their hooks: registries name the classes as before."""
+    if not run.stand_ins and not run.fresh_classes:
+        return
+    namespaces = [run.namespace, *(run.roots() if run.roots else ())]
+    txn = Transaction(run.module.__name__)
+    replace_stand_ins(run.stand_ins.values(), namespaces, txn)  # (new class, the class kept)
+    forget_registered(run.fresh_classes, namespaces, txn)
+    txn.commit()
+
+
+def _keep_attributes_set_outside(run: Run, cls: type, before: dict[str, Any], qualname: str) -> None:
+    """Attributes the class got from outside its body (``Point.tag = 5`` after it, a user's
+    ``m.Point.debug = True``) survive its body re-running, as the statements that set them
+    do not run again. Known only where the text it ran is known; dunders are the class's own."""
+    own = _own_attributes(run, qualname)
+    if own is None:
+        return
+    for name, value in before.items():
+        if name not in vars(cls) and name not in own and not (name.startswith("_") and name.endswith("_")):
+            run.txn.set(cls, name, value)
+
+
+def _own_attributes(run: Run, qualname: str) -> set[str] | frozenset[str] | None:
+    """The attributes the text the module ran sets in the class body (and, where the whole
+    module runs again, after it); None where that is not known."""
+    if run.running is None:
+        return None
+    try:
+        own = _diff.class_body_names(run.running.text, run.running.path).get(qualname)
+    except SyntaxError:
+        return None
+    if own is not None and run.whole:  # what the text set after the class runs again too, if it is still there
+        owner = qualname.partition(".")[0]
+        own = own | {a for o, a in _diff.attributes_set(run.running.text, run.running.path) if o == owner}
+    return own
+
+
+def _find_old_class(snapshot: dict[str, Any], qualname: str) -> type | None:
+    if "<locals>" in qualname:
+        return None
+    first, *rest = qualname.split(".")
+    found = snapshot.get(first)
+    for part in rest:
+        found = getattr(found, "__dict__", {}).get(part)
+    return found if isinstance(found, type) else None
+
+
+def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any, **kwds: Any) -> Any:
+    """While a module runs, its class statements yield the classes the user already holds."""
+    new = original(func, name, *bases, **kwds)
+    run = _current_run
+    if (
+        run is None
+        or not run.intercepting
+        or getattr(func, "__globals__", None) is not run.namespace
+        or not isinstance(new, type)
+    ):
+        return new
+    old = _find_old_class(run.snapshot, func.__qualname__)
+    if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
+        if may_have_registered(new):
+            run.fresh_classes.append(new)
+        return new
+    run.claimed.add(id(old))
+    run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
+    notes = len(run.txn.notes)
+    before = run.txn.keep_class_dict(old)  # what decorators then set on it is undone on failure too
+    kept = try_upgrade(old, new, run.txn)
+    if kept is old:
+        _keep_attributes_set_outside(run, old, before, func.__qualname__)
+        run.classes.append(func.__qualname__)
+        if may_have_registered(new):
+            run.stand_ins[id(new)] = (new, old)
+    else:  # said at the end, unless a decorator's class is then upgraded in its place
+        run.class_notes[id(old)] = run.txn.notes[notes:]
+        del run.txn.notes[notes:]
+    return kept
