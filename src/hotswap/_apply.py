@@ -49,8 +49,8 @@ from ._diff import NAMESPACE, Kind, Plan, Step
 from ._graph import resolve_from
 from ._outcomes import Failure, Reloaded, run_failure, syntax_failure
 from ._source import SourceVersion
+from ._undo import Transaction
 from ._upgrade import (
-    Transaction,
     UpgradeError,
     functions_named,
     is_code,
