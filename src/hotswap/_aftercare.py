@@ -15,10 +15,11 @@ import enum
 import functools
 import operator
 import types
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, TypeGuard
 
-from ._upgrade import Transaction, functions_named, upgrade_closures
+from ._undo import Transaction
+from ._upgrade import functions_named, upgrade_closures
 from ._vocab import HOLDS_NO_CODE, SET_BY_IMPORT
 
 __all__ = [
@@ -54,7 +55,7 @@ def functions_bound_to(
 
 def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionType]:
     """Functions of module ``owner`` held by these values: directly, in its classes, in wrappers."""
-    return _code_in(values, owner)[0]
+    return _code_in(values, owner).functions
 
 
 def clear_caches_of(module: types.ModuleType, txn: Transaction) -> None:
@@ -69,8 +70,10 @@ def caches_of(module: types.ModuleType) -> tuple[Any, ...]:
     namespace = vars(module)
     names = [n for n in namespace if n not in _SET_BY_IMPORT and type(namespace[n]) not in HOLDS_NO_CODE]
     suspects = _may_hold_caches([namespace[n] for n in names], module.__name__, 3)
-    caches = tuple(_code_in(suspects, module.__name__)[1]) if suspects else ()
-    _CACHES_SEEN[module.__name__] = (len(namespace), tuple(names), tuple(map(namespace.__getitem__, names)), caches)
+    caches = tuple(_code_in(suspects, module.__name__).caches) if suspects else ()
+    _CACHES_SEEN[module.__name__] = CachesSeen(
+        len(namespace), tuple(names), tuple(map(namespace.__getitem__, names)), caches
+    )
     return caches
 
 
@@ -81,13 +84,13 @@ def caches_still_in(module: types.ModuleType, changed: Iterable[object]) -> tupl
     known = _CACHES_SEEN.get(module.__name__)
     if known is None or not holds_as_seen(vars(module), known) or not holds_no_code(changed):
         return caches_of(module)
-    return known[3]
+    return known.caches
 
 
 def holds_as_seen(namespace: dict[str, Any], seen: CachesSeen) -> bool:
     """Does the namespace hold the same functions and classes at the same names as when its
     caches were looked for (compared by identity in C)?"""
-    return len(namespace) == seen[0] and all(map(operator.is_, map(namespace.get, seen[1]), seen[2]))
+    return len(namespace) == seen.size and all(map(operator.is_, map(namespace.get, seen.names), seen.values))
 
 
 def caches_seen(module: types.ModuleType) -> CachesSeen:
@@ -105,9 +108,15 @@ def holds_no_code(values: Iterable[object]) -> bool:
     return HOLDS_NO_CODE.issuperset(map(type, values))
 
 
-# (len of its namespace, names of values that are not plain data, those values, the caches found
-# among them), when last looked at
-CachesSeen = tuple[int, tuple[str, ...], tuple[object, ...], tuple[Any, ...]]
+class CachesSeen(NamedTuple):
+    """Where ``caches_of`` last looked in a module, and what it found."""
+
+    size: int  # how many names its namespace held
+    names: tuple[str, ...]  # the names of the values that are not plain data
+    values: tuple[object, ...]  # those values
+    caches: tuple[Any, ...]  # the caches found among them
+
+
 _CACHES_SEEN: dict[str, CachesSeen] = {}  # by module
 
 
@@ -129,13 +138,18 @@ def _may_hold_caches(values: Iterable[object], owner: str, depth: int) -> list[o
     return suspects
 
 
-def _plain_function(value: object) -> bool:
+def _plain_function(value: object) -> TypeGuard[types.FunctionType]:
     """A function that neither wraps another nor closes over anything: no cache behind it."""
     return type(value) is types.FunctionType and value.__closure__ is None and not value.__dict__
 
 
-def _code_in(values: Iterable[object], owner: str) -> tuple[list[types.FunctionType], list[Any]]:
-    """(functions, caches) of module ``owner`` held by these values, in its classes, in wrappers."""
+class _CodeFound(NamedTuple):
+    functions: list[types.FunctionType]
+    caches: list[Any]  # ``lru_cache``-like wrappers
+
+
+def _code_in(values: Iterable[object], owner: str) -> _CodeFound:
+    """The functions and caches of module ``owner`` held by these values, in its classes, in wrappers."""
     found: dict[int, types.FunctionType] = {}
     caches: dict[int, Any] = {}
     seen: set[int] = set()
@@ -145,18 +159,27 @@ def _code_in(values: Iterable[object], owner: str) -> tuple[list[types.FunctionT
         if type(value) in HOLDS_NO_CODE or id(value) in seen:
             continue
         seen.add(id(value))
-        if isinstance(value, types.FunctionType) and _plain_function(value):
-            if value.__module__ == owner:  # the common case, without the general walk below
-                found[id(value)] = value
-            continue
         if isinstance(value, type):
-            if value.__module__ == owner:
-                stack += list(value.__dict__.values())
-            continue
-        functions, wrappers = functions_named(value, "", owner, any_name=True)
-        found.update((id(f), f) for f in functions)
-        caches.update((id(c), c) for c in wrappers)
-    return list(found.values()), list(caches.values())
+            stack += _own_class_values(value, owner)
+        else:
+            _take_code(value, owner, found, caches)
+    return _CodeFound(list(found.values()), list(caches.values()))
+
+
+def _own_class_values(cls: type, owner: str) -> list[object]:
+    """What a class of module ``owner`` holds (a class of another module is not looked into)."""
+    return list(cls.__dict__.values()) if cls.__module__ == owner else []
+
+
+def _take_code(value: object, owner: str, found: dict[int, types.FunctionType], caches: dict[int, Any]) -> None:
+    """Add the functions and caches of ``owner`` that ``value`` is or wraps (by id, once)."""
+    if _plain_function(value):
+        if value.__module__ == owner:  # the common case, without the general walk below
+            found[id(value)] = value
+        return
+    functions, wrappers = functions_named(value, "", owner, any_name=True)
+    found.update((id(f), f) for f in functions)
+    caches.update((id(c), c) for c in wrappers)
 
 
 class _FieldAddedLater:
@@ -181,12 +204,23 @@ def placehold_new_fields(
     """
     for old_id, old_fields in old_fields_of.items():
         cls = next((v for v in namespace.values() if id(v) == old_id), None)
-        fields = getattr(cls, "__dataclass_fields__", None)
-        if cls is None or not fields or not old_fields or "__slots__" in vars(cls):
-            continue
-        for name, spec in fields.items():
-            if name not in old_fields and name not in vars(cls) and spec.default is dataclasses.MISSING:
-                txn.set(cls, name, MISSING_FIELD)
+        for name in _fields_added(cls, old_fields):
+            txn.set(cls, name, MISSING_FIELD)
+
+
+def _fields_added(cls: Any, old_fields: frozenset[str]) -> list[str]:
+    """The fields without a default that objects made before lack (and the class does not hold).
+
+    None for a class with ``__slots__``: its instances have no such attribute to fall back on.
+    """
+    fields = getattr(cls, "__dataclass_fields__", None)
+    if cls is None or not fields or not old_fields or "__slots__" in vars(cls):
+        return []
+    return [
+        name
+        for name, spec in fields.items()
+        if name not in old_fields and name not in vars(cls) and spec.default is dataclasses.MISSING
+    ]
 
 
 _PLAIN_METACLASSES = (type, abc.ABCMeta, enum.EnumMeta)
@@ -211,22 +245,14 @@ def replace_stand_ins(
     """
     pairs = list(stand_ins)
     kept_for = {id(stand_in): kept for stand_in, kept in pairs}
-    seen: set[int] = set()
-    for namespace in namespaces:
-        for value in list(namespace.values()):
-            places = [value, *vars(value).values()] if isinstance(value, type) else [value]
-            for place in places:
-                if id(place) in seen:
-                    continue
-                seen.add(id(place))
-                if isinstance(place, (list, dict, set)):
-                    _replace_in(place, pairs, txn)
-                    items = place.values() if isinstance(place, dict) else place
-                    if len(place) <= _SMALL:
-                        for item in list(items):
-                            _repoint_partial(item, kept_for, txn)
-                else:
-                    _repoint_partial(place, kept_for, txn)
+    for place in _places_in(namespaces):
+        if isinstance(place, (list, dict, set)):
+            _replace_in(place, pairs, txn)
+            if len(place) <= _SMALL:
+                for item in list(_items(place)):
+                    _repoint_partial(item, kept_for, txn)
+        else:
+            _repoint_partial(place, kept_for, txn)
 
 
 def forget_registered(classes: Iterable[type], namespaces: Iterable[dict[str, Any]], txn: Transaction) -> None:
@@ -234,24 +260,46 @@ def forget_registered(classes: Iterable[type], namespaces: Iterable[dict[str, An
     made = {id(cls) for cls in classes}
     if not made:
         return
+    for place in _places_in(namespaces):
+        if _is_registry(place) and any(id(item) in made for item in list(_items(place))):
+            txn.keep_contents(place)
+            _drop_made(place, made)
+
+
+_Registry = list[Any] | dict[Any, Any] | set[Any]
+
+
+def _places_in(namespaces: Iterable[dict[str, Any]]) -> Iterator[object]:
+    """Where registries live: the values of these namespaces and, for classes, the values they
+    hold themselves; each object once."""
     seen: set[int] = set()
     for namespace in namespaces:
         for value in list(namespace.values()):
             for place in [value, *vars(value).values()] if isinstance(value, type) else [value]:
-                if id(place) in seen or not isinstance(place, (list, dict, set)) or len(place) > _SMALL:
-                    continue
-                seen.add(id(place))
-                items = list(place.values() if isinstance(place, dict) else place)
-                if not any(id(item) in made for item in items):
-                    continue
-                txn.keep_contents(place)
-                if isinstance(place, dict):
-                    for key in [k for k, v in place.items() if id(v) in made]:
-                        del place[key]
-                elif isinstance(place, list):
-                    place[:] = [item for item in place if id(item) not in made]
-                else:
-                    place.difference_update([item for item in place if id(item) in made])
+                if id(place) not in seen:
+                    seen.add(id(place))
+                    yield place
+
+
+def _is_registry(place: object) -> TypeGuard[_Registry]:
+    """A list, dict or set small enough to hold callbacks and classes (large ones hold data)."""
+    return isinstance(place, (list, dict, set)) and len(place) <= _SMALL
+
+
+def _items(container: _Registry) -> Iterable[Any]:
+    """What a registry holds: a dict's values, a list's or a set's items."""
+    return container.values() if isinstance(container, dict) else container
+
+
+def _drop_made(place: _Registry, made: set[int]) -> None:
+    """Take out of ``place`` the objects whose ids are in ``made``, in place."""
+    if isinstance(place, dict):
+        for key in [k for k, v in place.items() if id(v) in made]:
+            del place[key]
+    elif isinstance(place, list):
+        place[:] = [item for item in place if id(item) not in made]
+    else:
+        place.difference_update([item for item in place if id(item) in made])
 
 
 def _repoint_partial(value: object, kept_for: Mapping[int, object], txn: Transaction) -> None:
@@ -264,33 +312,43 @@ def _repoint_partial(value: object, kept_for: Mapping[int, object], txn: Transac
     txn.call_with_undo(getattr(value, "__setstate__"), after, undo_args=(before,))
 
 
-def _replace_in(
-    container: list[Any] | dict[Any, Any] | set[Any], pairs: list[tuple[object, object]], txn: Transaction
-) -> None:
+def _replace_in(container: _Registry, pairs: list[tuple[object, object]], txn: Transaction) -> None:
+    """Each stand-in the container holds (as an item, a dict value or a dict key) becomes the kept one."""
     for stand_in, kept in pairs:
         if isinstance(container, list):
-            if not any(item is stand_in for item in container):
-                continue
-            txn.keep_contents(container)
-            has_kept = any(item is kept for item in container)
-            container[:] = [
-                kept if item is stand_in else item
-                for item in container
-                if not (item is stand_in and has_kept)
-            ]
+            _replace_in_list(container, stand_in, kept, txn)
         elif isinstance(container, dict):
-            if not any(item is stand_in for item in container.values()) and not _holds(container, stand_in):
-                continue
-            txn.keep_contents(container)
-            for key, item in list(container.items()):
-                if item is stand_in:
-                    container[key] = kept
-            if _holds(container, stand_in):
-                container.setdefault(kept, container.pop(stand_in))
-        elif _holds(container, stand_in):
-            txn.keep_contents(container)
-            container.discard(stand_in)
-            container.add(kept)
+            _replace_in_dict(container, stand_in, kept, txn)
+        else:
+            _replace_in_set(container, stand_in, kept, txn)
+
+
+def _replace_in_list(container: list[Any], stand_in: object, kept: object, txn: Transaction) -> None:
+    """The stand-in's place holds the kept object (once: dropped where the kept one is there too)."""
+    if not any(item is stand_in for item in container):
+        return
+    txn.keep_contents(container)
+    has_kept = any(item is kept for item in container)
+    container[:] = [kept if item is stand_in else item for item in container if not (item is stand_in and has_kept)]
+
+
+def _replace_in_dict(container: dict[Any, Any], stand_in: object, kept: object, txn: Transaction) -> None:
+    """Values that are the stand-in become the kept object; a stand-in key gives way to the kept one."""
+    if not any(item is stand_in for item in container.values()) and not _holds(container, stand_in):
+        return
+    txn.keep_contents(container)
+    for key, item in list(container.items()):
+        if item is stand_in:
+            container[key] = kept
+    if _holds(container, stand_in):
+        container.setdefault(kept, container.pop(stand_in))
+
+
+def _replace_in_set(container: set[Any], stand_in: object, kept: object, txn: Transaction) -> None:
+    if _holds(container, stand_in):
+        txn.keep_contents(container)
+        container.discard(stand_in)
+        container.add(kept)
 
 
 def _holds(container: dict[Any, Any] | set[Any], key: object) -> bool:

@@ -40,7 +40,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from distributed import WorkerPlugin
@@ -223,18 +223,10 @@ def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[
     Cheap when nothing changed: one look at each live client. What the workers
     make of a version is asked in the background, and said at a later cell.
     """
-    clients = getattr(sys.modules.get("distributed.client"), "_global_clients", None)
     problems: list[str] = []
-    for client in list(clients.values()) if clients else ():
-        if getattr(client, "status", "") != "running" or getattr(client, "asynchronous", False):
-            continue
+    for client in _live_clients():
         key = id(client)
-        poll = _polls.get(key)
-        if poll is not None and not poll.thread.is_alive():
-            del _polls[key]
-            problems += poll.news()
-            if not poll.done:  # tasks still running there: ask again at the next cell
-                _polls[key] = _Poll(client, poll.generation)
+        problems += _news_from(client)
         if _registered.get(key) == generation:
             continue
         _registered[key] = generation
@@ -243,15 +235,43 @@ def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[
             _background[key] = thread
             thread.start()
             continue
-        earlier = _background.pop(key, None)
-        if earlier is not None:
-            earlier.join()
-        problem = _register(client, generation, modules)
+        problem = _register_after_first(client, generation, modules)
         if problem:
             problems.append(problem)
-        else:
-            _polls[key] = _Poll(client, generation)
     return problems
+
+
+def _live_clients() -> Iterator[Any]:
+    """The session's running (not asynchronous) Dask clients, each checked when its turn comes."""
+    clients = getattr(sys.modules.get("distributed.client"), "_global_clients", None)
+    for client in list(clients.values()) if clients else ():
+        if getattr(client, "status", "") == "running" and not getattr(client, "asynchronous", False):
+            yield client
+
+
+def _news_from(client: Any) -> list[str]:
+    """What the client's workers said of the last version sent, once they answered."""
+    key = id(client)
+    poll = _polls.get(key)
+    if poll is None or poll.thread.is_alive():
+        return []
+    del _polls[key]
+    news = poll.news()
+    if not poll.done:  # tasks still running there: ask again at the next cell
+        _polls[key] = _Poll(client, poll.generation)
+    return news
+
+
+def _register_after_first(client: Any, generation: int, modules: dict[str, dict[str, str]]) -> str | None:
+    """Register a version once the client's first registration (if under way) ended, so the two
+    cannot arrive out of order; then ask its workers, in the background, what they made of it."""
+    earlier = _background.pop(id(client), None)
+    if earlier is not None:
+        earlier.join()
+    problem = _register(client, generation, modules)
+    if problem is None:
+        _polls[id(client)] = _Poll(client, generation)
+    return problem
 
 
 def _register(client: Any, generation: int, modules: dict[str, dict[str, str]]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import logging
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -62,30 +63,49 @@ class Frontend:
     def report(self, outcome: Outcome) -> None:
         """Errors to stderr (unless hidden) and the log; activity to stdout under ``-p``."""
         if isinstance(outcome, Failure):
-            message = describe_failure(outcome)
-            logger.warning(message)
-            if self.log_activity and outcome.details:
-                logger.info("%s: the full traceback:\n%s", outcome.module, outcome.details)
-            if not self.hide_errors:
-                print(message, file=sys.stderr)
+            self._report_failure(outcome)
             return
         if self.print_activity or self.log_activity:  # 200 dependents: 200 texts nobody asked for
-            activity = describe_reload(outcome)
-            if self.print_activity:
-                print(activity)
-            if self.log_activity:
-                logger.info(activity)
+            self._report_activity(outcome)
         warning = describe_stayed_old(outcome)
         if warning:
-            logger.warning(warning)
-            if not self.hide_errors:
-                print(warning, file=sys.stderr)
+            self._warn(warning)
+
+    def _report_failure(self, outcome: Failure) -> None:
+        message = describe_failure(outcome)
+        logger.warning(message)
+        if self.log_activity and outcome.details:
+            logger.info("%s: the full traceback:\n%s", outcome.module, outcome.details)
+        if not self.hide_errors:
+            print(message, file=sys.stderr)
+
+    def _report_activity(self, outcome: Reloaded) -> None:
+        """What a reload did: printed under ``-p``, logged under ``-l``."""
+        activity = describe_reload(outcome)
+        if self.print_activity:
+            print(activity)
+        if self.log_activity:
+            logger.info(activity)
+
+    def _warn(self, message: str) -> None:
+        """To the log, and to stderr unless errors are hidden."""
+        logger.warning(message)
+        if not self.hide_errors:
+            print(message, file=sys.stderr)
 
     def push_new_names(self, outcome: Reloaded) -> None:
         """Mode 3: names new in a module reach the user's star- and from-imports of it."""
         module = sys.modules.get(outcome.module)
         if module is None or not outcome.added:
             return
+        pushed = self._new_names_imported(outcome, module)
+        if pushed:
+            self.namespace().update(pushed)
+            if self.print_activity:
+                print(f"hotswap: new in your namespace from {outcome.module}: {', '.join(pushed)}")
+
+    def _new_names_imported(self, outcome: Reloaded, module: types.ModuleType) -> dict[str, object]:
+        """The names added to ``module`` that this namespace imports (by star or by name), by alias."""
         pushed: dict[str, object] = {}
         for edge in self.reloader.graph.edges_of(self.label):
             if edge.source != outcome.module:
@@ -95,10 +115,7 @@ class Frontend:
                 pushed.update((name, names[name]) for name in outcome.added if exported(names, name))
             elif edge.name in outcome.added:
                 pushed[edge.alias] = getattr(module, edge.name)
-        if pushed:
-            self.namespace().update(pushed)
-            if self.print_activity:
-                print(f"hotswap: new in your namespace from {outcome.module}: {', '.join(pushed)}")
+        return pushed
 
     def track_imports(self, source: str) -> None:
         """Remember the ``from m import a as b`` of code that ran here."""

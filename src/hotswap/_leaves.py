@@ -162,7 +162,7 @@ def _follow_leaf(group: _Group, leaf: Leaf, keep: bool) -> Writes | None:
     if not (group.no_code and holds_as_seen(namespace, seen)):
         caches_of(leaf.module)
         seen = leaf.caches = caches_seen(leaf.module)
-    for cache in seen[3]:
+    for cache in seen.caches:
         cache.cache_clear()
     return writes
 

@@ -78,21 +78,14 @@ def _stripped(line: str, column: int | None) -> tuple[str | None, int | None]:
 def run_failure(module: str, version: SourceVersion, error: BaseException) -> Failure:
     if isinstance(error, SyntaxError) and error.filename == version.path:
         return syntax_failure(module, version.path, error)
-    line = column = None
     entries = [e for e in traceback.extract_tb(error.__traceback__) if not e.filename.startswith(_OWN_DIR)]
-    for entry in entries:
-        if entry.filename == version.path:  # the innermost frame in the module's own file
-            line, column = entry.lineno, getattr(entry, "colno", None)
-    lines = version.text.splitlines()
-    source_line = None
-    if line and line <= len(lines):
-        source_line, column = _stripped(lines[line - 1], None if column is None else column + 1)
-    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    line, column = _innermost_in(entries, version.path)
+    source_line, column = _source_at(version.text, line, column)
     return Failure(
         module,
         version.path,
         line,
-        message,
+        _error_message(error),
         source_line,
         interrupted=isinstance(error, KeyboardInterrupt),
         column=column,
@@ -101,6 +94,28 @@ def run_failure(module: str, version: SourceVersion, error: BaseException) -> Fa
             + traceback.format_exception_only(type(error), error)
         ),
     )
+
+
+def _innermost_in(entries: list[traceback.FrameSummary], path: str) -> tuple[int | None, int | None]:
+    """The line and (0-based) column of the innermost frame in the module's own file."""
+    line = column = None
+    for entry in entries:
+        if entry.filename == path:
+            line, column = entry.lineno, getattr(entry, "colno", None)
+    return line, column
+
+
+def _source_at(text: str, line: int | None, column: int | None) -> tuple[str | None, int | None]:
+    """The stripped text of ``line`` and the 1-based column in it (``None`` where unknown)."""
+    lines = text.splitlines()
+    if not line or line > len(lines):
+        return None, column
+    return _stripped(lines[line - 1], None if column is None else column + 1)
+
+
+def _error_message(error: BaseException) -> str:
+    """``ZeroDivisionError: division by zero``, or the bare type when the error says nothing."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

@@ -58,28 +58,38 @@ def describe_failure(outcome: Failure) -> str:
             f"hotswap: the file of {outcome.module} was deleted ({outcome.path});\n"
             f"  {outcome.module} keeps running its last version; it is watched again if the file comes back."
         )
+    head = _what_failed(outcome) + _offending_line(outcome)
+    return f"{head}\n  {outcome.module} keeps running its previous version; {_how_to_retry(outcome)}."
+
+
+def _what_failed(outcome: Failure) -> str:
+    """The first line(s): what could not be applied, why, and where."""
     where = outcome.path if outcome.line is None else f"{outcome.path}:{outcome.line}"
     if outcome.internal:
-        head = (
+        return (
             f"hotswap: could not apply the new version of {outcome.module} ({where}): "
             f"an error inside hotswap ({outcome.error}); please report it"
         )
-    elif outcome.interrupted:
-        head = f"hotswap: reloading {outcome.module} was interrupted at {where}"
-    elif outcome.after:
-        head = (
+    if outcome.interrupted:
+        return f"hotswap: reloading {outcome.module} was interrupted at {where}"
+    if outcome.after:
+        return (
             f"hotswap: {outcome.module} was not updated after {', '.join(outcome.after)} "
             f"changed: {outcome.error}\n  at {where}"
         )
-    else:
-        head = f"hotswap: {outcome.module} was not reloaded: {outcome.error}\n  at {where}"
-    if not outcome.internal and not outcome.interrupted and outcome.source_line:
-        head += f"\n    {outcome.source_line}"
-        if outcome.column:
-            head += "\n    " + " " * (outcome.column - 1) + "^"
-    retry = (
-        "run %autoreload now to try again"
-        if outcome.interrupted or outcome.internal
-        else "save a fixed file to try again"
-    )
-    return f"{head}\n  {outcome.module} keeps running its previous version; {retry}."
+    return f"hotswap: {outcome.module} was not reloaded: {outcome.error}\n  at {where}"
+
+
+def _offending_line(outcome: Failure) -> str:
+    """The user's line that failed, with a caret under the column when known ('' for none)."""
+    if outcome.internal or outcome.interrupted or not outcome.source_line:
+        return ""
+    caret = "\n    " + " " * (outcome.column - 1) + "^" if outcome.column else ""
+    return f"\n    {outcome.source_line}{caret}"
+
+
+def _how_to_retry(outcome: Failure) -> str:
+    """Nothing changed on disk after an interruption or a hotswap bug: only asking again retries."""
+    if outcome.interrupted or outcome.internal:
+        return "run %autoreload now to try again"
+    return "save a fixed file to try again"

@@ -1,7 +1,7 @@
 """The transaction of one reload: snapshot, run, then commit or restore exactly.
 
 A reload runs against a snapshot of the module's namespace and an undo log
-(``_upgrade.Transaction``). While code runs, other threads are held off (the
+(``_undo.Transaction``). While code runs, other threads are held off (the
 switch interval), the cyclic garbage collector waits, and ``class`` statements
 of the module are intercepted: a class that existed before is upgraded in
 place and the *old* class object is bound, so that subclasses, instances made
@@ -27,7 +27,8 @@ from . import _diff
 from ._aftercare import forget_registered, may_have_registered, replace_stand_ins
 from ._outcomes import Failure, Reloaded, run_failure
 from ._source import SourceVersion
-from ._upgrade import Transaction, try_upgrade
+from ._undo import Transaction
+from ._upgrade import try_upgrade
 
 __all__ = ["InternalError", "NeedsWholeModule", "Run", "collector_paused", "reloading", "run_in_transaction"]
 

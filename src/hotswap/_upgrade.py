@@ -5,23 +5,23 @@
 place). When it cannot, it raises ``UpgradeError`` whose message says why; the
 caller then binds ``new`` and tells the user which object stayed old.
 
-Every write goes through a ``Transaction``, so a reload that fails later puts
-every function and class back exactly as it was.
+Every write goes through a ``Transaction`` (``_undo``), so a reload that fails
+later puts every function and class back exactly as it was.
 """
 
 from __future__ import annotations
 
-import builtins
 import enum
 import functools
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+from ._undo import Transaction
 from ._vocab import UNBOUND
 
 __all__ = [
-    "Transaction",
+    "Transaction",  # its home is ``_undo``; importable from here too
     "UpgradeError",
     "describe",
     "functions_named",
@@ -53,162 +53,6 @@ _CLASS_KEEP = frozenset({"__dict__", "__weakref__", "_abc_impl"})
 
 class UpgradeError(Exception):
     """An object cannot be upgraded in place; the message says why."""
-
-
-class Transaction:
-    """An undo log for in-place writes, so a failed reload restores everything exactly."""
-
-    def __init__(self, owner: str) -> None:
-        self.owner = owner  # the module whose objects may be upgraded in place
-        self.upgraded: dict[int, object] = {}  # id(new) -> the object bound in its place
-        self.notes: list[tuple[str, str]] = []  # (qualified name, why it stayed old)
-        # old nested code -> its new version: closures made by the old code follow it
-        self.nested_code: dict[types.CodeType, types.CodeType] = {}
-        self._undo: list[Callable[[], None]] = []
-        self._on_commit: list[Callable[[], None]] = []
-        self._alive: list[object] = []  # keeps ids in `upgraded` valid
-
-    def set(self, obj: object, name: str, value: object) -> None:
-        previous = _own_attr(obj, name)
-        _setattr(obj, name, value)
-        if previous is UNBOUND:
-            self._undo.append(lambda: _quiet_delattr(obj, name))
-        else:
-            self._undo.append(lambda: _setattr(obj, name, previous))
-
-    def keep_attribute(self, obj: object, name: str) -> None:
-        """Remember ``obj.name`` (or its absence), to put it back on rollback: code is about to set it."""
-        previous = _own_attr(obj, name)
-        if previous is UNBOUND:
-            self._undo.append(lambda: _quiet_delattr(obj, name))
-        else:
-            self._undo.append(lambda: _setattr(obj, name, previous))
-
-    def delete(self, obj: object, name: str) -> None:
-        previous = _own_attr(obj, name)
-        _delattr(obj, name)
-        self._undo.append(lambda: _setattr(obj, name, previous))
-
-    def set_cell(self, cell: types.CellType, value: object) -> None:
-        try:
-            previous = cell.cell_contents
-        except ValueError:  # an empty cell
-            previous = UNBOUND
-        cell.cell_contents = value
-        if previous is UNBOUND:
-            self._undo.append(lambda: _empty_cell(cell))
-        else:
-            self._undo.append(lambda: setattr(cell, "cell_contents", previous))
-
-    def call_with_undo(self, action: Callable[[Any], object], args: object, *, undo_args: tuple[Any, ...]) -> None:
-        """``action(args)`` now, ``action(*undo_args)`` on rollback (for setters such as ``__setstate__``)."""
-        action(args)
-        self._undo.append(lambda: None if action(*undo_args) else None)
-
-    def keep_class_dict(self, cls: type) -> dict[str, Any]:
-        """Remember every attribute a class holds itself: on rollback (after the later entries are
-        undone) it holds exactly those again, whatever set them since (a decorator applied to it
-        after its ``class`` statement, such as ``@dataclass(frozen=True)`` adding ``__setattr__``).
-        Returns that copy of its dict (read-only)."""
-        saved = dict(vars(cls))
-
-        def restore() -> None:
-            for name in [n for n in vars(cls) if n not in saved]:
-                _quiet_delattr(cls, name)
-            for name, value in saved.items():
-                if cls.__dict__.get(name, UNBOUND) is not value and name not in _SLOTS_OF_TYPE:
-                    _setattr(cls, name, value)
-
-        self._undo.append(restore)
-        return saved
-
-    def keep_contents(self, container: list[Any] | dict[Any, Any] | builtins.set[Any]) -> None:
-        """Remember a container's items, to put them back on rollback."""
-        if isinstance(container, list):
-            saved_list = list(container)
-            self._undo.append(lambda: container.__setitem__(slice(None), saved_list))
-        else:
-            saved = container.copy()
-
-            def restore() -> None:
-                container.clear()
-                container.update(saved)
-
-            self._undo.append(restore)
-
-    def on_commit(self, action: Callable[[], None]) -> None:
-        """Run ``action`` only once the reload is certain (e.g. dropping caches)."""
-        self._on_commit.append(action)
-
-    def remember(self, new: object, bound: object) -> None:
-        self.upgraded[id(new)] = bound
-        self._alive.append(new)
-        self._undo.append(lambda: self._forget(new))
-
-    def _forget(self, new: object) -> None:
-        self.upgraded.pop(id(new), None)
-
-    def savepoint(self) -> int:
-        return len(self._undo)
-
-    def rollback_to(self, savepoint: int) -> None:
-        """Undo the writes made since ``savepoint``: one object's failed upgrade leaves no trace."""
-        while len(self._undo) > savepoint:
-            self._undo.pop()()
-
-    def commit(self) -> None:
-        for action in self._on_commit:
-            action()
-        self._undo.clear()
-        self._on_commit.clear()
-
-    def rollback(self) -> None:
-        """Undo every write, newest first; one failed undo does not stop the others."""
-        errors: list[BaseException] = []
-        while self._undo:
-            undo = self._undo.pop()
-            try:
-                undo()
-            except Exception as exc:  # noqa: BLE001 - keep restoring the rest
-                errors.append(exc)
-        self._on_commit.clear()
-        if errors:
-            raise RuntimeError(f"{len(errors)} write(s) could not be undone: {errors[0]!r}")
-
-
-_SLOTS_OF_TYPE = frozenset({"__dict__", "__weakref__"})  # set by the type's layout, not by code
-
-
-def _own_attr(obj: object, name: str) -> object:
-    """The value ``obj`` holds itself (not inherited), or ``UNBOUND``."""
-    if isinstance(obj, type) and name != "__bases__":
-        return obj.__dict__.get(name, UNBOUND)
-    return getattr(obj, name, UNBOUND)
-
-
-def _setattr(obj: object, name: str, value: object) -> None:
-    if isinstance(obj, enum.EnumMeta):  # it refuses to re-bind members, by design
-        type.__setattr__(obj, name, value)
-    else:
-        setattr(obj, name, value)
-
-
-def _delattr(obj: object, name: str) -> None:
-    if isinstance(obj, enum.EnumMeta):
-        type.__delattr__(obj, name)
-    else:
-        delattr(obj, name)
-
-
-def _quiet_delattr(obj: object, name: str) -> None:
-    try:
-        _delattr(obj, name)
-    except AttributeError:
-        pass
-
-
-def _empty_cell(cell: types.CellType) -> None:
-    del cell.cell_contents
 
 
 def is_code(value: object) -> bool:
@@ -248,8 +92,6 @@ def upgrade(old: object, new: object, txn: Transaction) -> object:
     if known is not UNBOUND:
         return known
     if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
-        if not owned_by(old, txn.owner):
-            raise UpgradeError(f"it belongs to module {old.__module__!r}")
         return _upgrade_function(old, new, txn)
     if isinstance(old, type) and isinstance(new, type):
         return upgrade_class(old, new, txn)
@@ -258,13 +100,13 @@ def upgrade(old: object, new: object, txn: Transaction) -> object:
             f"it changed kind ({type(old).__name__} -> {type(new).__name__}); "
             "references to the old object keep the old behaviour"
         )
+    return _upgrade_descriptor_or_wrapper(old, new, txn)
+
+
+def _upgrade_descriptor_or_wrapper(old: object, new: object, txn: Transaction) -> object:
+    """``old`` and ``new`` are of the same type, neither a function nor a class."""
     if isinstance(old, (staticmethod, classmethod)):
-        assert isinstance(new, (staticmethod, classmethod))
-        inner = upgrade(old.__func__, new.__func__, txn)
-        if inner is not old.__func__:
-            raise UpgradeError("its function could not be upgraded in place")
-        txn.remember(new, old)
-        return old
+        return _upgrade_method_descriptor(old, new, txn)  # type: ignore[arg-type]
     if isinstance(old, property):
         return _upgrade_property(old, new, txn)  # type: ignore[arg-type]
     if isinstance(old, functools.cached_property):
@@ -274,6 +116,19 @@ def upgrade(old: object, new: object, txn: Transaction) -> object:
     if hasattr(old, "__wrapped__") and hasattr(new, "__wrapped__"):
         return _upgrade_wrapper(old, new, txn)
     raise UpgradeError(f"{type(old).__name__} objects are replaced, not upgraded")
+
+
+def _upgrade_method_descriptor(
+    old: staticmethod[Any, Any] | classmethod[Any, Any, Any],
+    new: staticmethod[Any, Any] | classmethod[Any, Any, Any],
+    txn: Transaction,
+) -> object:
+    """A ``staticmethod`` or ``classmethod`` stays; its function gets the new code."""
+    inner = upgrade(old.__func__, new.__func__, txn)
+    if inner is not old.__func__:
+        raise UpgradeError("its function could not be upgraded in place")
+    txn.remember(new, old)
+    return old
 
 
 def _upgrade_cached_property(
@@ -325,16 +180,24 @@ def _pair_nested_code(old: types.CodeType, new: types.CodeType, txn: Transaction
     """Inner functions, by name and order: their old closures will take the new code."""
     if old is new:
         return
-    olds = [c for c in old.co_consts if isinstance(c, types.CodeType)]
-    news = [c for c in new.co_consts if isinstance(c, types.CodeType)]
+    olds, news = _inner_code(old), _inner_code(new)
     for name in {c.co_name for c in olds}:
-        same_old = [c for c in olds if c.co_name == name]
-        same_new = [c for c in news if c.co_name == name]
-        if len(same_old) == len(same_new):
-            for a, b in zip(same_old, same_new):
-                if a != b:
-                    txn.nested_code[a] = b
-                _pair_nested_code(a, b, txn)
+        same_old, same_new = _named(olds, name), _named(news, name)
+        if len(same_old) != len(same_new):
+            continue  # which old one became which new one is unknown: they stay old
+        for a, b in zip(same_old, same_new):
+            if a != b:
+                txn.nested_code[a] = b
+            _pair_nested_code(a, b, txn)
+
+
+def _inner_code(code: types.CodeType) -> list[types.CodeType]:
+    """The code objects of the functions, classes and comprehensions defined inside ``code``."""
+    return [c for c in code.co_consts if isinstance(c, types.CodeType)]
+
+
+def _named(codes: list[types.CodeType], name: str) -> list[types.CodeType]:
+    return [c for c in codes if c.co_name == name]
 
 
 def upgrade_closures(functions: Iterable[types.FunctionType], txn: Transaction) -> list[str]:
@@ -356,9 +219,13 @@ def upgrade_closures(functions: Iterable[types.FunctionType], txn: Transaction) 
         upgraded.append(function.__qualname__)
     return upgraded
 
+
 def _upgrade_function(
     old: types.FunctionType, new: types.FunctionType, txn: Transaction
 ) -> types.FunctionType:
+    """The function object stays; it takes the new one's fields, closure values and wrapped function."""
+    if not owned_by(old, txn.owner):
+        raise UpgradeError(f"it belongs to module {old.__module__!r}")
     _check_compatible(old, new)
     _pair_nested_code(old.__code__, new.__code__, txn)
     txn.remember(new, old)  # before recursing: closures may refer back to it
@@ -440,28 +307,35 @@ def upgrade_class(old: type, new: type, txn: Transaction) -> type:
     """Give ``old`` the namespace of ``new``, so old instances and subclasses follow."""
     _check_class_layout(old, new)
     txn.remember(new, old)
-    if old.__bases__ != new.__bases__:
-        try:
-            txn.set(old, "__bases__", new.__bases__)
-        except TypeError as why:
-            raise UpgradeError(f"its base classes changed and old instances cannot follow ({why})") from why
+    _take_bases(old, new, txn)
     old_ns, new_ns = dict(old.__dict__), dict(new.__dict__)
     if isinstance(old, enum.EnumMeta):
         _keep_enum_members(old, new, new_ns, txn)
-    layout = _slot_names(new)
-    for name in old_ns:
-        if name not in new_ns and name not in _CLASS_KEEP and name not in layout:
-            txn.delete(old, name)
+    kept = _CLASS_KEEP | _slot_names(new)
+    for name in [n for n in old_ns if n not in new_ns and n not in kept]:
+        txn.delete(old, name)
     for name, value in new_ns.items():
-        if name in _CLASS_KEEP or name in layout:
-            continue
-        old_value = old_ns.get(name, UNBOUND)
-        if old_value is not UNBOUND and is_code(value) and owned_by(old_value, txn.owner):
-            value = try_upgrade(old_value, value, txn)
-        if old_value is not value:
-            txn.set(old, name, value)
+        if name not in kept:
+            _take_class_entry(old, name, old_ns.get(name, UNBOUND), value, txn)
     _rebind_class_cell(new_ns, new, old, txn)
     return old
+
+
+def _take_bases(old: type, new: type, txn: Transaction) -> None:
+    if old.__bases__ == new.__bases__:
+        return
+    try:
+        txn.set(old, "__bases__", new.__bases__)
+    except TypeError as why:
+        raise UpgradeError(f"its base classes changed and old instances cannot follow ({why})") from why
+
+
+def _take_class_entry(old: type, name: str, old_value: object, value: object, txn: Transaction) -> None:
+    """``old.name`` becomes ``value``: the old object itself, upgraded, where it carries code."""
+    if old_value is not UNBOUND and is_code(value) and owned_by(old_value, txn.owner):
+        value = try_upgrade(old_value, value, txn)
+    if old_value is not value:
+        txn.set(old, name, value)
 
 
 def _check_class_layout(old: type, new: type) -> None:
@@ -494,19 +368,32 @@ def _keep_enum_members(old: Any, new: Any, new_ns: dict[str, Any], txn: Transact
         if id(member) in kept:  # an alias of a member already handled
             continue
         previous = old._member_map_.get(name)
-        if previous is not None and (
-            old._member_type_ is object or previous._value_ == member._value_
-        ):
-            for attr, value in vars(member).items():
-                txn.set(previous, attr, old if value is new else value)
+        if previous is not None and (old._member_type_ is object or previous._value_ == member._value_):
+            _keep_member(previous, member, old, new, txn)
             kept[id(member)] = previous
-            continue
-        txn.set(member, "__class__", old)
-        txn.set(member, "__objclass__", old)
-        if previous is not None:
-            txn.notes.append(
-                (f"{old.__qualname__}.{name}", "its value changed: references to the old member keep the old value")
-            )
+        else:
+            _adopt_member(name, member, previous, old, txn)
+    _name_kept_members(new_ns, kept)
+
+
+def _keep_member(previous: Any, member: Any, old: type, new: type, txn: Transaction) -> None:
+    """The old member stays, with the new member's attributes (naming the kept class)."""
+    for attr, value in vars(member).items():
+        txn.set(previous, attr, old if value is new else value)
+
+
+def _adopt_member(name: str, member: Any, previous: Any, old: type, txn: Transaction) -> None:
+    """A new member (or one whose data value changed) joins the kept class."""
+    txn.set(member, "__class__", old)
+    txn.set(member, "__objclass__", old)
+    if previous is not None:
+        txn.notes.append(
+            (f"{old.__qualname__}.{name}", "its value changed: references to the old member keep the old value")
+        )
+
+
+def _name_kept_members(new_ns: dict[str, Any], kept: dict[int, object]) -> None:
+    """Every member entry and member map of ``new_ns`` names the kept members."""
     for key, value in list(new_ns.items()):
         if id(value) in kept:
             new_ns[key] = kept[id(value)]
@@ -567,14 +454,26 @@ def functions_named(
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, types.FunctionType):
-            if (any_name or item.__code__.co_name == name) and item.__module__ == owner:
-                found.append(item)
-            stack += [c.cell_contents for c in item.__closure__ or () if _filled(c)]
+        if isinstance(item, types.FunctionType) and _named_in(item, name, owner, any_name):
+            found.append(item)
+        stack += _captured_by(item)
         stack += _wrapped_by(item)
         if _is_cache(item):
             caches.append(item)
     return found, caches
+
+
+def _named_in(function: types.FunctionType, name: str, owner: str, any_name: bool) -> bool:
+    """Is it a function of module ``owner`` called ``name`` (any name, when ``any_name``)?"""
+    return (any_name or function.__code__.co_name == name) and function.__module__ == owner
+
+
+def _captured_by(item: object) -> list[object]:
+    """The values a function's closure holds (a decorator without ``functools.wraps`` keeps the
+    function it decorates there)."""
+    if not isinstance(item, types.FunctionType):
+        return []
+    return [c.cell_contents for c in item.__closure__ or () if _filled(c)]
 
 
 def _is_cache(item: object) -> bool:
