@@ -74,11 +74,12 @@ from multiprocessing.reduction import ForkingPickler
 from types import ModuleType
 from typing import Any
 
+from ._adopt import runs_this_text
 from ._apply import reload_module
 from ._outcomes import Failure, Reloaded
 from ._report import describe_failure
 from ._source import SourceVersion, digest_of
-from ._watch import Watchlist, runs_this_text
+from ._watch import Watchlist
 
 __all__ = ["Checkpoint", "FreshTask", "Journal", "apply_versions", "worker_init"]
 
