@@ -45,9 +45,10 @@ from ._aftercare import (
     placehold_new_fields,
     replace_stand_ins,
 )
-from ._diff import NAMESPACE, Kind, Plan, Step
+from ._diff import Kind, Plan, Step
 from ._graph import resolve_from
 from ._outcomes import Failure, Reloaded, run_failure, syntax_failure
+from ._scan import NAMESPACE
 from ._source import SourceVersion
 from ._upgrade import (
     Transaction,

@@ -37,7 +37,6 @@ from ._apply import (
     reload_module,
     reloading,
 )
-from ._diff import star_imports
 from ._graph import STAR, Edge, ImportGraph, resolve_from
 from ._leaves import (
     Followed,
@@ -49,6 +48,7 @@ from ._leaves import (
     followed_outcomes,
 )
 from ._outcomes import Failure, Reloaded
+from ._parse import star_imports
 from ._source import SourceVersion, pin_in_linecache
 from ._vocab import UNBOUND, exported, is_dunder
 from ._warmup import WarmUp
