@@ -163,7 +163,7 @@ def test_a_file_last_changed_before_the_process_started_holds_the_text_it_import
     now = read_version(path)
     assert saved_since_start(now) is True  # just written: compared with what runs
     started = _process_start_ns()
-    assert started is not None and started < now.signature[0]
+    assert started is not None and started < now.changed_at_ns()
     long_ago = started - 3_600 * 10**9
     before = dataclasses.replace(now, signature=(long_ago, long_ago, *now.signature[2:]))
     assert saved_since_start(before) is False

@@ -53,7 +53,7 @@ def saved_since_start(version: SourceVersion) -> bool:
     imported; only the others are compared with what runs (a compile each).
     """
     started = _process_start_ns()
-    return started is None or max(version.signature[0], version.signature[1]) >= started
+    return started is None or version.changed_at_ns() >= started
 
 
 @functools.lru_cache(maxsize=1)
