@@ -172,7 +172,7 @@ def test_a_text_parsed_from_the_one_it_follows_is_the_text_parsed_whole(
 ) -> None:
     """Reparsing only the statements an edit touches gives the very tree a whole parse gives
     (lines and columns included), or a whole parse is done (and raises where it does)."""
-    from hotswap._diff import _Text
+    from hotswap._parse import ParsedText as _Text
 
     old_text = "".join(snippets)
     near = _Text(old_text, "m.py")
@@ -200,7 +200,7 @@ def test_a_text_parsed_from_the_one_it_follows_is_the_text_parsed_whole(
 
 
 def test_a_text_parsed_from_the_one_it_follows_shares_the_statements_it_did_not_touch() -> None:
-    from hotswap._diff import _Text
+    from hotswap._parse import ParsedText as _Text
 
     old = "import os\n\nX = 1\n\ndef f():\n    return X\n\nclass C:\n    pass\n"
     near = _Text(old, "m.py")

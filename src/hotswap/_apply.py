@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from . import _diff
+from . import _diff, _parse
 from ._aftercare import (
     clear_caches_of,
     closures_follow,
@@ -26,7 +26,7 @@ from ._aftercare import (
     placehold_new_fields,
     replace_stand_ins,
 )
-from ._diff import NAMESPACE, Kind, Plan, Step
+from ._diff import Kind, Plan, Step
 from ._follow import (
     all_changed,
     came_and_went,
@@ -36,6 +36,7 @@ from ._follow import (
 )
 from ._graph import resolve_from
 from ._outcomes import Failure, Reloaded, syntax_failure
+from ._scan import NAMESPACE
 from ._source import SourceVersion
 from ._transaction import InternalError, NeedsWholeModule, Run, run_in_transaction
 from ._upgrade import (
@@ -166,7 +167,7 @@ def _keep_attributes_written(run: Run, nodes: list[ast.stmt], namespace: Mapping
 def _run_whole(run: Run, code: types.CodeType, path: str, reason: str, text: str) -> Reloaded:
     run.whole = True
     try:
-        _keep_attributes_written(run, _diff.parse(text, path).body, run.snapshot)
+        _keep_attributes_written(run, _parse.parse(text, path).body, run.snapshot)
     except SyntaxError:
         pass  # it compiled: only a text that does not parse as given (a null byte) lands here
     _reset_namespace(run.namespace, run.snapshot)
@@ -294,7 +295,7 @@ def _remove_attributes_no_longer_set(run: Run, plan: Plan) -> set[str]:
     statement runs again (in place) to give it back its body's value."""
     if not plan.removed_attributes or run.running is None:
         return set()
-    body_names = _diff.class_body_names(run.running.text, run.running.path)
+    body_names = _parse.class_body_names(run.running.text, run.running.path)
     rerun = set()
     for owner, attribute in plan.removed_attributes:
         cls = run.namespace.get(owner)

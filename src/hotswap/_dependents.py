@@ -24,11 +24,11 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from ._aftercare import caches_of, caches_seen
-from ._diff import star_imports
 from ._follow import follow_unchanged, prepare_follow, prepare_reload
 from ._graph import STAR, Edge, ImportGraph, resolve_from
 from ._leaves import Followed, Leaf, LeafTable, Shape, fill_recipes, follow_leaves
 from ._outcomes import Failure, Reloaded
+from ._parse import star_imports
 from ._source import SourceVersion
 from ._vocab import UNBOUND, exported, is_dunder
 from ._warmup import WarmUp

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Mapping
 from itertools import compress, repeat
 from typing import Any
 
-from . import _diff
+from . import _diff, _parse
 from ._aftercare import caches_of, caches_still_in
-from ._diff import NAMESPACE, Kind, Plan, Step
+from ._diff import Kind, Plan, Step
 from ._outcomes import Failure, Reloaded, run_failure
+from ._scan import NAMESPACE
 from ._source import SourceVersion
 from ._upgrade import is_code
 from ._vocab import PLAIN_DATA, SCALARS, UNBOUND, UNKNOWN, is_dunder
@@ -324,7 +325,7 @@ def prepare_reload(version: SourceVersion) -> None:
     """Parse the text now, and read its statements' names (kept in the planner's caches), if it
     parses: the old side of the module's next reload."""
     try:
-        _diff.prepare(version.text, version.path)
+        _parse.prepare(version.text, version.path)
     except (SyntaxError, ValueError):
         pass  # its reload will say so
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, repeat
 from types import CodeType
+from typing import Any, NamedTuple
 
 __all__ = ["STAR", "Edge", "ImportGraph", "resolve_from"]
 
@@ -36,6 +37,11 @@ class Edge:
     alias: str
 
 
+class _ImportLines(NamedTuple):
+    lines: tuple[str, ...]  # as written
+    package: str | None  # where relative imports resolve
+
+
 class ImportGraph:
     """Who imports what, among watched modules and the user's namespaces."""
 
@@ -46,7 +52,7 @@ class ImportGraph:
         # (source, name or *) -> those edges, in the order they were recorded (reports read it)
         self._by_name: dict[tuple[str, str], dict[Edge, None]] = {}
         self._dependents: dict[str, set[str]] = {}  # module -> who imports it
-        self._read: dict[str, tuple[tuple[str, ...], str | None]] = {}  # module -> import lines read
+        self._read: dict[str, _ImportLines] = {}  # module -> the import lines its graph was read from
         self.version = 0  # bumped at every change: what is derived from the graph can be kept until then
         # module -> the version at which its own imports, the imports from it, or the imports
         # from a module it imports from last changed: what is derived from those alone (who
@@ -89,10 +95,10 @@ class ImportGraph:
         modules. Imports inside functions are counted too, which only adds
         dependencies: re-binding is always checked by identity.
         """
-        lines = (tuple(_import_lines(text)), package)
+        lines = _ImportLines(tuple(_import_lines(text)), package)
         if self._read.get(module) == lines:
             return  # a reload that changed no import line (most of them)
-        statements = [node for line in lines[0] for node in _parsed_import(line)]
+        statements = [node for line in lines.lines for node in _parsed_import(line)]
         self.update(module, ast.Module(body=statements, type_ignores=[]), package)
         self._read[module] = lines
 
@@ -223,29 +229,43 @@ def _parsed_import(line: str) -> tuple[ast.stmt, ...]:
 
 def imports_in_code(code: CodeType) -> list[ast.stmt]:
     """The import statements a module's code runs, rebuilt from its bytecode (module level)."""
-    statements: list[ast.stmt] = []
-    constants: list[object] = [None, None]
-    current: ast.ImportFrom | None = None
-    taken: str | None = None
+    reader = _ImportsRead()
     for instruction in dis.get_instructions(code):
-        name, value = instruction.opname, instruction.argval
-        if name == "LOAD_CONST":
-            constants = [constants[-1], value]
-        elif name == "IMPORT_NAME" and isinstance(constants[0], int):
-            level, fromlist = constants[0], constants[1]
-            if fromlist is None:
-                statements.append(ast.Import(names=[ast.alias(name=value)]))
-                current = None
-            else:
-                star = fromlist == ("*",)
-                current = ast.ImportFrom(module=value or None, names=[ast.alias(name="*")] if star else [], level=level)
-                statements.append(current)
-        elif name == "IMPORT_FROM" and current is not None:
-            taken = value
-        elif name in ("STORE_NAME", "STORE_GLOBAL") and current is not None and taken is not None:
-            current.names.append(ast.alias(name=taken, asname=value if value != taken else None))
-            taken = None
-    return [s for s in statements if not isinstance(s, ast.ImportFrom) or s.names]
+        reader.read(instruction.opname, instruction.argval)
+    return [s for s in reader.statements if not isinstance(s, ast.ImportFrom) or s.names]
+
+
+class _ImportsRead:
+    """Import statements rebuilt one instruction at a time: ``IMPORT_NAME`` (its level and
+    names taken are the two constants loaded before it), then, for a ``from`` import, an
+    ``IMPORT_FROM`` and a store for each name it takes."""
+
+    def __init__(self) -> None:
+        self.statements: list[ast.stmt] = []
+        self._constants: list[object] = [None, None]  # the last two loaded
+        self._current: ast.ImportFrom | None = None  # the ``from`` import whose names come
+        self._taken: str | None = None  # the name it takes, stored next
+
+    def read(self, opname: str, value: Any) -> None:  # (an instruction's argval)
+        if opname == "LOAD_CONST":
+            self._constants = [self._constants[-1], value]
+        elif opname == "IMPORT_NAME" and isinstance(self._constants[0], int):
+            self._import(value, self._constants[0], self._constants[1])
+        elif opname == "IMPORT_FROM" and self._current is not None:
+            self._taken = value
+        elif opname in ("STORE_NAME", "STORE_GLOBAL") and self._current is not None and self._taken is not None:
+            taken = self._taken
+            self._current.names.append(ast.alias(name=taken, asname=value if value != taken else None))
+            self._taken = None
+
+    def _import(self, module: str, level: int, fromlist: object) -> None:
+        if fromlist is None:
+            self.statements.append(ast.Import(names=[ast.alias(name=module)]))
+            self._current = None
+            return
+        star = fromlist == ("*",)
+        self._current = ast.ImportFrom(module=module or None, names=[ast.alias(name="*")] if star else [], level=level)
+        self.statements.append(self._current)
 
 
 def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -272,44 +292,59 @@ def resolve_from(node: ast.ImportFrom, package: str | None) -> str | None:
 
 def _components(nodes: list[str], successors: Callable[[str], list[str]]) -> list[list[str]]:
     """Strongly connected components, each after those it depends on (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    result: list[list[str]] = []
+    search = _Tarjan(successors)
     for root in nodes:
-        if root in index:
-            continue
-        work = [(root, iter(successors(root)))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
+        if root not in search.index:
+            search.visit(root)
+    return search.components
+
+
+class _Tarjan:
+    """One depth-first search of Tarjan's algorithm, without recursion (import chains are deep)."""
+
+    def __init__(self, successors: Callable[[str], list[str]]) -> None:
+        self.successors = successors
+        self.index: dict[str, int] = {}  # node -> when the search reached it
+        self.low: dict[str, int] = {}  # node -> the earliest node on the stack it reaches
+        self.on_stack: set[str] = set()
+        self.stack: list[str] = []
+        self.components: list[list[str]] = []
+
+    def visit(self, root: str) -> None:
+        work = [(root, self._enter(root))]
         while work:
             node, children = work[-1]
-            advanced = False
-            for child in children:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(successors(child))))
-                    advanced = True
-                    break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
-            if advanced:
+            child = self._next_new(node, children)
+            if child is not None:
+                work.append((child, self._enter(child)))
                 continue
             work.pop()
             if work:
                 parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                result.append(component)
-    return result
+                self.low[parent] = min(self.low[parent], self.low[node])
+            if self.low[node] == self.index[node]:
+                self.components.append(self._pop_component(node))
+
+    def _enter(self, node: str) -> Iterator[str]:
+        self.index[node] = self.low[node] = len(self.index)
+        self.stack.append(node)
+        self.on_stack.add(node)
+        return iter(self.successors(node))
+
+    def _next_new(self, node: str, children: Iterator[str]) -> str | None:
+        """The next child not reached yet (those on the stack lower ``node``'s low link)."""
+        for child in children:
+            if child not in self.index:
+                return child
+            if child in self.on_stack:
+                self.low[node] = min(self.low[node], self.index[child])
+        return None
+
+    def _pop_component(self, node: str) -> list[str]:
+        component = []
+        while True:
+            member = self.stack.pop()
+            self.on_stack.discard(member)
+            component.append(member)
+            if member == node:
+                return component

@@ -24,7 +24,7 @@ from typing import Any
 # re-hashed at every check until it is old enough to trust its stat.
 RACY_WINDOW_NS = 2_000_000_000
 
-StatSignature = tuple[int, int, int, int]
+StatSignature = tuple[int, int, int, int]  # (mtime ns, ctime ns, size, inode)
 
 
 def stat_signature(st: os.stat_result) -> StatSignature:
@@ -49,9 +49,14 @@ class SourceVersion:
         """The decoded text (PEP 263 cookies honoured), decoded once."""
         return importlib.util.decode_source(self.data)
 
+    def changed_at_ns(self) -> int:
+        """When the file was last written or renamed (the later of its mtime and ctime)."""
+        mtime_ns, ctime_ns, _size, _inode = self.signature
+        return max(mtime_ns, ctime_ns)
+
     def is_racy(self) -> bool:
         """Could the file change again without its stat signature changing?"""
-        mtime_ns, ctime_ns = self.signature[0], self.signature[1]
+        mtime_ns, ctime_ns, _size, _inode = self.signature  # (changed_at_ns, inline: polls ask it)
         return max(mtime_ns, ctime_ns) >= self.read_at_ns - RACY_WINDOW_NS
 
     def compile(self) -> CodeType:

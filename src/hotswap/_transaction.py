@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _diff
+from . import _parse
 from ._aftercare import forget_registered, may_have_registered, replace_stand_ins
 from ._outcomes import Failure, Reloaded, run_failure
 from ._source import SourceVersion
@@ -213,12 +213,12 @@ def _own_attributes(run: Run, qualname: str) -> set[str] | frozenset[str] | None
     if run.running is None:
         return None
     try:
-        own = _diff.class_body_names(run.running.text, run.running.path).get(qualname)
+        own = _parse.class_body_names(run.running.text, run.running.path).get(qualname)
     except SyntaxError:
         return None
     if own is not None and run.whole:  # what the text set after the class runs again too, if it is still there
         owner = qualname.partition(".")[0]
-        own = own | {a for o, a in _diff.attributes_set(run.running.text, run.running.path) if o == owner}
+        own = own | {a for o, a in _parse.attributes_set(run.running.text, run.running.path) if o == owner}
     return own
 
 

@@ -15,10 +15,8 @@ really changed.
 
 from __future__ import annotations
 
-import ast
 import functools
 import itertools
-import marshal
 import os
 import site
 import sys
@@ -37,6 +35,7 @@ from importlib.util import cache_from_source
 from types import CodeType, ModuleType
 from typing import Any
 
+from ._adopt import code_it_was_imported_from, runs_this_text, saved_since_start
 from ._events import Inotify, is_network_path, open_inotify
 from ._source import (
     SourceVersion,
@@ -46,7 +45,6 @@ from ._source import (
     stat_signature,
     unpin_from_linecache,
 )
-from ._vocab import UNKNOWN, assignment_targets, attribute_of_name, is_dunder
 
 __all__ = ["Change", "Watched", "Watchlist", "is_user_extension", "is_user_file"]
 
@@ -238,9 +236,9 @@ class Watchlist:
         except OSError:
             return False
         self.record(name, version)
-        if not _saved_since_start(version):
+        if not saved_since_start(version):
             return True
-        imported = _code_it_was_imported_from(module)
+        imported = code_it_was_imported_from(module)
         if not runs_this_text(module, version, imported):
             watched = self._modules[name]
             watched.trusted = False
@@ -303,22 +301,25 @@ class Watchlist:
             if name not in sys.modules:
                 self._forget(name)
                 continue
-            version = self._read_if_changed(watched)
-            if version is _GONE:
-                if not watched.missing:
-                    watched.missing = True
-                    changes.append(Change(watched, None))
-                continue
-            came_back, watched.missing = watched.missing, False
-            if not watched.trusted:
-                version = version or watched.last_read
-            elif version is None or version.digest == watched.running.digest:
-                continue
-            if version.digest == watched.failed_digest and not retry_failed and not came_back:
-                continue  # (a file deleted and saved again is tried again: what it imports may have changed)
-            changes.append(Change(watched, version))
+            change = self._change_of(watched, retry_failed)
+            if change is not None:
+                changes.append(change)
         changes.sort(key=lambda change: change.watched.order)
         return changes
+
+    def _change_of(self, watched: Watched, retry_failed: bool) -> Change | None:
+        """The module's new version to load, if its file has one (a deletion: said once)."""
+        version = self._read_if_changed(watched)
+        if version is _GONE:
+            return _gone(watched)
+        came_back, watched.missing = watched.missing, False
+        if not watched.trusted:
+            version = version or watched.last_read
+        elif version is None or version.digest == watched.running.digest:
+            return None
+        if version.digest == watched.failed_digest and not retry_failed and not came_back:
+            return None  # (a file deleted and saved again is tried again: what it imports may have changed)
+        return Change(watched, version)
 
     def _to_look_at(self, everything: bool) -> list[str]:
         """The modules whose files may have changed since the last check."""
@@ -359,268 +360,12 @@ class Watchlist:
         return _GONE
 
 
-def _saved_since_start(version: SourceVersion) -> bool:
-    """Could the file have been saved after this process imported it?
-
-    A file last changed before the process started holds the text it
-    imported; only the others are compared with what runs (a compile each).
-    """
-    started = _process_start_ns()
-    return started is None or max(version.signature[0], version.signature[1]) >= started
-
-
-@functools.lru_cache(maxsize=1)
-def _process_start_ns() -> int | None:
-    """When this process started (Linux: /proc), with a second's margin; None elsewhere."""
-    try:
-        with open("/proc/self/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-        with open("/proc/stat", "rb") as system:
-            boot = next(int(line.split()[1]) for line in system if line.startswith(b"btime"))
-        ticks = os.sysconf("SC_CLK_TCK")
-        started = boot + int(fields[19]) / ticks  # field 22, starttime, counted after the ")"
-    except (OSError, ValueError, IndexError, StopIteration):
+def _gone(watched: Watched) -> Change | None:
+    """A deleted file's change, the first time it is found missing."""
+    if watched.missing:
         return None
-    return int((started - 1) * 1e9)
-
-
-_LOOK: Any = object()  # runs_this_text: read __pycache__ itself
-
-
-def runs_this_text(module: ModuleType, version: SourceVersion, imported: Any = _LOOK) -> bool:
-    """Does the module run the code of this text? (Its functions' bytecode, and the values of
-    its top-level ``NAME = literal`` assignments, compared.)
-
-    For a module imported before hotswap was loaded: a file saved in between
-    would otherwise be taken for the code that runs. ``imported``: the module's
-    code from ``__pycache__`` (``_code_it_was_imported_from``), if the caller has it.
-    """
-    try:
-        code = version.compile()
-        tree = ast.parse(version.text)
-    except (SyntaxError, ValueError):
-        return False
-    if imported is _LOOK:
-        imported = _code_it_was_imported_from(module)
-    if imported is not None:  # exact: the bytecode the import ran, from __pycache__
-        return bool(imported == code)
-    namespace = vars(module)
-    if any(name not in namespace for name in _defined_and_kept(tree)):
-        return False  # a function or class added since the import
-    if not _classes_hold_only_their_text(namespace, module.__name__, tree):
-        return False
-    for owner, attribute, literal in _attributes_set(tree):
-        if owner in namespace:
-            value = getattr(namespace[owner], attribute, UNKNOWN)
-            if value is UNKNOWN or (literal is not UNKNOWN and not _same_value(value, literal)):
-                return False  # `Point.tag = 5` added or changed since the import
-    bound = _bound_anywhere(tree)
-    stars = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in ast.walk(tree))
-    for name, value in namespace.items() if not stars else ():
-        if name not in bound and not is_dunder(name) and not isinstance(value, ModuleType):
-            return False  # a name the text no longer binds (a submodule is bound by importing it)
-    for name, value in _literal_assignments(tree).items():
-        if name in namespace and not _same_value(namespace[name], value):
-            return False
-    compiled = {c.co_name: c for c in code.co_consts if isinstance(c, CodeType)}
-    for name, value in namespace.items():
-        body = compiled.get(name)
-        if body is None or getattr(value, "__module__", None) != module.__name__:
-            continue
-        if isinstance(value, type):
-            if value.__qualname__ == name and not _class_runs(value, body):
-                return False
-        elif isinstance(getattr(value, "__code__", None), CodeType):
-            if value.__code__.co_name == name and not _same_code(value.__code__, body):
-                return False
-    return True
-
-
-def _code_it_was_imported_from(module: ModuleType) -> CodeType | None:
-    """The module's code as its import compiled it, from its ``__pycache__`` file, when that
-    file is known to hold it: its functions' code is that of the module (compared), or, with no
-    function to compare, the file was written since this process started (by its import)."""
-    cached = getattr(getattr(module, "__spec__", None), "cached", None)
-    if not isinstance(cached, str):
-        return None
-    try:
-        with open(cached, "rb") as file:
-            written = os.fstat(file.fileno()).st_mtime_ns
-            data = file.read()
-        code = marshal.loads(memoryview(data)[16:])
-    except (OSError, ValueError, EOFError, TypeError):
-        return None
-    if not isinstance(code, CodeType):
-        return None
-    compiled = {c.co_name: c for c in code.co_consts if isinstance(c, CodeType)}
-    compared = 0
-    for name, value in vars(module).items():
-        function_code = getattr(value, "__code__", None)
-        if isinstance(function_code, CodeType) and function_code.co_name == name and name in compiled:
-            if getattr(value, "__module__", None) != module.__name__:
-                continue
-            if function_code != compiled[name]:
-                return None  # another text than the one imported (or another function)
-            compared += 1
-    if compared:
-        return code
-    started = _process_start_ns()
-    return code if started is not None and written >= started else None
-
-
-def _class_runs(cls: type, body: CodeType) -> bool:
-    """Do the class's own functions run the code its body in this text defines?"""
-    compiled = {c.co_name: c for c in body.co_consts if isinstance(c, CodeType)}
-    for name, attribute in vars(cls).items():
-        for function in _functions_of(attribute):
-            code = function.__code__
-            if code.co_name == name and name in compiled and not _same_code(code, compiled[name]):
-                return False
-    return True
-
-
-def _functions_of(attribute: object) -> list[Any]:
-    if isinstance(attribute, (staticmethod, classmethod)):
-        attribute = attribute.__func__
-    if isinstance(attribute, property):
-        return [f for f in (attribute.fget, attribute.fset, attribute.fdel) if hasattr(f, "__code__")]
-    return [attribute] if isinstance(getattr(attribute, "__code__", None), CodeType) else []
-
-
-def _bound_anywhere(tree: ast.Module) -> set[str]:
-    """Every name the text may bind (more than the module level: never fewer)."""
-    bound: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            bound.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).partition(".")[0] for a in node.names)
-    return bound
-
-
-def _defined_and_kept(tree: ast.Module) -> set[str]:
-    """Names a fresh import of the text surely leaves in the module: bound by statements that
-    run at import (not in functions, classes, ``if`` branches or ``except`` handlers)."""
-    defined: set[str] = set()
-    deleted: set[str] = set()
-    pending: list[ast.stmt] = list(tree.body)
-    while pending:
-        node = pending.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defined.add(node.name)
-            continue
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            defined.update((a.asname or a.name).partition(".")[0] for a in node.names if a.name != "*")
-            continue
-        if isinstance(node, ast.Delete):
-            deleted.update(n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name))
-            continue
-        if isinstance(node, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
-            pending += node.body  # (a loop that runs no time makes this say "changed": safe side)
-        targets: list[ast.expr] = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and getattr(node, "value", None) is not None:
-            targets = [node.target]
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
-        for target in targets:
-            defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-    return defined - deleted
-
-
-def _classes_hold_only_their_text(namespace: dict[str, Any], owner: str, tree: ast.Module) -> bool:
-    """Each top-level class of the text has no plain attribute that neither its body nor a
-    top-level ``Class.attr = ...`` sets (one that a removed statement had set)."""
-    set_after = {(o, a) for o, a, _ in _attributes_set(tree)}
-    for node in tree.body:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        cls = namespace.get(node.name)
-        if not isinstance(cls, type) or cls.__module__ != owner or cls.__qualname__ != node.name:
-            continue
-        body = {n for statement in node.body for n in _names_bound_by(statement)}
-        for name in vars(cls):
-            if not (name.startswith("_") and name.endswith("_")) and name not in body and (node.name, name) not in set_after:
-                return False
-    return True
-
-
-def _names_bound_by(statement: ast.stmt) -> set[str]:
-    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {statement.name}
-    if isinstance(statement, (ast.Import, ast.ImportFrom)):
-        return {(a.asname or a.name).partition(".")[0] for a in statement.names}
-    return {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-
-
-def _attributes_set(tree: ast.Module) -> list[tuple[str, str, object]]:
-    """``(Point, tag, 5)`` for each top-level ``Point.tag = 5`` (``UNKNOWN`` for a value that is
-    not an immutable literal)."""
-    found = []
-    for node in tree.body:
-        single = isinstance(node, ast.Assign) and len(node.targets) == 1
-        if single or isinstance(node, ast.AnnAssign) and node.value is not None:
-            where = attribute_of_name(assignment_targets(node)[0])
-            if where is not None:
-                assert isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
-                found.append((*where, _literal(node.value)))
-    return found
-
-
-def _literal(node: ast.expr) -> object:
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return UNKNOWN
-    return value if _immutable(value) else UNKNOWN
-
-
-def _literal_assignments(tree: ast.Module) -> dict[str, object]:
-    """``NAME = <literal>`` at the top level of a text: the values a fresh import starts with."""
-    values: dict[str, object] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            value = _literal(node.value)
-            if value is not UNKNOWN:  # a list or dict the module fills as it runs proves nothing
-                values[node.targets[0].id] = value
-            else:
-                values.pop(node.targets[0].id, None)
-    return values
-
-
-def _immutable(value: object) -> bool:
-    if isinstance(value, (tuple, frozenset)):
-        return all(_immutable(item) for item in value)
-    return value is None or isinstance(value, (bool, int, float, complex, str, bytes))
-
-
-def _same_value(running: object, literal: object) -> bool:
-    try:
-        return type(running) is type(literal) and bool(running == literal)
-    except Exception:  # noqa: BLE001 - an odd __eq__: say different, to be safe
-        return False
-
-
-def _same_code(a: CodeType, b: CodeType) -> bool:
-    """Same instructions, names, constants and lines (tracebacks must show the line that runs)."""
-    if (
-        a.co_code != b.co_code
-        or a.co_names != b.co_names
-        or a.co_firstlineno != b.co_firstlineno
-        or a.co_linetable != b.co_linetable
-        or len(a.co_consts) != len(b.co_consts)
-    ):
-        return False
-    for x, y in zip(a.co_consts, b.co_consts):
-        if isinstance(x, CodeType) and isinstance(y, CodeType):
-            if not _same_code(x, y):
-                return False
-        elif type(x) is not type(y) or x != y:
-            return False
-    return True
+    watched.missing = True
+    return Change(watched, None)
 
 
 class _RecordingLoader(SourceFileLoader):
@@ -689,24 +434,35 @@ class _ImportHook:
         watchlist = self.watchlist
         if watchlist is None or self not in sys.meta_path:
             return None
-        spec: ModuleSpec | None = None
+        spec = self._spec_of_the_others(fullname, path, target)
+        if spec is None or not isinstance(spec.origin, str):
+            return spec
+        _take_over_loader(watchlist, fullname, spec, spec.origin)
+        return spec
+
+    def _spec_of_the_others(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+    ) -> ModuleSpec | None:
+        """The spec the finders after this one give."""
         for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
             find = getattr(finder, "find_spec", None)
             if find is None:
                 return None  # a legacy finder: let the import system take over
-            spec = find(fullname, path, target)
+            spec: ModuleSpec | None = find(fullname, path, target)
             if spec is not None:
-                break
-        if spec is None or not isinstance(spec.origin, str):
-            return spec
-        then = watchlist.after_import.get(fullname)
-        if then is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _ThenLoader(spec.loader, then)  # type: ignore[assignment]
-        elif type(spec.loader) is SourceFileLoader and watchlist.is_user(spec.origin):
-            spec.loader = _RecordingLoader(spec.loader, watchlist)
-        elif isinstance(spec.loader, ExtensionFileLoader) and is_user_extension(spec.origin):
-            watchlist.record_extension(fullname, spec.origin)
-        return spec
+                return spec
+        return None
 
     def invalidate_caches(self) -> None:
         pass
+
+
+def _take_over_loader(watchlist: Watchlist, fullname: str, spec: ModuleSpec, origin: str) -> None:
+    """Record the module as it is loaded (a user's), or call back once it is (an integration)."""
+    then = watchlist.after_import.get(fullname)
+    if then is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+        spec.loader = _ThenLoader(spec.loader, then)  # type: ignore[assignment]
+    elif type(spec.loader) is SourceFileLoader and watchlist.is_user(origin):
+        spec.loader = _RecordingLoader(spec.loader, watchlist)
+    elif isinstance(spec.loader, ExtensionFileLoader) and is_user_extension(origin):
+        watchlist.record_extension(fullname, origin)

@@ -26,11 +26,12 @@ from multiprocessing.reduction import ForkingPickler
 from types import ModuleType
 from typing import Any
 
+from ._adopt import runs_this_text
 from ._engine import ReloadStep
 from ._outcomes import Failure
 from ._report import describe_failure
 from ._source import SourceVersion, digest_of
-from ._watch import Watchlist, runs_this_text
+from ._watch import Watchlist
 
 __all__ = [
     "COUNTER",
