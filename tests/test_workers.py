@@ -156,6 +156,20 @@ class Pool:
         except AssertionError as error:
             pytest.skip(f"{self.backend.name} cannot start here: {error}")
 
+    def start_with_hotswap(self, loaded: str) -> None:
+        """``start``, with ``%load_ext hotswap`` and mode 2 ``loaded`` "before the pool" or "after the pool"."""
+        if loaded == "before the pool":
+            self.cell("%load_ext hotswap")
+            self.cell("%autoreload 2")
+        self.start()
+        if loaded == "after the pool":
+            try:
+                self.cell("%load_ext hotswap")
+                self.cell("%autoreload 2")
+            except BaseException:
+                self.cell(self.backend.stop)
+                raise
+
     def every_worker(self) -> dict[int, list[tuple[str, int]]]:
         """pid -> [(version, calls)] of tasks sent until every worker of the pool ran some."""
         seen: dict[int, list[tuple[str, int]]] = {}
@@ -196,14 +210,8 @@ def test_every_backend_follows_edits(story_library, backend, loaded, cell, capfd
     the pool started."""
     save = story_library
     pool = Pool(backend, cell)
-    if loaded == "before the pool":
-        cell("%load_ext hotswap")
-        cell("%autoreload 2")
-    pool.start()
+    pool.start_with_hotswap(loaded)
     try:
-        if loaded == "after the pool":
-            cell("%load_ext hotswap")
-            cell("%autoreload 2")
         before = pool.every_worker()
         assert {v for results in before.values() for v, _ in results} == {"v1"}
 
@@ -269,14 +277,8 @@ def test_every_backend_makes_dependents_follow(plain_shell, backend, loaded, cel
     cell(f"import multiprocessing as mp, os, time, {modules.name} as lib")
     cell("from concurrent.futures import ProcessPoolExecutor")
     pool = Pool(backend, cell)
-    if loaded == "before the pool":
-        cell("%load_ext hotswap")
-        cell("%autoreload 2")
-    pool.start()
+    pool.start_with_hotswap(loaded)
     try:
-        if loaded == "after the pool":
-            cell("%load_ext hotswap")
-            cell("%autoreload 2")
         before = pool.every_worker()
         assert {v for results in before.values() for v, _ in results} == {"v1"}
         for version in ("v2", "v3"):

@@ -5,18 +5,31 @@ Load it as a drop-in replacement for IPython's autoreload::
     %load_ext hotswap
     %autoreload 2
 
-Before each cell, one pass of a one-way pipeline runs:
+Before each cell, one pass of a one-way pipeline runs; its modules, in the order
+an edit goes through them:
 
-1. **detect** (``_watch``): which watched files have a new version (stat, then
-   content hash); only the user's own modules are watched, from their import on.
-2. **apply** (``_apply``): each changed module re-runs its new text in its own
-   namespace after a snapshot; its ``class`` statements upgrade the classes the
-   user already holds.
-3. **upgrade** (``_upgrade``): old functions get the new code in place and are
-   re-bound, so every reference held anywhere runs the new code.
-4. **commit or roll back**: any failure restores the namespace and undoes every
-   in-place write; the module stays exactly as it was.
-5. **report** (``_report``, ``_ipython``): one plain message per module.
+1. **detect** (``_events``, ``_watch``, ``_source``): the kernel's file events say
+   which folders changed; the watchlist reads which watched files have a new
+   version (stat, then a hash of the bytes). Only the user's own modules are
+   watched, from their import on (``_adopt``: those imported before loading).
+2. **which modules** (``_reloader``): what this mode reloads (``%autoreload``,
+   ``%aimport``) is handed to the reload step (``_engine``), which takes them
+   dependencies first (``_graph``: who imports what from whom).
+3. **what changed** (``_parse``, ``_scan``, ``_diff``): old and new text, parsed
+   (incrementally), each statement's names read and bound; the plan, a value.
+4. **apply or roll back** (``_transaction``, ``_apply``): the plan runs in the
+   module's own namespace after a snapshot; any failure restores it exactly.
+5. **upgrade** (``_upgrade``, ``_undo``, ``_aftercare``): old functions and
+   classes get the new code in place, every write kept in an undo log; caches,
+   registries and tracebacks follow.
+6. **dependents follow** (``_dependents``, ``_follow``, ``_leaves``): names that
+   changed are re-bound where they were imported, and what reads them re-runs.
+7. **workers** (``_journal``, ``_pools``, ``_workers``, ``_dask``): the texts
+   that ran go to worker processes, which run the same reload step (``_engine``).
+8. **report** (``_report``, ``_status``, ``_frontend``, ``_ipython``, ``_repl``):
+   one plain message per module.
+
+Every step uses the words of ``_vocab`` (sentinels, name tests, type sets).
 
 The engine (``Reloader``) does not need IPython; ``_ipython`` is the thin glue.
 """

@@ -112,6 +112,14 @@ class Failed(NamedTuple):
     sources: frozenset[str]
 
 
+class _LeafAnswer(NamedTuple):
+    """Is a module a leaf of a source, and what that answer depends on."""
+
+    touched: int  # the graph's stamp of the module (its imports, or the imports from it, changed)
+    watching: int  # how many modules were watched
+    leaf: bool
+
+
 class Dependents:
     """Who took which name from whom (the import graph), and how each follows a change."""
 
@@ -126,7 +134,7 @@ class Dependents:
         # (module, source) -> can only source change the module, and can it change no other? Kept
         # with what it depends on: when the module's imports, or the imports from it, last changed
         # (the graph's ``touched``), and the number of watched modules (see ``_is_leaf``)
-        self._leaves: dict[tuple[str, str], tuple[int, int, bool]] = {}
+        self._leaves: dict[tuple[str, str], _LeafAnswer] = {}
         self.warm_up = WarmUp(self._prepare_follow)
         self._new_dependents: list[str] = []  # imported since the last ``idle``
         self._sources_parsed: set[str] = set()  # by the warm-up
@@ -293,17 +301,17 @@ class Dependents:
         if not watched.trusted or watched.compiled:
             return False
         name, graph = watched.name, self.graph
-        stamp = (graph.touched.get(name, 0), len(self.watchlist))
+        touched, watching = graph.touched.get(name, 0), len(self.watchlist)
         known = self._leaves.get((name, source))
-        if known is not None and known[:2] == stamp:
-            return known[2]
+        if known is not None and known.touched == touched and known.watching == watching:
+            return known.leaf
         answer = (
             not graph.has_importers(name)
             and not graph.has_star_importers(name)
             and graph.only_user_source(name, source, self.watchlist.__contains__)
             and all(edge.name != STAR for edge in graph.edges_of(name))  # see star_imports_follow
         )
-        self._leaves[(name, source)] = (*stamp, answer)
+        self._leaves[(name, source)] = _LeafAnswer(touched, watching, answer)
         return answer
 
     def _follow_each_leaf(self, leaves: dict[str, list[LeafFollow]], source: str, work: Pass) -> None:
