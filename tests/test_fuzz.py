@@ -16,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-import fuzz_support as fz
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
+
+import fuzz_support as fz
 
 EXAMPLES = int(os.environ.get("HOTSWAP_FUZZ_EXAMPLES", "200"))
 

@@ -106,7 +106,7 @@ def test_a_leaf_imported_afresh_follows_as_the_new_module(leaves, modules, cell)
     modules.write(core, CORE_NEW)
 
     assert cell("(fresh.THRESHOLD, fresh.LIMIT)") == (101, 202)
-    assert cell("[sys.modules[n].LIMIT for n in %r]" % names) == [202, 202, 202]
+    assert cell(f"[sys.modules[n].LIMIT for n in {names!r}]") == [202, 202, 202]
 
 
 def test_a_leaf_saved_with_core_runs_its_new_text_with_core_s_new_value(leaves, modules, cell, capsys):
