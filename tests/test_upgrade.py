@@ -327,6 +327,36 @@ def test_nested_class_keeps_identity_and_gets_new_methods(story, cell):
     assert cell("m.Outer.Inner is Inner") is True
 
 
+def test_a_nested_class_is_never_taken_for_a_top_level_class_of_the_same_name(story, cell):
+    """Before Python 3.11 the body of ``Outer.Inner`` is a function named ``Inner``: the nested class
+    must still pair with itself, not with the module's own ``Inner``, and keep what was set on it."""
+    edit = story(
+        """
+        class Inner:
+            TOP = "top"
+
+        class Outer:
+            class Inner:
+                Z = 1
+        """
+    )
+    cell("top, nested = m.Inner, m.Outer.Inner; nested.note = 'mine'")
+    edit(
+        """
+        class Inner:
+            TOP = "top"
+
+        class Outer:
+            class Inner:
+                Z = 2
+        """
+    )
+
+    assert cell("m.Inner is top and m.Outer.Inner is nested") is True
+    assert cell("top.TOP, hasattr(top, 'Z')") == ("top", False)
+    assert cell("nested.Z, nested.note, hasattr(nested, 'TOP')") == (2, "mine", False)
+
+
 def test_module_level_instance_is_an_instance_of_the_kept_class(story, cell):
     edit = story(
         """

@@ -243,7 +243,10 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
         or not isinstance(new, type)
     ):
         return new
-    old = _find_old_class(run.snapshot, func.__qualname__)
+    # the class's own ``__qualname__`` (its body sets it): before 3.11 the body function of a
+    # nested class is named ``Inner``, not ``Point.Inner``
+    qualname = new.__qualname__
+    old = _find_old_class(run.snapshot, qualname)
     if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
         if may_have_registered(new):
             run.fresh_classes.append(new)
@@ -254,8 +257,8 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     before = run.txn.keep_class_dict(old)  # what decorators then set on it is undone on failure too
     kept = try_upgrade(old, new, run.txn)
     if kept is old:
-        _keep_attributes_set_outside(run, old, before, func.__qualname__)
-        run.classes.append(func.__qualname__)
+        _keep_attributes_set_outside(run, old, before, qualname)
+        run.classes.append(qualname)
         if may_have_registered(new):
             run.stand_ins[id(new)] = (new, old)
     else:  # said at the end, unless a decorator's class is then upgraded in its place
