@@ -20,7 +20,7 @@ import sys
 import types
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from itertools import compress, repeat
+from itertools import repeat
 from typing import Any
 
 from . import _diff, _parse
@@ -29,12 +29,12 @@ from ._diff import Kind, Plan, Step
 from ._outcomes import Failure, Reloaded, run_failure
 from ._scan import NAMESPACE
 from ._source import SourceVersion
+from ._undo import Writes, any_unbound
 from ._upgrade import is_code
 from ._vocab import PLAIN_DATA, SCALARS, UNBOUND, UNKNOWN, is_dunder
 
 __all__ = [
     "Batch",
-    "Writes",
     "all_changed",
     "all_plain",
     "came_and_went",
@@ -73,7 +73,7 @@ def follow_unchanged(
             return outcome
         recipe = recipe.moves  # values that are not plain this time: statement by statement
     news = {alias: rebind[alias][1] for alias in followed}
-    if _any_unbound(news.values()):
+    if any_unbound(news.values()):
         return None  # a name goes: what bound it before may run again
     writes = Writes(namespace)
     try:
@@ -85,85 +85,6 @@ def follow_unchanged(
         writes.undo()
         return run_failure(module.__name__, version, error)
     return _followed(module, version.path, writes, followed, reran, dirty, after)
-
-
-class Writes:
-    """A follow's one way back: each name it wrote -> what it held before (``UNBOUND``: it was
-    not there). That is enough while what runs is arithmetic on plain values, which runs no user
-    code; before a statement that may run user code (and so write any name), ``guard`` keeps the
-    whole namespace as it was before the follow, and ``undo`` then puts all of it back."""
-
-    __slots__ = ("before", "namespace", "snapshot")
-
-    def __init__(self, namespace: dict[str, Any], before: dict[str, object] | None = None) -> None:
-        self.namespace = namespace
-        self.before: dict[str, object] = {} if before is None else before
-        self.snapshot: dict[str, Any] | None = None
-
-    def assign(self, values: Mapping[str, object]) -> None:
-        """Bind these names, keeping what they held."""
-        self.keep(values)
-        self.namespace.update(values)
-
-    def keep(self, names: Iterable[str]) -> list[object]:
-        """What these names hold, about to be bound: kept, where they were not written before."""
-        namespace, before = self.namespace, self.before
-        prior = [namespace.get(name, UNBOUND) for name in names]
-        for name, old in zip(names, prior):
-            before.setdefault(name, old)
-        return prior
-
-    def guard(self) -> dict[str, Any]:
-        """User code may run next: keep the whole namespace as it was before the follow."""
-        if self.snapshot is None:
-            self.snapshot = dict(self.namespace)
-            _write_back(self.snapshot, self.before)
-        return self.snapshot
-
-    def undo(self) -> None:
-        """Put the namespace back as it was before the follow."""
-        if self.snapshot is None:
-            _write_back(self.namespace, self.before)
-        else:
-            self.namespace.clear()
-            self.namespace.update(self.snapshot)
-
-    def value_before(self, name: str) -> object:
-        """What ``name`` held before the follow (it was written, or there is a snapshot)."""
-        return self.snapshot.get(name, UNBOUND) if self.snapshot is not None else self.before[name]
-
-    def changed(self, names: Iterable[str]) -> dict[str, tuple[object, object]]:
-        """Name -> (old, new) for those of these written names bound to another object now."""
-        before, namespace = self.before, self.namespace
-        return {name: (before[name], namespace[name]) for name in names if before[name] is not namespace[name]}
-
-    def changes(self) -> dict[str, tuple[object, object]] | None:
-        """Name -> (old, new) for what the follow changed (dunders aside); None if a name came
-        or went. Without a snapshot only the names it wrote can have changed; with one, every
-        name is compared."""
-        namespace, snapshot = self.namespace, self.snapshot
-        if snapshot is None:
-            if _any_unbound(self.before.values()):
-                return None  # a name it bound was not there
-            return {name: change for name, change in self.changed(self.before).items() if not is_dunder(name)}
-        if list(namespace) != list(snapshot):
-            return None
-        changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))  # in C
-        return {n: (snapshot[n], namespace[n]) for n in changed if not is_dunder(n)}
-
-
-def _any_unbound(values: Iterable[object]) -> bool:
-    """Is one of these ``UNBOUND`` (by identity: a value's ``==`` may be anything)?"""
-    return any(map(operator.is_, values, repeat(UNBOUND)))
-
-
-def _write_back(names: dict[str, Any], before: dict[str, object]) -> None:
-    """Put back what writes overwrote (``UNBOUND``: the name was not there)."""
-    for name, old in before.items():
-        if old is UNBOUND:
-            names.pop(name, None)
-        else:
-            names[name] = old
 
 
 def _run_moves(writes: Writes, moves: tuple[_Move, ...], news: dict[str, object]) -> tuple[list[str], set[str]]:

@@ -22,10 +22,11 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from ._aftercare import CachesSeen, caches_of, caches_seen, holds_as_seen, holds_no_code
-from ._follow import Batch, Writes, all_plain, recipe_for
+from ._follow import Batch, all_plain, recipe_for
 from ._graph import Edge
 from ._outcomes import Reloaded
 from ._source import SourceVersion
+from ._undo import Writes
 from ._vocab import UNBOUND, UNKNOWN
 from ._watch import Watched
 

@@ -27,7 +27,7 @@ from . import _parse
 from ._aftercare import forget_registered, may_have_registered, replace_stand_ins
 from ._outcomes import Failure, Reloaded, run_failure
 from ._source import SourceVersion
-from ._undo import Transaction
+from ._undo import Transaction, Writes
 from ._upgrade import try_upgrade
 
 __all__ = ["InternalError", "NeedsWholeModule", "Run", "collector_paused", "reloading", "run_in_transaction"]
@@ -38,10 +38,11 @@ _build_class_lock = threading.Lock()
 
 @dataclass
 class Run:
-    """One reload of one module: the snapshot, the undo log, and what happened."""
+    """One reload of one module: its namespace's way back (``writes``, guarded: a snapshot), the
+    undo log of its objects (``txn``), and what happened."""
 
     module: types.ModuleType
-    snapshot: dict[str, Any]
+    writes: Writes
     txn: Transaction
     claimed: set[int] = field(default_factory=set)  # old classes already upgraded
     classes: list[str] = field(default_factory=list)
@@ -65,6 +66,13 @@ class Run:
     def namespace(self) -> dict[str, Any]:
         return self.module.__dict__
 
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        """The namespace as it was before the reload."""
+        snapshot = self.writes.snapshot
+        assert snapshot is not None
+        return snapshot
+
 
 class NeedsWholeModule(Exception):
     """The partial update cannot vouch for the result: re-run the whole module."""
@@ -87,7 +95,9 @@ def run_in_transaction(
     after the usual 5 ms, and so can any thread while the module's own code
     blocks (sleeps, waits on I/O).
     """
-    run = Run(module, dict(module.__dict__), Transaction(module.__name__), roots=roots, after=after, running=running)
+    writes = Writes(module.__dict__)
+    writes.guard()  # any code may run: the whole namespace is kept
+    run = Run(module, writes, Transaction(module.__name__), roots=roots, after=after, running=running)
     try:
         with reloading(), _running(run):
             outcome = body(run)
@@ -178,9 +188,7 @@ class InternalError(Exception):
 
 
 def _restore(run: Run) -> None:
-    namespace = run.module.__dict__
-    namespace.clear()
-    namespace.update(run.snapshot)
+    run.writes.undo()
     run.txn.rollback()
 
 

@@ -1,5 +1,17 @@
-"""The undo log of a reload: every in-place write is recorded, so a failed reload puts every
-function, class, cell and registry back exactly as it was.
+"""The one way back of a check: every write it makes in place is kept, so that a failure at
+any level puts back exactly what that level changed.
+
+Two records, one per kind of write, at four levels:
+
+* ``Writes``, the names bound in one module's namespace: what each held before, and once code
+  that may write anything runs (``guard``), the whole namespace as it was. A leaf table's row, a
+  batch of plain arithmetic and a dependent's statement re-runs keep one each; so does the
+  reload of a module's new text (its plan), guarded from the start.
+* ``Transaction``, the writes on objects (a function's code, a class's dict, a cell, a
+  registry), in a plan: an undo log, with savepoints for an upgrade tried and given up.
+
+A plan that fails puts back its ``Writes`` and rolls back its ``Transaction``; a statement, a
+batch or a table row that fails puts back its own ``Writes`` and is handed to the general way.
 
 ``Transaction`` also carries what the upgrade steps learn on the way: which new objects were
 bound in place of old ones, which objects stayed old and why, and which inner code objects
@@ -10,13 +22,94 @@ from __future__ import annotations
 
 import builtins
 import enum
+import operator
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from itertools import compress, repeat
 from typing import Any
 
-from ._vocab import UNBOUND
+from ._vocab import UNBOUND, is_dunder
 
-__all__ = ["Transaction"]
+__all__ = ["Transaction", "Writes", "any_unbound"]
+
+
+class Writes:
+    """A follow's one way back: each name it wrote -> what it held before (``UNBOUND``: it was
+    not there). That is enough while what runs is arithmetic on plain values, which runs no user
+    code; before a statement that may run user code (and so write any name), ``guard`` keeps the
+    whole namespace as it was before the follow, and ``undo`` then puts all of it back."""
+
+    __slots__ = ("before", "namespace", "snapshot")
+
+    def __init__(self, namespace: dict[str, Any], before: dict[str, object] | None = None) -> None:
+        self.namespace = namespace
+        self.before: dict[str, object] = {} if before is None else before
+        self.snapshot: dict[str, Any] | None = None
+
+    def assign(self, values: Mapping[str, object]) -> None:
+        """Bind these names, keeping what they held."""
+        self.keep(values)
+        self.namespace.update(values)
+
+    def keep(self, names: Iterable[str]) -> list[object]:
+        """What these names hold, about to be bound: kept, where they were not written before."""
+        namespace, before = self.namespace, self.before
+        prior = [namespace.get(name, UNBOUND) for name in names]
+        for name, old in zip(names, prior):
+            before.setdefault(name, old)
+        return prior
+
+    def guard(self) -> dict[str, Any]:
+        """User code may run next: keep the whole namespace as it was before the follow."""
+        if self.snapshot is None:
+            self.snapshot = dict(self.namespace)
+            _write_back(self.snapshot, self.before)
+        return self.snapshot
+
+    def undo(self) -> None:
+        """Put the namespace back as it was before the follow."""
+        if self.snapshot is None:
+            _write_back(self.namespace, self.before)
+        else:
+            self.namespace.clear()
+            self.namespace.update(self.snapshot)
+
+    def value_before(self, name: str) -> object:
+        """What ``name`` held before the follow (it was written, or there is a snapshot)."""
+        return self.snapshot.get(name, UNBOUND) if self.snapshot is not None else self.before[name]
+
+    def changed(self, names: Iterable[str]) -> dict[str, tuple[object, object]]:
+        """Name -> (old, new) for those of these written names bound to another object now."""
+        before, namespace = self.before, self.namespace
+        return {name: (before[name], namespace[name]) for name in names if before[name] is not namespace[name]}
+
+    def changes(self) -> dict[str, tuple[object, object]] | None:
+        """Name -> (old, new) for what the follow changed (dunders aside); None if a name came
+        or went. Without a snapshot only the names it wrote can have changed; with one, every
+        name is compared."""
+        namespace, snapshot = self.namespace, self.snapshot
+        if snapshot is None:
+            if any_unbound(self.before.values()):
+                return None  # a name it bound was not there
+            return {name: change for name, change in self.changed(self.before).items() if not is_dunder(name)}
+        if list(namespace) != list(snapshot):
+            return None
+        changed = compress(namespace, map(operator.is_not, snapshot.values(), namespace.values()))  # in C
+        return {n: (snapshot[n], namespace[n]) for n in changed if not is_dunder(n)}
+
+
+def any_unbound(values: Iterable[object]) -> bool:
+    """Is one of these ``UNBOUND`` (by identity: a value's ``==`` may be anything)?"""
+    return any(map(operator.is_, values, repeat(UNBOUND)))
+
+
+def _write_back(names: dict[str, Any], before: dict[str, object]) -> None:
+    """Put back what writes overwrote (``UNBOUND``: the name was not there)."""
+    for name, old in before.items():
+        if old is UNBOUND:
+            names.pop(name, None)
+        else:
+            names[name] = old
 
 
 class Transaction:
