@@ -13,7 +13,7 @@ an edit goes through them:
    version (stat, then a hash of the bytes). Only the user's own modules are
    watched, from their import on (``_adopt``: those imported before loading).
 2. **which modules** (``_reloader``): what this mode reloads (``%autoreload``,
-   ``%aimport``) is handed to the reload step (``_engine``), which takes them
+   ``%aimport``) is handed to the reload step (``_engine``, ``_jobs``), which takes them
    dependencies first (``_graph``: who imports what from whom).
 3. **what changed** (``_parse``, ``_scan``, ``_diff``): old and new text, parsed
    (incrementally), each statement's names read and bound; the plan, a value.

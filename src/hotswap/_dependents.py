@@ -19,13 +19,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from ._aftercare import caches_of, caches_seen
 from ._follow import follow_unchanged, prepare_follow, prepare_reload
 from ._graph import STAR, Edge, ImportGraph, resolve_from
+from ._jobs import Job, Outcome, Pass
 from ._leaves import Followed, Leaf, LeafTable, Shape, fill_recipes, follow_leaves
 from ._outcomes import Failure, Reloaded
 from ._parse import star_imports
@@ -34,57 +35,7 @@ from ._vocab import UNBOUND, exported, is_dunder
 from ._warmup import WarmUp
 from ._watch import Watched, Watchlist
 
-__all__ = ["Dependents", "Job", "Pass", "exports_changed", "package_of"]
-
-Outcome = Reloaded | Failure
-
-
-@dataclass(slots=True)
-class Job:
-    """One module to bring up to date in this check."""
-
-    watched: Watched
-    version: SourceVersion | None  # None: same text, only modules it imports from changed
-    retry: bool = False  # a version that failed, tried again because a module it imports changed
-    rebind: dict[str, tuple[object, object]] = field(default_factory=dict)  # alias -> (old, new)
-    sources: dict[str, str] = field(default_factory=dict)  # alias -> the module it is from
-    names: dict[str, str] = field(default_factory=dict)  # alias -> its name in that module
-    followed: Reloaded | None = None  # its version failed, but it followed what it imports
-
-    def follow(self, alias: str, old: object, new: object, source: str, name: str) -> None:
-        """Re-bind ``alias`` (``source.name``) from ``old`` to ``new`` in this job."""
-        self.rebind[alias] = (old, new)
-        self.sources[alias] = source
-        self.names[alias] = name
-
-    def retry_with(self, version: SourceVersion) -> None:
-        """Try this failed version again (a dependent already following a name: its version too)."""
-        if self.version is None:
-            self.version, self.retry = version, True
-
-    def after(self) -> tuple[str, ...]:
-        """The modules it follows, for reports (one, mostly)."""
-        sources = set(self.sources.values())
-        return tuple(sources) if len(sources) < 2 else tuple(sorted(sources))
-
-
-@dataclass(slots=True)
-class Pass:
-    """One check's work in progress: the jobs left, the modules done, what it found and where."""
-
-    jobs: dict[str, Job]
-    done: set[str] = field(default_factory=set)
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    elsewhere: dict[str, list[str]] = field(default_factory=dict)  # source -> "where.name" re-bound
-    seconds: dict[str, float] = field(default_factory=dict)  # module -> time its reload took
-    # per source, the leaves that followed from its table (None: no outcome is made for them)
-    followers: list[tuple[str, list[Followed]]] | None = None
-    retried: set[str] = field(default_factory=set)  # failed versions tried again (see ``Failed``)
-    bases: dict[str, SourceVersion] = field(default_factory=dict)  # module -> the text it ran before
-
-    def rebound(self, source: str) -> list[str]:
-        """Where names of ``source`` were re-bound, to add to."""
-        return self.elsewhere.setdefault(source, [])
+__all__ = ["Dependents", "exports_changed", "package_of"]
 
 
 class Held(NamedTuple):

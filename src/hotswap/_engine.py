@@ -21,16 +21,15 @@ from dataclasses import replace
 from types import ModuleType
 
 from ._apply import reload_module
-from ._dependents import Dependents, Job, Pass
+from ._dependents import Dependents
 from ._follow import follow_unchanged
+from ._jobs import Job, Outcome, Pass
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion, pin_in_linecache
 from ._transaction import reloading
 from ._watch import Watchlist
 
 __all__ = ["Job", "Outcome", "Pass", "ReloadStep"]
-
-Outcome = Reloaded | Failure
 
 
 class ReloadStep:

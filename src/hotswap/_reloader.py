@@ -22,9 +22,9 @@ from types import ModuleType
 from typing import Any
 
 from . import _workers
-from ._dependents import Job, Pass
 from ._engine import ReloadStep
 from ._graph import ImportGraph
+from ._jobs import Job, Outcome, Pass
 from ._journal import Journal
 from ._leaves import followed_outcomes
 from ._outcomes import Failure, Reloaded
@@ -33,8 +33,6 @@ from ._warmup import WarmUp
 from ._watch import Watched, Watchlist, is_user_file
 
 __all__ = ["Event", "Mode", "Outcome", "Reloader"]
-
-Outcome = Reloaded | Failure
 
 
 class Mode(enum.IntEnum):
