@@ -78,8 +78,9 @@ def owned_by(value: object, owner: str) -> bool:
 
 
 def describe(value: object) -> str:
-    """A short name for messages: ``function f``, ``class Model``..."""
-    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    """A short name for messages: ``function f``, ``class Model``, ``property Box.value``..."""
+    named = value.fget if isinstance(value, property) and value.fget is not None else value
+    name = getattr(named, "__qualname__", None) or getattr(named, "__name__", None)
     kind = "class" if isinstance(value, type) else type(value).__name__
     return f"{kind} {name}" if name else kind
 
