@@ -27,12 +27,15 @@ __all__ = ["Hotswap", "Session", "load", "unload", "session_of"]
 
 _MAGIC_NAMES = ("autoreload", "aimport", "hotswap")
 USER_NAMESPACE = "user namespace"
-_sessions: dict[int, Session] = {}
+# The one shell hotswap serves: the modules are the process's, so one reloader, one set of
+# hooks. A new shell that loads hotswap takes it over (test runners, IPython.embed).
+_session: Session | None = None
 
 
 def session_of(shell: Any) -> Session | None:
     """The hotswap session loaded in ``shell``, if any."""
-    return _sessions.get(id(shell))
+    session = _session
+    return session if session is not None and session.shell is shell else None
 
 
 class Session(Frontend):
@@ -255,10 +258,19 @@ def _retire_ipython_autoreload(shell: Any) -> list[tuple[str, Any]]:
 
 
 def load(shell: Any) -> Session:
-    """Install hotswap in ``shell``; loading twice is harmless."""
+    """Install hotswap in ``shell``; loading twice is harmless.
+
+    Loaded in another shell before (``InteractiveShell.clear_instance()`` then
+    ``instance()``, ``IPython.embed``): that shell's session ends first, as by
+    ``%unload_ext``, so one session serves the process, in the shell that loaded it last.
+    """
+    global _session
     existing = session_of(shell)
     if existing is not None:
         return existing
+    if _session is not None:
+        _hand_over(_session.shell)
+    _forget_note(shell)
     session = Session(shell, Hotswap(parent=shell))
     session._retired_hooks = _retire_ipython_autoreload(shell)
     if session._retired_hooks:
@@ -273,8 +285,45 @@ def load(shell: Any) -> Session:
     shell.events.register("pre_run_cell", session.pre_run_cell)
     shell.events.register("post_run_cell", session.post_run_cell)
     _hook_engine_apply(shell, session)
-    _sessions[id(shell)] = session
+    _session = session
     return session
+
+
+def _hand_over(previous: Any) -> None:
+    """End the session of the shell that loaded hotswap before, and leave it a note.
+
+    Its hooks are gone (a dead shell's must not run, a live one's must not reload a
+    second time); a cell run there later says why it no longer reloads, rather than
+    running stale code in silence.
+    """
+    unload(previous)
+    manager = getattr(previous, "extension_manager", None)
+    if manager is not None:
+        manager.loaded.discard("hotswap")  # so `%load_ext hotswap` there loads it again
+    previous.events.register("pre_run_cell", _MovedAway(previous))
+
+
+class _MovedAway:
+    """The note in a shell whose session a newer shell took over: said once, at its next cell."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+
+    def __call__(self, info: Any = None) -> None:
+        _forget_note(self.shell)
+        print(
+            "hotswap: this shell no longer reloads modules: another IPython shell in this "
+            "process loaded hotswap after it, and hotswap serves one shell at a time. Run "
+            "`%load_ext hotswap` here to bring it back (the other shell then stops reloading).",
+            file=sys.stderr,
+        )
+
+
+def _forget_note(shell: Any) -> None:
+    """Remove the note ``_hand_over`` left in ``shell``, if any."""
+    for callback in list(shell.events.callbacks.get("pre_run_cell", ())):
+        if isinstance(getattr(callback, "__wrapped__", callback), _MovedAway):
+            shell.events.unregister("pre_run_cell", callback)
 
 
 def _hook_engine_apply(shell: Any, session: Session) -> None:
@@ -302,9 +351,11 @@ def _hook_engine_apply(shell: Any, session: Session) -> None:
 
 def unload(shell: Any) -> None:
     """Remove every hook hotswap added to ``shell``; unloading twice is harmless."""
-    session = _sessions.pop(id(shell), None)
+    global _session
+    session = session_of(shell)
     if session is None:
         return
+    _session = None
     shell.events.unregister("pre_run_cell", session.pre_run_cell)
     shell.events.unregister("post_run_cell", session.post_run_cell)
     if session._restore_apply is not None:
