@@ -68,10 +68,11 @@ for what no reloader can do; by design of the grammar or of the checks:
   later is read from its class-level default); methods read only fields the version defines;
   old instances are compared on the members a fresh instance has (their extra attributes are
   their own state, e.g. a cached value of a removed ``cached_property``).
-* A name removed from a module is removed (documented); a later version that defines it again
-  makes a new object, which nothing re-binds in mode 2 (mode 3 is for that): a user's object
-  taken from a name stops being compared once the fresh import shows the name gone, a method
-  once it changes kind or defining class, an enum member once it is gone (``Held``).
+* A name removed from a module is removed; a later version that defines it again gives back
+  the object it held (removal is a tombstone): a user's object taken from a name, or an enum
+  member, is not compared while the fresh import shows it gone, and compared again once a save
+  brings it back. A method stops being compared once it changes kind or defining class, or is
+  removed (methods have no tombstones), an instance once its class changes kind (``Held``).
 * A module imported before ``%load_ext hotswap`` and saved broken before the load runs a text
   hotswap never saw: its ``linecache`` is not checked until it runs a text hotswap read.
 * Threads: see ``KNOWN_LIMITS`` (a module seen half-way through a reload).
@@ -1449,6 +1450,8 @@ class Runner:
             module = sys.modules.get(name)
             expected = expected_module.get(held.name)
             why = _still_comparable(held, expected, state.flagged)
+            if why in _UNTIL_IT_COMES_BACK:
+                continue  # removal is a tombstone: compared again once a save brings it back
             if why:
                 held.valid, held.why = False, why
                 continue
@@ -1514,10 +1517,14 @@ _ABSENT = object()
 _BUILD_CLASS = builtins.__build_class__
 
 
+_NAME_GONE, _MEMBER_GONE = "its name was removed from the module", "the enum member was removed"
+_UNTIL_IT_COMES_BACK = frozenset({_NAME_GONE, _MEMBER_GONE})
+
+
 def _still_comparable(held: Held, expected: Any, flagged: set[str]) -> str | None:
     """Why a held object can no longer be compared (a documented limit), or None."""
     if expected is None:
-        return "its name was removed from the module"
+        return _NAME_GONE
     if held.kind == "import":
         if held.origin and held.origin[0] in flagged:
             return "closure: captured variables changed"
@@ -1528,7 +1535,7 @@ def _still_comparable(held: Held, expected: Any, flagged: set[str]) -> str | Non
         info = expected[2]
         if held.kind == "member":
             if "enum" not in info or held.member not in [e[0] for e in info["enum"]]:
-                return "the enum member was removed"
+                return _MEMBER_GONE
             return None
         if "enum" in info:
             return "its class became an enum"

@@ -38,6 +38,7 @@ from ._graph import resolve_from
 from ._outcomes import Failure, Reloaded, syntax_failure
 from ._scan import NAMESPACE
 from ._source import SourceVersion
+from ._tombstones import Graves, graves_of
 from ._transaction import InternalError, NeedsWholeModule, Run, run_in_transaction
 from ._upgrade import (
     UpgradeError,
@@ -177,6 +178,8 @@ def _run_whole(run: Run, code: types.CodeType, path: str, reason: str, text: str
             old = run.snapshot.get(name, UNBOUND)
             if old is not UNBOUND and name not in SET_BY_IMPORT:
                 _keep_identity(run, name, old, new)
+            elif old is UNBOUND and not is_dunder(name):
+                _restore_buried(run, name, new)
         _keep_submodules(run)
     except Exception as error:
         raise InternalError() from error
@@ -317,12 +320,18 @@ def _rerun(run: Run, step: Step, path: str, plan: Plan) -> set[str]:
     run.reran.append(step.label())
     changed = set(step.bound_later)  # not their final value: what comes after runs, whatever it is
     for name, old in before.items():
-        new = namespace.get(name, UNBOUND)
-        if name in changed:
-            continue
-        if new is not old and not (old is not UNBOUND and new is not UNBOUND and _keep_identity(run, name, old, new)):
+        if name not in changed and _changed_by(run, name, old, namespace.get(name, UNBOUND)):
             changed.add(name)
     return changed
+
+
+def _changed_by(run: Run, name: str, old: object, new: object) -> bool:
+    """Does ``name`` hold another object after a statement ran (a re-created function or class
+    upgraded in place is the same)?"""
+    if old is UNBOUND and new is not UNBOUND and name not in run.snapshot:
+        _restore_buried(run, name, new)
+        return True  # a name that came back: a change for who reads it, whatever it holds
+    return new is not old and not (old is not UNBOUND and new is not UNBOUND and _keep_identity(run, name, old, new))
 
 
 def _check_runs_alone(step: Step) -> None:
@@ -352,6 +361,14 @@ def _keep_identity(run: Run, name: str, old: Any, new: Any) -> bool:
     run.upgraded.append(name)
     run.stand_ins[id(new)] = (new, old)  # `HANDLERS = [f]` ran with the new f: it must hold the kept one
     return True
+
+
+def _restore_buried(run: Run, name: str, new: object) -> None:
+    """A name a save removed comes back: the object it held then is upgraded and bound again,
+    where it is of the same kind (a function for a function, a class of the same metaclass)."""
+    buried = graves_of(run.module).name(name)
+    if buried is not UNBOUND and buried is not new and type(buried) is type(new) and is_code(new):
+        _keep_identity(run, name, buried, new)
 
 
 def _upgrade_function_body(run: Run, step: Step, path: str, plan: Plan) -> bool:
@@ -460,7 +477,9 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
     namespace, snapshot = run.namespace, run.snapshot
     changed = _changed(snapshot, namespace)
     added, removed = came_and_went(snapshot, namespace)
-    upgraded = tuple(dict.fromkeys(run.upgraded + [c for c in run.classes if c in namespace]))
+    changes = {n: (snapshot[n], namespace[n]) for n in changed}
+    _keep_graves(run, added, removed, changes)
+    upgraded = _upgraded(run, added)
     rebound = tuple(n for n in changed if n not in upgraded and n not in run.followed)
     if removed or not set(upgraded).issuperset(changed):
         clear_caches_of(run.module, run.txn)  # a global they read may have changed
@@ -476,10 +495,53 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
         whole_module=whole_module,
         followed=tuple(run.followed),
         after=run.after,
-        changes={n: (snapshot[n], namespace[n]) for n in changed},
+        changes=changes,
         gone={n: snapshot[n] for n in removed},
         all_changed=all_changed(snapshot, namespace),
     )
+
+
+def _upgraded(run: Run, added: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of functions and classes upgraded in place; a name that came back is said as
+    added, even where the object kept for it was upgraded and bound again."""
+    upgraded = run.upgraded + [c for c in run.classes if c in run.namespace]
+    return tuple(dict.fromkeys(n for n in upgraded if n not in added))
+
+
+def _keep_graves(
+    run: Run, added: tuple[str, ...], removed: tuple[str, ...], changes: dict[str, tuple[object, object]]
+) -> None:
+    """What this save removed is kept (``_tombstones``); a name it brings back as another object
+    than the one kept for it: who still holds the kept one follows, as a change of that name."""
+    if not (added or removed):
+        return
+    graves = graves_of(run.module, create=bool(removed))
+    for name in added:
+        buried = graves.name(name)
+        if buried is not UNBOUND:
+            graves.unbury(name, run.txn)
+            if buried is not run.namespace[name]:
+                changes[name] = (buried, run.namespace[name])
+    _bury(run, graves, removed)
+
+
+def _bury(run: Run, graves: Graves, removed: tuple[str, ...]) -> None:
+    """Keep what the removed names held: the module's functions and classes, and the values
+    another namespace holds."""
+    held: set[int] | None = None  # what other namespaces hold, looked at once if needed
+    for name in removed:
+        value = run.snapshot[name]
+        if not (is_code(value) and owned_by(value, run.module.__name__)):
+            held = _held_elsewhere(run) if held is None else held
+            if id(value) not in held:
+                continue  # a value nobody else holds: nothing to keep it for
+        graves.bury(name, value, run.txn)
+
+
+def _held_elsewhere(run: Run) -> set[int]:
+    """The objects held by the namespaces that may have taken names from the module (its
+    dependents', the user's), by id."""
+    return {id(v) for namespace in (run.roots() if run.roots else ()) for v in namespace.values()}
 
 
 def _changed(snapshot: dict[str, Any], namespace: dict[str, Any]) -> list[str]:

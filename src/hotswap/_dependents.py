@@ -511,10 +511,10 @@ def exports_changed(outcome: Reloaded, namespace: dict[str, Any]) -> dict[str, t
 def _before(outcome: Reloaded, namespace: dict[str, Any]) -> dict[str, Any]:
     """A module's namespace as it was before this reload of it (``namespace``: after)."""
     old_namespace = dict(namespace)
-    for name in outcome.added:
-        del old_namespace[name]
     old_namespace.update(outcome.gone)
     old_namespace.update({name: old for name, (old, _) in outcome.changes.items()})
+    for name in outcome.added:  # after: a name that came back may be a change too (``_tombstones``)
+        del old_namespace[name]
     old_all = outcome.all_changed[0] if outcome.all_changed else namespace.get("__all__", UNBOUND)
     if old_all is UNBOUND:
         old_namespace.pop("__all__", None)

@@ -3,8 +3,8 @@
 A reload runs against a snapshot of the module's namespace and an undo log
 (``_undo.Transaction``). While code runs, other threads are held off (the
 switch interval), the cyclic garbage collector waits, and ``class`` statements
-of the module are intercepted: a class that existed before is upgraded in
-place and the *old* class object is bound, so that subclasses, instances made
+of the module are intercepted: a class that existed before (or that an earlier
+save removed, ``_tombstones``) is upgraded in place and the *old* class object is bound, so that subclasses, instances made
 at import time and decorators all see the class the user already holds. If
 anything fails, the snapshot and the undo log put the module back exactly as
 it was, and registries that class hooks filled name the classes as before.
@@ -18,7 +18,7 @@ import gc
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +27,7 @@ from . import _parse
 from ._aftercare import forget_registered, may_have_registered, replace_stand_ins
 from ._outcomes import Failure, Reloaded, run_failure
 from ._source import SourceVersion
+from ._tombstones import graves_of
 from ._undo import Transaction, Writes
 from ._upgrade import try_upgrade
 
@@ -230,7 +231,7 @@ def _own_attributes(run: Run, qualname: str) -> set[str] | frozenset[str] | None
     return own
 
 
-def _find_old_class(snapshot: dict[str, Any], qualname: str) -> type | None:
+def _find_old_class(snapshot: Mapping[str, object], qualname: str) -> type | None:
     if "<locals>" in qualname:
         return None
     first, *rest = qualname.split(".")
@@ -238,6 +239,16 @@ def _find_old_class(snapshot: dict[str, Any], qualname: str) -> type | None:
     for part in rest:
         found = getattr(found, "__dict__", {}).get(part)
     return found if isinstance(found, type) else None
+
+
+def _old_class(run: Run, qualname: str, new: type) -> type | None:
+    """The class the module held under this qualname, or else the one a save removed from it
+    (``_tombstones``), of the same metaclass: claimed alike, so what was made from it before is
+    of the class again."""
+    if qualname.partition(".")[0] in run.snapshot:
+        return _find_old_class(run.snapshot, qualname)
+    old = _find_old_class(graves_of(run.module).names, qualname)
+    return old if type(old) is type(new) else None
 
 
 def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any, **kwds: Any) -> Any:
@@ -254,7 +265,7 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     # the class's own ``__qualname__`` (its body sets it): before 3.11 the body function of a
     # nested class is named ``Inner``, not ``Point.Inner``
     qualname = new.__qualname__
-    old = _find_old_class(run.snapshot, qualname)
+    old = _old_class(run, qualname, new)
     if old is None or id(old) in run.claimed or old.__module__ != new.__module__:
         if may_have_registered(new):
             run.fresh_classes.append(new)

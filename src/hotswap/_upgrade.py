@@ -17,6 +17,7 @@ import types
 from collections.abc import Iterable
 from typing import Any
 
+from ._tombstones import Graves, graves_of
 from ._undo import Transaction
 from ._vocab import UNBOUND
 
@@ -362,19 +363,44 @@ def _keep_enum_members(old: Any, new: Any, new_ns: dict[str, Any], txn: Transact
     A member whose name survives is kept and takes the new member's attributes;
     a member of a data-type enum (``IntEnum``...) whose value changed cannot
     change its value in place: the new member replaces it, and the user is told.
+    A member removed by an earlier save and now back is the one removed (``_tombstones``).
     Rewrites ``new_ns`` so every member entry and member map names the kept objects.
     """
     kept: dict[int, object] = {}
+    graves = _bury_members_gone(old, new, txn)
     for name, member in new._member_map_.items():
         if id(member) in kept:  # an alias of a member already handled
             continue
         previous = old._member_map_.get(name)
+        if previous is None and graves:
+            previous = _claim_member(graves, old, name, kept, txn)
         if previous is not None and (old._member_type_ is object or previous._value_ == member._value_):
             _keep_member(previous, member, old, new, txn)
             kept[id(member)] = previous
         else:
             _adopt_member(name, member, previous, old, txn)
     _name_kept_members(new_ns, kept)
+
+
+def _bury_members_gone(old: Any, new: Any, txn: Transaction) -> Graves:
+    """Members of ``old`` the new body no longer defines are kept (``_tombstones``); the module's
+    tombstones, to claim from."""
+    gone = [(name, member) for name, member in old._member_map_.items() if name not in new._member_map_]
+    graves = graves_of(txn.owner, create=bool(gone))
+    for name, member in gone:
+        graves.bury_member(old, name, member, txn)
+    return graves
+
+
+def _claim_member(graves: Graves, old: Any, name: str, kept: dict[int, object], txn: Transaction) -> object:
+    """The member ``name`` an earlier save removed from ``old``, if no member holds it now."""
+    buried = graves.member(old, name)
+    if buried is None:
+        return None
+    graves.unbury_member(old, name, txn)
+    members = old._member_map_.values()
+    taken = any(buried is m for m in members) or any(buried is m for m in kept.values())
+    return None if taken else buried
 
 
 def _keep_member(previous: Any, member: Any, old: type, new: type, txn: Transaction) -> None:
