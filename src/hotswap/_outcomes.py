@@ -7,7 +7,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._source import SourceVersion
+from ._source import SourceVersion, UndecodableSource
 
 __all__ = ["Failure", "Reloaded", "run_failure", "syntax_failure"]
 
@@ -63,7 +63,8 @@ class Failure:
 
 def syntax_failure(module: str, path: str, error: SyntaxError) -> Failure:
     text, column = _stripped(error.text or "", error.offset)
-    return Failure(module, path, error.lineno, f"{type(error).__name__}: {error.msg}", text, column=column)
+    kind = "SyntaxError" if isinstance(error, UndecodableSource) else type(error).__name__  # as Python says it
+    return Failure(module, path, error.lineno, f"{kind}: {error.msg}", text, column=column)
 
 
 def _stripped(line: str, column: int | None) -> tuple[str | None, int | None]:
