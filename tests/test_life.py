@@ -100,3 +100,103 @@ def test_bad_bytes_in_one_of_two_saves_reloader_without_ipython(modules):
         assert bad_module.Y == 1
     finally:
         reloader.stop()
+
+
+# -- an error inside hotswap ----------------------------------------------------------------
+
+# A lazy proxy, as web frameworks have for "the current app": every attribute it lacks
+# raises RuntimeError until it is set up (not AttributeError). hotswap looks into the
+# values a module holds for caches to clear, and a proxy without ``__dict__`` answers
+# that look with the error: an error inside hotswap, not in the user's code.
+PROXY = textwrap.dedent("""
+    READY = []
+
+    class Lazy:
+        __slots__ = ("_name",)
+
+        def __init__(self, name):
+            self._name = name
+
+        def __getattr__(self, attribute):
+            if not READY:
+                raise RuntimeError(f"{self._name} is not set up yet")
+            raise AttributeError(attribute)
+
+        def __call__(self):
+            return self._name
+""")
+
+
+def test_an_error_inside_hotswap_is_said_as_hotswaps_not_the_users(shell, modules, cell, capsys):
+    modules.write(modules.name, PROXY + "\napp = Lazy('app')\n\ndef f():\n    return 1\n")
+    cell("%autoreload 2")
+    cell(f"import {modules.name} as m")
+
+    modules.write(modules.name, PROXY + "\napp = Lazy('main app')\n\ndef f():\n    return 2\n")
+    capsys.readouterr()
+
+    assert cell("m.f()") == 1
+    err = capsys.readouterr().err
+    assert f"hotswap: internal error in hotswap while reloading {modules.name}" in err, err
+    assert "RuntimeError: app is not set up yet" in err and "please report it" in err
+    assert "save a fixed file" not in err and "was not reloaded" not in err
+    assert f"{modules.name} keeps running its previous version; run %autoreload now to try again" in err
+    assert cell("m.app()") == "app"  # left exactly as it was
+    _expect_internal_error_logged(modules.name)
+
+    cell("m.READY.append(1)")
+    cell("%autoreload now")  # nothing changed on disk: asking again tries again
+    assert cell("(m.f(), m.app())") == (2, "main app")
+    assert "internal error" not in capsys.readouterr().err
+
+
+def test_a_dependent_hotswap_failed_on_follows_at_the_next_save(shell, modules, cell, capsys):
+    core, mid, top = modules.named("core"), modules.named("mid"), modules.named("top")
+    modules.write(core, "K = 1\n")
+    modules.write(mid, PROXY + f"\nfrom {core} import K\nT = K * 10\napp = Lazy('app')\n")
+    modules.write(top, f"from {mid} import T\n\ndef get():\n    return T\n")
+    cell("%autoreload 2")
+    cell(f"import {core}, {mid}, {top}")
+
+    modules.write(core, "K = 2\n")
+    capsys.readouterr()
+    cell("pass")
+    err = capsys.readouterr().err
+    assert f"hotswap: internal error in hotswap while {mid} followed {core}" in err, err
+    assert "please report it" in err and "save a fixed file" not in err
+    assert f"{mid} keeps its previous values; it follows {core} at their next change" in err
+    # consistent: mid as it was, and top with it
+    assert cell(f"({core}.K, {mid}.K, {mid}.T, {top}.T, {top}.get())") == (2, 1, 10, 10, 10)
+    _expect_internal_error_logged(mid)
+
+    cell(f"{mid}.READY.append(1)")
+    modules.write(core, "K = 3\n")  # the next save: the dependent follows, and what depends on it
+    assert cell(f"({mid}.K, {mid}.T, {top}.T, {top}.get())") == (3, 30, 30, 30)
+    assert "internal error" not in capsys.readouterr().err
+
+
+def test_modules_left_behind_when_passing_a_change_on_failed_follow_at_the_next_save(
+    shell, modules, cell, capsys
+):
+    core, first, second = modules.named("core"), modules.named("first"), modules.named("second")
+    modules.write(core, "K = 1\n")
+    for name in (first, second):  # two leaves of core: hotswap fails on whichever it takes first
+        modules.write(name, PROXY + f"\nfrom {core} import K\nT = K * 10\napp = Lazy('app')\n")
+    cell("%autoreload 2")
+    cell(f"import {core}, {first}, {second}")
+    cell(f"from {core} import K")
+
+    modules.write(core, "K = 2\n")
+    capsys.readouterr()
+    cell("pass")
+    err = capsys.readouterr().err
+    assert f"hotswap: internal error in hotswap after reloading {core}, while what imports from it followed" in err
+    assert f"{core} runs its new version; what imports from it follows at its next change" in err, err
+    assert cell(f"({core}.K, K)") == (2, 2)
+    _expect_internal_error_logged(core)
+
+    cell(f"{first}.READY.append(1); {second}.READY.append(1)")
+    modules.write(core, "K = 3\n")
+    values = f"({core}.K, K, {first}.K, {first}.T, {second}.K, {second}.T)"
+    assert cell(values) == (3, 3, 3, 30, 3, 30)
+    assert "internal error" not in capsys.readouterr().err

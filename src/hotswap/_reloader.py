@@ -220,7 +220,7 @@ class Reloader:
         """The texts modules run after this check, for the workers (broken saves never)."""
         versions = {}
         for name, outcome in outcomes.items():
-            if isinstance(outcome, Reloaded) and not outcome.after:
+            if not outcome.after and (isinstance(outcome, Reloaded) or outcome.ran):  # (ran: see Failure)
                 watched = self.watchlist.get(name)
                 if watched is not None:
                     versions[name] = watched.running
