@@ -102,6 +102,36 @@ def test_bad_bytes_in_one_of_two_saves_reloader_without_ipython(modules):
         reloader.stop()
 
 
+# -- excluded, saved, included again --------------------------------------------------------
+
+
+def test_a_module_saved_while_excluded_is_compared_with_its_file_when_included_again(
+    shell, modules, cell
+):
+    modules.write(modules.name, "def f():\n    return 1\n")
+    cell("%autoreload 2")
+    cell(f"import {modules.name} as m")
+    cell(f"%aimport -{modules.name}")
+
+    modules.write(modules.name, "def f():\n    return 2\n")
+    assert cell("m.f()") == 1  # excluded: not reloaded
+
+    cell(f"%aimport {modules.name}")
+    assert cell("m.f()") == 2
+
+
+def test_a_module_saved_before_it_is_marked_is_compared_with_its_file_when_marked(shell, modules, cell):
+    modules.write(modules.name, "def f():\n    return 1\n")
+    cell("%autoreload 1")  # only the modules marked with %aimport
+    cell(f"import {modules.name} as m")
+
+    modules.write(modules.name, "def f():\n    return 2\n")
+    assert cell("m.f()") == 1  # not marked: not reloaded
+
+    cell(f"%aimport {modules.name}")
+    assert cell("m.f()") == 2
+
+
 # -- an error inside hotswap ----------------------------------------------------------------
 
 # A lazy proxy, as web frameworks have for "the current app": every attribute it lacks
