@@ -21,12 +21,14 @@ from dataclasses import replace
 from types import ModuleType
 
 from ._apply import reload_module
-from ._dependents import Dependents
+from ._dependents import Dependents, Held, rebind
 from ._follow import follow_unchanged
+from ._graph import STAR
 from ._jobs import Job, Outcome, Pass
-from ._outcomes import Failure, Reloaded
+from ._outcomes import Failure, Reloaded, internal_failure
 from ._source import SourceVersion, pin_in_linecache
 from ._transaction import reloading
+from ._vocab import UNBOUND
 from ._watch import Watchlist
 
 __all__ = ["Job", "Outcome", "Pass", "ReloadStep"]
@@ -75,7 +77,14 @@ class ReloadStep:
             if name not in jobs:
                 continue
             pending = len(jobs)
-            self._bring_up_to_date(jobs.pop(name), work)
+            job = jobs.pop(name)
+            module = sys.modules.get(name)
+            # a dependent's names, to put back if hotswap fails half-way (its own text: a transaction)
+            kept = dict(vars(module)) if job.version is None and module is not None else None
+            try:
+                self._bring_up_to_date(job, work)
+            except Exception as error:  # noqa: BLE001 - one module's failure; the others go on
+                self._internal_error(job, work, error, kept)
             if len(jobs) >= pending:
                 queue.clear()  # new dependents: order again
 
@@ -97,6 +106,32 @@ class ReloadStep:
         if outcome is not None:
             work.seconds[name] = time.perf_counter() - started
             work.outcomes[name] = outcome
+
+    def _internal_error(self, job: Job, work: Pass, error: Exception, kept: dict[str, object] | None) -> None:
+        """An error inside hotswap while bringing one module up to date: said as hotswap's, with
+        the state the module is in; what it left undone is picked up at the next change.
+
+        Its update done (``ran``), passing it on failed: who still holds its old values is behind.
+        Not done: a dependent gets its names back (``kept``) and follows at the next change; a
+        new text is not tried again until the file changes or ``%autoreload now``.
+        """
+        watched, dependents = job.watched, self.dependents
+        name = watched.name
+        done = work.outcomes.get(name)
+        ran = isinstance(done, Reloaded) or (job.version is not None and watched.running is job.version)
+        module = sys.modules.get(name)
+        failure = internal_failure(name, watched.path, error, ran=ran)
+        if not ran and job.version is not None:
+            watched.failed_digest = job.version.digest
+        elif not ran and module is not None and kept is not None:
+            namespace = vars(module)
+            namespace.clear()
+            namespace.update(kept)
+            dependents.note_behind(name, module, job, failure)
+        if isinstance(done, Reloaded):
+            _left_behind(dependents, done, work)
+        work.outcomes[name] = replace(failure, after=job.after() if job.version is None else ())
+        work.seconds.setdefault(name, 0.0)
 
     def _pass_on(self, followed: Reloaded, job: Job, work: Pass, *, own: bool) -> Reloaded:
         """What changed in a module reaches who took it; ``own``: its own text ran."""
@@ -183,6 +218,32 @@ class ReloadStep:
             dependents.note_behind(watched.name, module, job, followed)  # what followed is not behind
         if job.retry:
             work.retried.add(watched.name)
+
+
+def _left_behind(dependents: Dependents, outcome: Reloaded, work: Pass) -> None:
+    """Passing a module's changes on failed half-way: the user's namespaces are re-bound (nothing
+    runs there); a module that still holds an old value is behind, caught up at the next change."""
+    source = outcome.module
+    for name, (old, new) in outcome.changes.items():
+        if old is UNBOUND:
+            continue  # a new name: nobody holds an old value of it
+        for edge in dependents.graph.importers_of(source, name):
+            namespace = dependents.namespaces.get(edge.importer)
+            if edge.name == STAR:
+                continue  # (``from m import *``: followed at the next change by what it exports)
+            if namespace is not None:
+                rebind(namespace(), edge.alias, old, new)
+            elif _still_holds(edge.importer, edge.alias, old, work):
+                dependents.behind.setdefault(edge.importer, {})[edge.alias] = Held(old, source, name)
+
+
+def _still_holds(importer: str, alias: str, old: object, work: Pass) -> bool:
+    """Does a module that will not follow in this check still hold the old value?"""
+    module = sys.modules.get(importer)
+    job = work.jobs.get(importer)
+    if module is None or importer in work.done or (job is not None and alias in job.rebind):
+        return False  # done already, or follows in this check
+    return vars(module).get(alias, UNBOUND) is old
 
 
 def _rebuilt(job: Job) -> Failure | None:

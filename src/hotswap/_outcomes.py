@@ -7,9 +7,9 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._source import SourceVersion
+from ._source import SourceVersion, UndecodableSource
 
-__all__ = ["Failure", "Reloaded", "run_failure", "syntax_failure"]
+__all__ = ["Failure", "Reloaded", "internal_failure", "run_failure", "syntax_failure"]
 
 
 @dataclass(slots=True)
@@ -53,17 +53,19 @@ class Failure:
     source_line: str | None = None
     interrupted: bool = False
     internal: bool = False  # a hotswap bug, not the user's code
+    ran: bool = False  # (internal) the new text ran: the error came after, while others followed it
     after: tuple[str, ...] = ()  # the file did not change: these modules it imports from did
     deleted: bool = False  # the module's file is gone
     compiled: bool = False  # a C extension was rebuilt: only a restart can load it
     column: int | None = None  # 1-based, in ``source_line``
-    details: str = field(default="", repr=False, compare=False)  # the traceback, without hotswap's frames
-
+    # the traceback, without hotswap's frames (with them for an internal error: to report)
+    details: str = field(default="", repr=False, compare=False)
 
 
 def syntax_failure(module: str, path: str, error: SyntaxError) -> Failure:
     text, column = _stripped(error.text or "", error.offset)
-    return Failure(module, path, error.lineno, f"{type(error).__name__}: {error.msg}", text, column=column)
+    kind = "SyntaxError" if isinstance(error, UndecodableSource) else type(error).__name__  # as Python says it
+    return Failure(module, path, error.lineno, f"{kind}: {error.msg}", text, column=column)
 
 
 def _stripped(line: str, column: int | None) -> tuple[str | None, int | None]:
@@ -76,8 +78,11 @@ def _stripped(line: str, column: int | None) -> tuple[str | None, int | None]:
 
 
 def run_failure(module: str, version: SourceVersion, error: BaseException) -> Failure:
+    """What running the module's statements raised; an error from hotswap's own code is said as such."""
     if isinstance(error, SyntaxError) and error.filename == version.path:
         return syntax_failure(module, version.path, error)
+    if not isinstance(error, KeyboardInterrupt) and not _raised_by_statements(error, version.path):
+        return internal_failure(module, version.path, error)
     entries = [e for e in traceback.extract_tb(error.__traceback__) if not e.filename.startswith(_OWN_DIR)]
     line, column = _innermost_in(entries, version.path)
     source_line, column = _source_at(version.text, line, column)
@@ -94,6 +99,33 @@ def run_failure(module: str, version: SourceVersion, error: BaseException) -> Fa
             + traceback.format_exception_only(type(error), error)
         ),
     )
+
+
+def internal_failure(module: str, path: str, error: BaseException, *, ran: bool = False) -> Failure:
+    """An error inside hotswap (``ran``: after the module's new text ran), with its whole traceback."""
+    return Failure(
+        module,
+        path,
+        None,
+        _error_message(error),
+        internal=True,
+        ran=ran,
+        details="".join(traceback.format_exception(type(error), error, error.__traceback__)),
+    )
+
+
+def _raised_by_statements(error: BaseException, path: str) -> bool:
+    """Did the error come from running the module's own statements (the user's code)?
+
+    The first frame that is not hotswap's tells: the module's statements (its
+    ``<module>`` code) are the user's code running; anything else (a user's
+    ``__eq__`` hotswap called while comparing, the standard library) was
+    called by hotswap itself, so the error is hotswap's to report.
+    """
+    for entry in traceback.extract_tb(error.__traceback__):
+        if not entry.filename.startswith(_OWN_DIR):
+            return entry.filename == path and entry.name == "<module>"
+    return False
 
 
 def _innermost_in(entries: list[traceback.FrameSummary], path: str) -> tuple[int | None, int | None]:

@@ -74,6 +74,9 @@ class Reloader:
         self.mode = Mode.OFF
         self.explicit: dict[str, None] = {}  # marked with %aimport, in order
         self.excluded: dict[str, None] = {}  # marked with %aimport -name
+        # a module was marked (%aimport): its saves while it was not reloaded were passed over, so
+        # the next check looks at every file, not only at those the file-system events name
+        self._look_at_all = False
         self._busy = threading.Lock()
 
     @property
@@ -131,6 +134,7 @@ class Reloader:
         """Import ``name`` and mark it for reloading in every mode (``%aimport name``)."""
         self.excluded.pop(name, None)
         self.explicit[name] = None
+        self._look_at_all = True  # compared with its file at the next check
         module = importlib.import_module(name)
         self.watchlist.adopt(module, force=True)
         return module
@@ -160,7 +164,7 @@ class Reloader:
             return []  # re-entered from code a reload runs: never nest reloads
         try:
             changes = self.watchlist.poll(
-                self._wanted(everything), retry_failed=everything, everything=everything
+                self._wanted(everything), retry_failed=everything, everything=self._looks_at_all(everything)
             )
             if not changes:
                 return []
@@ -172,6 +176,11 @@ class Reloader:
             return gone + self._run(jobs, followers)
         finally:
             self._busy.release()
+
+    def _looks_at_all(self, everything: bool) -> bool:
+        """Does this check look at every file (``everything``, or a module was just marked)?"""
+        look_at_all, self._look_at_all = self._look_at_all, False
+        return everything or look_at_all
 
     def _wanted(self, everything: bool) -> Callable[[str], bool]:
         """Which modules this check may reload (asked only of those that may have changed)."""
@@ -218,7 +227,7 @@ class Reloader:
         """The texts modules run after this check, for the workers (broken saves never)."""
         versions = {}
         for name, outcome in outcomes.items():
-            if isinstance(outcome, Reloaded) and not outcome.after:
+            if not outcome.after and (isinstance(outcome, Reloaded) or outcome.ran):  # (ran: see Failure)
                 watched = self.watchlist.get(name)
                 if watched is not None:
                     versions[name] = watched.running

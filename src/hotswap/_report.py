@@ -59,17 +59,14 @@ def describe_failure(outcome: Failure) -> str:
             f"  {outcome.module} keeps running its last version; it is watched again if the file comes back."
         )
     head = _what_failed(outcome) + _offending_line(outcome)
-    return f"{head}\n  {outcome.module} keeps running its previous version; {_how_to_retry(outcome)}."
+    return f"{head}\n  {_state(outcome)}."
 
 
 def _what_failed(outcome: Failure) -> str:
     """The first line(s): what could not be applied, why, and where."""
     where = outcome.path if outcome.line is None else f"{outcome.path}:{outcome.line}"
     if outcome.internal:
-        return (
-            f"hotswap: could not apply the new version of {outcome.module} ({where}): "
-            f"an error inside hotswap ({outcome.error}); please report it"
-        )
+        return f"hotswap: internal error in hotswap {_while(outcome)} ({where}): {outcome.error}\n  {_REPORT_IT}"
     if outcome.interrupted:
         return f"hotswap: reloading {outcome.module} was interrupted at {where}"
     if outcome.after:
@@ -80,12 +77,34 @@ def _what_failed(outcome: Failure) -> str:
     return f"hotswap: {outcome.module} was not reloaded: {outcome.error}\n  at {where}"
 
 
+_REPORT_IT = "not an error in your code: please report it to hotswap (%autoreload -l logs the traceback)"
+
+
+def _while(outcome: Failure) -> str:
+    """What hotswap was doing when it failed."""
+    if outcome.ran:
+        return f"after reloading {outcome.module}, while what imports from it followed"
+    if outcome.after:
+        return f"while {outcome.module} followed {', '.join(outcome.after)}"
+    return f"while reloading {outcome.module}"
+
+
 def _offending_line(outcome: Failure) -> str:
     """The user's line that failed, with a caret under the column when known ('' for none)."""
     if outcome.internal or outcome.interrupted or not outcome.source_line:
         return ""
     caret = "\n    " + " " * (outcome.column - 1) + "^" if outcome.column else ""
     return f"\n    {outcome.source_line}{caret}"
+
+
+def _state(outcome: Failure) -> str:
+    """The state the module was left in, and what tries again."""
+    module = outcome.module
+    if outcome.ran:  # (internal) its update was done; passing it on to who imports from it was not
+        return f"{module} runs its new version; what imports from it follows at its next change"
+    if outcome.internal and outcome.after:
+        return f"{module} keeps its previous values; it follows {', '.join(outcome.after)} at their next change"
+    return f"{module} keeps running its previous version; {_how_to_retry(outcome)}"
 
 
 def _how_to_retry(outcome: Failure) -> str:

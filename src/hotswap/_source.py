@@ -8,11 +8,13 @@ hashed, so the code that runs is always the text that was recorded.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import hashlib
 import importlib.util
 import linecache
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from types import CodeType
@@ -46,8 +48,15 @@ class SourceVersion:
 
     @functools.cached_property
     def text(self) -> str:
-        """The decoded text (PEP 263 cookies honoured), decoded once."""
-        return importlib.util.decode_source(self.data)
+        """The decoded text (PEP 263 cookies honoured), decoded once.
+
+        Raises ``UndecodableSource`` (a ``SyntaxError``, as Python's import says)
+        when the bytes are not text in the file's encoding.
+        """
+        try:
+            return importlib.util.decode_source(self.data)
+        except (SyntaxError, UnicodeDecodeError, LookupError) as error:
+            raise undecodable(self.path, self.data, error) from None
 
     def changed_at_ns(self) -> int:
         """When the file was last written or renamed (the later of its mtime and ctime)."""
@@ -62,6 +71,60 @@ class SourceVersion:
     def compile(self) -> CodeType:
         """Compile this exact text, with the module's own ``__future__`` flags only."""
         return compile(self.text, self.path, "exec", dont_inherit=True)
+
+
+class UndecodableSource(SyntaxError, ValueError):
+    """A file whose bytes are not text in its encoding: Python's import reports a
+    ``SyntaxError``; a ``ValueError`` too, as the ``UnicodeDecodeError`` it stands for."""
+
+
+def undecodable(path: str, data: bytes, error: Exception) -> UndecodableSource:
+    """The error that says where the bytes that cannot be decoded are, and what to do."""
+    declared = _declared_encoding(data)
+    encoding = declared or "utf-8"
+    start = error.start if isinstance(error, UnicodeDecodeError) else _first_bad_byte(data, encoding)
+    if start is None:  # the coding line itself is wrong (an unknown encoding, say)
+        message = f"the file's encoding cannot be used ({error})"
+        line = 1 + data.count(b"\n", 0, max(data.find(b"coding"), 0))
+        return UndecodableSource(message, (path, line, None, None))
+    line = data.count(b"\n", 0, start) + 1
+    line_start = data.rfind(b"\n", 0, start) + 1
+    column = start - line_start + 1
+    shown = data[line_start : data.find(b"\n", start) if b"\n" in data[start:] else len(data)]
+    byte = f"byte 0x{data[start]:02x}" if start < len(data) else "its last bytes"
+    if declared is None:
+        message = (
+            f"the file is not valid UTF-8 ({byte} at line {line}, column {column}) and has no coding line; "
+            "save it as UTF-8, or declare its encoding (PEP 263)"
+        )
+    else:
+        message = f"the file is not valid {declared}, the encoding its coding line declares ({byte} at line {line})"
+    text = shown.decode("utf-8", "backslashreplace")
+    return UndecodableSource(message, (path, line, column, text))
+
+
+def _declared_encoding(data: bytes) -> str | None:
+    """The encoding a coding line declares (PEP 263), if one does (``None``: UTF-8)."""
+    for line in data.removeprefix(codecs.BOM_UTF8).splitlines()[:2]:
+        match = _CODING.match(line)
+        if match:
+            return match.group(1).decode("ascii")
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            break  # a coding line comes before any code
+    return None
+
+
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def _first_bad_byte(data: bytes, encoding: str) -> int | None:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as error:
+        return error.start
+    except LookupError:
+        return None
+    return None
 
 
 def digest_of(data: bytes) -> str:
@@ -98,7 +161,10 @@ def pin_in_linecache(version: SourceVersion) -> None:
     version: its source lines must come from that version. An entry without
     an mtime is never dropped by ``linecache.checkcache``.
     """
-    lines = version.text.splitlines(keepends=True)
+    try:
+        lines = version.text.splitlines(keepends=True)
+    except UndecodableSource:
+        return  # never ran: linecache reads the file itself
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     linecache.cache[version.path] = (len(version.data), None, lines, version.path)
