@@ -30,7 +30,7 @@ from ._leaves import followed_outcomes
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion
 from ._warmup import WarmUp
-from ._watch import Watched, Watchlist, is_user_file
+from ._watch import Change, Watched, Watchlist, is_user_file
 
 __all__ = ["Event", "Mode", "Outcome", "Reloader"]
 
@@ -164,6 +164,7 @@ class Reloader:
             changes = self.watchlist.poll(
                 self._wanted(everything), retry_failed=everything, everything=everything
             )
+            changes = self._back(changes)
             if not changes:
                 return []
             gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
@@ -174,6 +175,14 @@ class Reloader:
             return gone + self._run(jobs, followers)
         finally:
             self._busy.release()
+
+    def _back(self, changes: list[Change]) -> list[Change]:
+        """Files said deleted are there again with the text that runs: no longer gone, nothing to do."""
+        for change in changes:
+            said = self.broken.get(change.watched.name)
+            if change.back and said is not None and isinstance(said.outcome, Failure) and said.outcome.deleted:
+                del self.broken[change.watched.name]
+        return [change for change in changes if not change.back]
 
     def _wanted(self, everything: bool) -> Callable[[str], bool]:
         """Which modules this check may reload (asked only of those that may have changed)."""
