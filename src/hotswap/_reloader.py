@@ -164,9 +164,9 @@ class Reloader:
             changes = self.watchlist.poll(
                 self._wanted(everything), retry_failed=everything, everything=everything
             )
-            changes = self._back(changes)
             if not changes:
                 return []
+            changes = self._back(changes)
             gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
             for outcome in gone:
                 self.step.dependents.failed.pop(outcome.module, None)  # it keeps its last good version

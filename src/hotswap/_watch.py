@@ -317,7 +317,10 @@ class Watchlist:
         changed, however many modules are watched; ``everything`` looks at
         every file (``%autoreload now``).
         """
-        looked_at = [(w, self._read_if_changed(w)) for w in self._watched_of(self._to_look_at(everything), wanted)]
+        names = self._to_look_at(everything)
+        if not names:
+            return []
+        looked_at = [(w, self._read_if_changed(w)) for w in self._watched_of(names, wanted)]
         if any(version is _GONE and not watched.missing for watched, version in looked_at):
             # a save by rename (or a checkout) may be mid-way: one wait, for all the files at once
             time.sleep(_SAVE_GAP)
