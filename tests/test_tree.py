@@ -175,6 +175,8 @@ def test_a_module_through_a_chain_of_links_follows_the_real_file(shell, modules,
 
     target.write_text(version("v2"))
     assert cell("f()") == "v2"
+    target.write_text(version("v3"))
+    assert cell("f()") == "v3"
 
 
 def test_re_pointing_the_link_is_a_save_and_the_new_target_is_watched(shell, modules, cell):
@@ -266,17 +268,18 @@ def write_tree(modules, pkg: str, *, scale: int, area: str, bonus: int, extra: s
         modules.write(f"{pkg}.extra.mod", EXTRA.format(value=extra))
 
 
-@pytest.fixture
-def repository(shell, modules, cell, monkeypatch):
+@pytest.fixture(params=["no bytecode", "bytecode"])
+def repository(request, shell, modules, cell, monkeypatch):
     """A git repository in the test's folder: a package on ``main``, changed on ``other``.
 
     ``other`` changes a constant, a function and a method across two modules
     (one imports from the other) and has no ``extra`` folder at all: without
-    ``__pycache__`` in it, a checkout removes the folder and recreates it.
+    ``__pycache__`` in it, a checkout removes the folder and recreates it; with
+    one (ignored by git), the folder stays and only its files go and come back.
     """
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setattr(sys, "dont_write_bytecode", request.param == "no bytecode")
     pkg = modules.named("pkg")
     modules.write(pkg, "", package=True)
     root = modules.root
