@@ -218,6 +218,27 @@ def test_a_module_in_a_linked_folder_whose_target_is_recreated(shell, modules, c
     assert cell("f()") == "v4"
 
 
+def test_re_pointing_a_linked_package_folder_is_a_save_and_the_new_folder_is_watched(shell, modules, cell):
+    first, second = modules.root / "first_pkg", modules.root / "second_pkg"
+    for folder, value in ((first, "v1"), (second, "v2")):
+        folder.mkdir()
+        (folder / "__init__.py").write_text("")
+        (folder / "sub.py").write_text(version(value))
+    pkg = modules.named("pkg")
+    os.symlink(first, modules.root / pkg)
+    cell("%autoreload 2")
+    cell(f"from {pkg}.sub import f")
+
+    temporary = modules.root / "pkg.link"
+    os.symlink(second, temporary)
+    os.replace(temporary, modules.root / pkg)
+    assert cell("f()") == "v2"
+    (second / "sub.py").write_text(version("v3"))
+    assert cell("f()") == "v3"
+    (first / "sub.py").write_text(version("old folder"))
+    assert cell("f()") == "v3"
+
+
 # -- checkouts and stashes: many files at once ------------------------------------
 
 

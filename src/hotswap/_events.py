@@ -69,16 +69,20 @@ class Inotify:
         # to look out for: the folder, and where it led when a link on its way points elsewhere
         self._orphans: dict[str, tuple[str, ...]] = {}
         self._blind: set[str] = set()  # orphans not even an ancestor could be watched for: tried each drain
+        self._links: set[str] = set()  # wanted folders that are symlinks: their parent is watched too
 
     def watch(self, directory: str) -> bool:
         """Watch a directory's entries; ``False`` if it cannot be watched (fall back to stat)."""
         self._wanted.add(directory)
         if directory in self._watched:
             return True
-        if self._add(directory):
-            self._orphans.pop(directory, None)
-            return True
-        return False
+        if not self._add(directory):
+            return False
+        self._orphans.pop(directory, None)
+        if os.path.islink(directory):  # the watch follows the link: see it re-pointed in its parent
+            self._links.add(directory)
+            self.watch(os.path.dirname(directory))
+        return True
 
     def drain(self) -> tuple[set[str], set[str], bool]:
         """What happened since the last drain: the paths touched, the folders to look at
@@ -96,9 +100,9 @@ class Inotify:
                 if error.errno == errno.EINTR:
                     continue
                 return touched, went, True
-            lost = self._read_events(data, touched, went) or lost
-        if went or (self._orphans and (touched or self._blind)):  # (idle: nothing more to do)
-            return touched, self._follow_paths(touched, went), lost
+            lost |= self._read_events(data, touched, went)
+        if went or touched and (self._orphans or self._links) or self._blind:  # (idle: nothing more to do)
+            return touched, self._follow_paths(touched, went | (touched & self._links)), lost
         return touched, went, lost
 
     def _read_events(self, data: bytes, touched: set[str], went: set[str]) -> bool:
@@ -142,8 +146,9 @@ class Inotify:
     def _follow_paths(self, touched: set[str], went: set[str]) -> set[str]:
         """Watch again the wanted folders that went or came back; the ones to look at whole.
 
-        A folder that went is looked at whole once (its files may be gone); an
-        orphan is tried when something appeared on its way (an ancestor's entry).
+        A folder that went (or a link to one, re-pointed) is looked at whole once
+        (its files may be gone); an orphan is tried when something appeared on its
+        way (an ancestor's entry).
         """
         look = went & self._wanted
         for folder in look:
