@@ -49,28 +49,47 @@ _NETWORK_FILE_SYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "c
 
 
 class Inotify:
-    """Directory watches on one inotify descriptor."""
+    """Directory watches on one inotify descriptor, kept by path rather than by inode.
+
+    A watch belongs to a folder's inode: a folder removed and recreated, or
+    moved away and back (as ``git checkout`` of another branch and back does),
+    would leave it watching nothing. So a folder whose watch goes is watched
+    again at its path at once if it is there, or else, through its nearest
+    existing ancestor, as soon as it comes back; either way ``drain`` names it,
+    so the caller looks at each of its files then.
+    """
 
     def __init__(self, fd: int, libc: ctypes.CDLL) -> None:
         self._fd = fd
         self._libc = libc
-        self._dirs: dict[int, str] = {}  # watch descriptor -> directory
-        self._watched: dict[str, int] = {}  # directory -> watch descriptor
+        self._dirs: dict[int, list[str]] = {}  # watch descriptor -> its paths (links can share a folder)
+        self._watched: dict[str, int] = {}  # path -> watch descriptor
+        self._wanted: set[str] = set()  # the folders asked for (a module's file is there)
+        # wanted folders without a watch for now (they are gone) -> the paths whose coming back
+        # to look out for: the folder, and where it led when a link on its way points elsewhere
+        self._orphans: dict[str, tuple[str, ...]] = {}
+        self._blind: set[str] = set()  # orphans not even an ancestor could be watched for: tried each drain
+        self._links: set[str] = set()  # wanted folders that are symlinks: their parent is watched too
 
     def watch(self, directory: str) -> bool:
         """Watch a directory's entries; ``False`` if it cannot be watched (fall back to stat)."""
+        self._wanted.add(directory)
         if directory in self._watched:
             return True
-        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(directory), _MASK)
-        if wd < 0:
+        if not self._add(directory):
             return False
-        self._dirs[wd] = directory
-        self._watched[directory] = wd
+        self._orphans.pop(directory, None)
+        if os.path.islink(directory):  # the watch follows the link: see it re-pointed in its parent
+            self._links.add(directory)
+            self.watch(os.path.dirname(directory))
         return True
 
-    def drain(self) -> tuple[set[str], bool]:
-        """Paths touched since the last drain, and whether events were lost (check everything)."""
+    def drain(self) -> tuple[set[str], set[str], bool]:
+        """What happened since the last drain: the paths touched, the folders to look at
+        whole (watched again after they went, or just gone), and whether events were
+        lost (look at everything)."""
         touched: set[str] = set()
+        went: set[str] = set()
         lost = False
         while True:
             try:
@@ -80,36 +99,135 @@ class Inotify:
             except OSError as error:
                 if error.errno == errno.EINTR:
                     continue
-                return touched, True
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
-                offset += _HEADER.size
-                name = data[offset : offset + length].rstrip(b"\0")
-                offset += length
-                if mask & _IN_Q_OVERFLOW:
-                    lost = True
-                    continue
-                directory = self._dirs.get(wd)
-                if directory is None:
-                    continue
-                if mask & (_IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF):
-                    self._forget(wd)  # the directory itself went: its files must be checked
-                    lost = True
-                    continue
-                if name:
-                    touched.add(os.path.join(directory, os.fsdecode(name)))
-        return touched, lost
+                return touched, went, True
+            lost |= self._read_events(data, touched, went)
+        if went or touched and (self._orphans or self._links) or self._blind:  # (idle: nothing more to do)
+            return touched, self._follow_paths(touched, went | (touched & self._links)), lost
+        return touched, went, lost
 
-    def _forget(self, wd: int) -> None:
-        directory = self._dirs.pop(wd, None)
-        if directory is not None:
-            self._watched.pop(directory, None)
+    def _read_events(self, data: bytes, touched: set[str], went: set[str]) -> bool:
+        """Add one read's events to ``touched`` and ``went``; ``True`` if the queue overflowed."""
+        overflow = False
+        offset = 0
+        while offset + _HEADER.size <= len(data):
+            wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
+            offset += _HEADER.size
+            name = data[offset : offset + length].rstrip(b"\0")
+            offset += length
+            if mask & _IN_Q_OVERFLOW:
+                overflow = True
+                went |= self._wanted  # what was dropped may have said a folder went: check every watch
+                continue
+            directories = self._dirs.get(wd)
+            if directories is None:
+                continue
+            if mask & (_IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF):
+                went |= self._lose(wd, moved=bool(mask & _IN_MOVE_SELF))
+            elif name:
+                entry = os.fsdecode(name)
+                touched.update(os.path.join(directory, entry) for directory in directories)
+        return overflow
+
+    def _lose(self, wd: int, *, moved: bool) -> set[str]:
+        """A watched folder was deleted or moved: forget its paths, and those watched below them
+        (a folder moved takes its subfolders along without telling their watches)."""
+        paths = self._dirs.pop(wd, [])
+        if moved:
+            self._rm_watch(wd)  # it watches the folder where it went, not the path
+        gone = set(paths)
+        for path in paths:
+            self._watched.pop(path, None)
+            below = path + os.sep
+            gone.update(p for p in self._watched if p.startswith(below))
+        for path in gone - set(paths):
+            self._unwatch(path)
+        return gone
+
+    def _follow_paths(self, touched: set[str], went: set[str]) -> set[str]:
+        """Watch again the wanted folders that went or came back; the ones to look at whole.
+
+        A folder that went (or a link to one, re-pointed) is looked at whole once
+        (its files may be gone); an orphan is tried when something appeared on its
+        way (an ancestor's entry).
+        """
+        look = went & self._wanted
+        for folder in look:
+            self._orphans.setdefault(folder, tuple(dict.fromkeys((folder, os.path.realpath(folder)))))
+        changed = went | touched
+        retry = [
+            orphan for orphan, ways in self._orphans.items()
+            if orphan in self._blind or any(_on_the_way(way, changed) for way in ways)
+        ]
+        for orphan in sorted(retry):  # parents first: a child's guard may be its parent
+            if self._add(orphan) or self._guard(orphan):
+                del self._orphans[orphan]
+                self._blind.discard(orphan)
+                look.add(orphan)  # watched again: each of its files is looked at once
+        if retry:
+            self._drop_guards()
+        return look
+
+    def _guard(self, orphan: str) -> bool:
+        """Watch the nearest existing ancestors of a folder that is gone (and of where its
+        links led), to see it come back; ``True`` if it came back meanwhile."""
+        self._blind.discard(orphan)
+        for way in self._orphans[orphan]:
+            ancestor = os.path.dirname(way)
+            while ancestor not in self._watched and not self._add(ancestor):
+                parent = os.path.dirname(ancestor)
+                if parent == ancestor:
+                    self._blind.add(orphan)  # nothing to watch on its way: tried at each drain
+                    break
+                ancestor = parent
+        return self._add(orphan)  # it may have come back before the guard was set: no event says so
+
+    def _drop_guards(self) -> None:
+        """Stop watching ancestors that no gone folder waits on any more."""
+        guards = [path for path in self._watched if path not in self._wanted]
+        for guard in guards:
+            if not any(_on_the_way(way, {guard}) for ways in self._orphans.values() for way in ways):
+                self._unwatch(guard)
+
+    def _add(self, path: str) -> bool:
+        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(path), _MASK)
+        if wd < 0:
+            return False
+        if self._watched.get(path, wd) != wd:
+            self._unwatch(path)  # the path leads to another folder now (a link re-pointed)
+        paths = self._dirs.setdefault(wd, [])
+        if path not in paths:
+            paths.append(path)
+        self._watched[path] = wd
+        return True
+
+    def _unwatch(self, path: str) -> None:
+        wd = self._watched.pop(path, None)
+        paths = self._dirs.get(wd) if wd is not None else None
+        if wd is None or paths is None:
+            return
+        if path in paths:
+            paths.remove(path)
+        if not paths:
+            del self._dirs[wd]
+            self._rm_watch(wd)
+
+    def _rm_watch(self, wd: int) -> None:
+        self._libc.inotify_rm_watch(self._fd, wd)  # its IN_IGNORED comes later, for a forgotten wd
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _on_the_way(folder: str, paths: set[str]) -> bool:
+    """Is one of ``paths`` the folder or one of its ancestors?"""
+    while folder not in paths:
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+    return True
 
 
 def _libc() -> ctypes.CDLL:
@@ -133,6 +251,7 @@ def open_inotify() -> Inotify | None:
         libc = _libc()
         libc.inotify_init1.argtypes = [ctypes.c_int]
         libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
         fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
     except (OSError, AttributeError):
         return None

@@ -30,7 +30,7 @@ from ._leaves import followed_outcomes
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion
 from ._warmup import WarmUp
-from ._watch import Watched, Watchlist, is_user_file
+from ._watch import Change, Watched, Watchlist, is_user_file
 
 __all__ = ["Event", "Mode", "Outcome", "Reloader"]
 
@@ -168,6 +168,7 @@ class Reloader:
             )
             if not changes:
                 return []
+            changes = self._back(changes)
             gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
             for outcome in gone:
                 self.step.dependents.failed.pop(outcome.module, None)  # it keeps its last good version
@@ -181,6 +182,14 @@ class Reloader:
         """Does this check look at every file (``everything``, or a module was just marked)?"""
         look_at_all, self._look_at_all = self._look_at_all, False
         return everything or look_at_all
+
+    def _back(self, changes: list[Change]) -> list[Change]:
+        """Files said deleted are there again with the text that runs: no longer gone, nothing to do."""
+        for change in changes:
+            said = self.broken.get(change.watched.name)
+            if change.back and said is not None and isinstance(said.outcome, Failure) and said.outcome.deleted:
+                del self.broken[change.watched.name]
+        return [change for change in changes if not change.back]
 
     def _wanted(self, everything: bool) -> Callable[[str], bool]:
         """Which modules this check may reload (asked only of those that may have changed)."""

@@ -143,14 +143,21 @@ class Watched:
     compiled: bool = False  # a C extension: a new build is reported, never loaded
     # not trusted: the code its import ran, when __pycache__ still has it (its imports are read there)
     imported_code: CodeType | None = None
+    # a symlink: the paths it leads to (each link's target, the real file), watched as well
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Change:
-    """A module's file has a new version, or (``version`` is None) is gone."""
+    """A module's file has a new version, or (``version`` is None) is gone.
+
+    ``back``: the file said gone is there again with the text that runs; nothing
+    to apply, it is simply no longer gone.
+    """
 
     watched: Watched
     version: SourceVersion | None
+    back: bool = False
 
 
 class Watchlist:
@@ -159,7 +166,8 @@ class Watchlist:
     def __init__(self, is_user: Callable[[str], bool] = is_user_file, *, events: bool = True) -> None:
         self.is_user = is_user
         self._modules: dict[str, Watched] = {}
-        self._by_path: dict[str, set[str]] = {}  # file -> modules loaded from it
+        self._by_path: dict[str, set[str]] = {}  # file (or a link's target) -> modules loaded from it
+        self._by_dir: dict[str, set[str]] = {}  # folder -> modules with a file (or link target) there
         self._lock = threading.Lock()
         self._counter = itertools.count()
         # bumped whenever a module is recorded, forgotten or found untrusted: what is derived
@@ -201,11 +209,13 @@ class Watchlist:
         """A module is (re)imported with exactly this version."""
         with self._lock:
             watched = Watched(name, version.path, version, version, next(self._counter), compiled=compiled)
+            replaced = self._modules.get(name)
+            if replaced is not None:
+                self._unindex(replaced)  # (its file may have been a link to elsewhere)
             self._modules[name] = watched
             self.generation += 1
-            self._by_path.setdefault(version.path, set()).add(name)
             self._unconfirmed.add(name)  # a save between our read and the watch: look once
-            self._watch_directory(name, version.path)
+            self._index(watched)
         if not compiled:
             pin_in_linecache(version)
             if self.on_record is not None:
@@ -218,12 +228,28 @@ class Watchlist:
         except OSError:
             pass
 
-    def _watch_directory(self, name: str, path: str) -> None:
-        if self._events is None:
-            return
-        directory = os.path.dirname(path)
-        if is_network_path(directory) or not self._events.watch(directory):
-            self._polled.add(name)
+    def _index(self, watched: Watched) -> None:
+        """Find the module by its path, and its link's targets; watch the folders they are in."""
+        if self._events is not None:
+            watched.aliases = _link_targets(watched.path)
+        for path in (watched.path, *watched.aliases):
+            self._by_path.setdefault(path, set()).add(watched.name)
+            directory = os.path.dirname(path)
+            self._by_dir.setdefault(directory, set()).add(watched.name)
+            if self._events is not None and (is_network_path(directory) or not self._events.watch(directory)):
+                self._polled.add(watched.name)
+
+    def _unindex(self, watched: Watched) -> None:
+        for path in (watched.path, *watched.aliases):
+            self._by_path.get(path, set()).discard(watched.name)
+            self._by_dir.get(os.path.dirname(path), set()).discard(watched.name)
+
+    def _follow_link(self, watched: Watched) -> None:
+        """A file read anew may be a link pointed elsewhere: watch where it leads now."""
+        if self._events is not None and (watched.aliases or os.path.islink(watched.path)):
+            if _link_targets(watched.path) != watched.aliases:
+                self._unindex(watched)
+                self._index(watched)
 
     def adopt(self, module: ModuleType, *, force: bool = False) -> bool:
         """Watch a module imported before hotswap was loaded (its file as it is now)."""
@@ -264,8 +290,8 @@ class Watchlist:
     def start(self) -> None:
         if self._use_events and self._events is None:
             self._events = open_inotify()
-            for name, watched in self._modules.items():
-                self._watch_directory(name, watched.path)
+            for watched in self._modules.values():
+                self._index(watched)
         if self._hook is None:
             self._hook = _ImportHook(self)
             sys.meta_path.insert(0, self._hook)
@@ -291,73 +317,107 @@ class Watchlist:
         changed, however many modules are watched; ``everything`` looks at
         every file (``%autoreload now``).
         """
-        changes = []
-        for name in self._to_look_at(everything):
-            if not wanted(name):
-                continue
+        names = self._to_look_at(everything)
+        if not names:
+            return []
+        looked_at = [(w, self._read_if_changed(w)) for w in self._watched_of(names, wanted)]
+        if any(version is _GONE and not watched.missing for watched, version in looked_at):
+            # a save by rename (or a checkout) may be mid-way: one wait, for all the files at once
+            time.sleep(_SAVE_GAP)
+            looked_at = [(w, self._read_if_changed(w) if v is _GONE else v) for w, v in looked_at]
+        changes = [c for w, v in looked_at if (c := _change_of(w, v, retry_failed)) is not None]
+        changes.sort(key=lambda change: change.watched.order)
+        return changes
+
+    def _watched_of(self, names: list[str], wanted: Callable[[str], bool]) -> list[Watched]:
+        """The wanted ones among these modules (those gone from ``sys.modules``: forgotten)."""
+        found = []
+        for name in names:
             watched = self._modules.get(name)
-            if watched is None:
+            if watched is None or not wanted(name):
                 continue
             if name not in sys.modules:
                 self._forget(name)
                 continue
-            change = self._change_of(watched, retry_failed)
-            if change is not None:
-                changes.append(change)
-        changes.sort(key=lambda change: change.watched.order)
-        return changes
-
-    def _change_of(self, watched: Watched, retry_failed: bool) -> Change | None:
-        """The module's new version to load, if its file has one (a deletion: said once)."""
-        version = self._read_if_changed(watched)
-        if version is _GONE:
-            return _gone(watched)
-        came_back, watched.missing = watched.missing, False
-        if not watched.trusted:
-            version = version or watched.last_read
-        elif version is None or version.digest == watched.running.digest:
-            return None
-        if version.digest == watched.failed_digest and not retry_failed and not came_back:
-            return None  # (a file deleted and saved again is tried again: what it imports may have changed)
-        return Change(watched, version)
+            found.append(watched)
+        return found
 
     def _to_look_at(self, everything: bool) -> list[str]:
         """The modules whose files may have changed since the last check."""
         if self._events is None:
             return list(self._modules)
-        touched, lost = self._events.drain()
+        touched, folders, lost = self._events.drain()
         if lost or everything:  # events were dropped, or asked to: look at everything
             self._unconfirmed.clear()
             return list(self._modules)
         look = {n for path in touched for n in self._by_path.get(path, ())}
+        if folders:  # folders gone, or watched again once back: each of their files
+            look |= self._in_folders(folders)
         if self._polled or self._unconfirmed:
             look |= self._polled | self._unconfirmed
             self._unconfirmed.clear()
         return list(look)
 
+    def _in_folders(self, folders: set[str]) -> set[str]:
+        return {name for folder in folders for name in self._by_dir.get(folder, ())}
+
     def _forget(self, name: str) -> None:
         watched = self._modules.pop(name, None)
         self.generation += 1
         if watched is not None:
-            self._by_path.get(watched.path, set()).discard(name)
+            self._unindex(watched)
         self._polled.discard(name)
         self._unconfirmed.discard(name)
 
     def _read_if_changed(self, watched: Watched) -> SourceVersion | None:
         """The file's version if it may have changed, ``None`` if not, ``_GONE`` if deleted."""
-        for attempt in range(2):
-            try:
-                signature = stat_signature(os.stat(watched.path))
-                if signature == watched.last_read.signature and not watched.last_read.is_racy():
-                    return None
-                watched.last_read = read_version(watched.path)
-                return watched.last_read
-            except FileNotFoundError:
-                if attempt == 0:
-                    time.sleep(_SAVE_GAP)  # an editor's atomic save may be mid-way
-            except OSError:
-                return None  # unreadable for now: look again at the next check
-        return _GONE
+        try:
+            signature = stat_signature(os.stat(watched.path))
+            if signature == watched.last_read.signature and not watched.last_read.is_racy():
+                return None
+            watched.last_read = read_version(watched.path)
+        except FileNotFoundError:
+            return _GONE
+        except OSError:
+            return None  # unreadable for now: look again at the next check
+        self._follow_link(watched)
+        return watched.last_read
+
+
+def _change_of(watched: Watched, version: SourceVersion | None, retry_failed: bool) -> Change | None:
+    """The module's new version to load, if its file has one (a deletion: said once)."""
+    if version is _GONE:
+        return _gone(watched)
+    came_back, watched.missing = watched.missing, False
+    if not watched.trusted:
+        version = version or watched.last_read
+    elif version is None or version.digest == watched.running.digest:
+        return Change(watched, watched.running, back=True) if came_back else None
+    if version.digest == watched.failed_digest and not retry_failed and not came_back:
+        return None  # (a file deleted and saved again is tried again: what it imports may have changed)
+    return Change(watched, version)
+
+
+def _link_targets(path: str) -> tuple[str, ...]:
+    """Where a module's file leads when it is a symlink: each link on the way, then the real file.
+
+    Editing the target changes no entry of the link's folder: the target's folder
+    is watched too, and each link's (re-pointing one is a save of the module).
+    """
+    if not os.path.islink(path):
+        return ()
+    targets = []
+    current = path
+    try:
+        for _ in range(40):  # as many links as the kernel follows
+            current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+            targets.append(current)
+            if not os.path.islink(current):
+                break
+    except OSError:
+        pass
+    targets.append(os.path.realpath(path))
+    return tuple(t for t in dict.fromkeys(targets) if t != path)
 
 
 def _gone(watched: Watched) -> Change | None:
