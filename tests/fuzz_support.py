@@ -69,9 +69,11 @@ for what no reloader can do; by design of the grammar or of the checks:
   old instances are compared on the members a fresh instance has (their extra attributes are
   their own state, e.g. a cached value of a removed ``cached_property``).
 * A name removed from a module is removed; a later version that defines it again gives back
-  the object it held (removal is a tombstone): a user's object taken from a name, or an enum
-  member, is not compared while the fresh import shows it gone, and compared again once a save
-  brings it back. A method stops being compared once it changes kind or defining class, or is
+  the object it held (removal is a tombstone) where it was a function, a class or an enum member:
+  a user's such object, or an instance of such a class, is not compared while the fresh import
+  shows it gone, and compared again once a save brings it back. A plain value taken from a name
+  that goes is compared no more (when the name comes back through a star import, the user's
+  name that held the value does not follow). A method stops being compared once it changes kind or defining class, or is
   removed (methods have no tombstones), an instance once its class changes kind (``Held``).
 * A module imported before ``%load_ext hotswap`` and saved broken before the load runs a text
   hotswap never saw: its ``linecache`` is not checked until it runs a text hotswap read.
@@ -1045,6 +1047,10 @@ class Held:
     mro: Any = None  # of an instance's (or bound method's) class, when taken
     valid: bool = True
     why: str = ""
+    # removal keeps it (a tombstone: a module-level function or class, an enum member, an instance
+    # of such a class): compared again once a save brings its name back. Plain values and methods
+    # are not kept: once gone, they are compared no more (a later name is a new object)
+    kept: bool = False
 
 
 # -- the runner -------------------------------------------------------------------------------
@@ -1305,6 +1311,7 @@ class Runner:
                 aliases.append(f"{n} as {alias}")
                 origin = is_closure_print(expected[n])
                 held = Held("import", role, n, None, alias, step, origin and (origin, expected[n][2]))
+                held.kept = expected[n][0] in ("fn", "class")
                 state.held.append(held)
             lines.append(f"from {name} import {', '.join(aliases)}")
         if lines:
@@ -1327,7 +1334,7 @@ class Runner:
                             if hasattr(obj, member):
                                 alias = f"h{step}_{role}_{n}_{member}"
                                 ns[alias] = getattr(obj, member)
-                                state.held.append(Held("member", role, n, member, alias, step))
+                                state.held.append(Held("member", role, n, member, alias, step, kept=True))
                         continue
                     for member, (kind, owner, *_) in info["members"].items():
                         if kind in ("classmethod", "staticmethod") and hasattr(obj, member):
@@ -1344,7 +1351,7 @@ class Runner:
                         continue
                     alias = f"h{step}_{role}_{n}"
                     ns[alias] = instance
-                    state.held.append(Held("instance", role, n, None, alias, step, mro=info["mro"]))
+                    state.held.append(Held("instance", role, n, None, alias, step, mro=info["mro"], kept=True))
                     for member, (kind, owner, *_) in info["members"].items():
                         if kind == "function":
                             try:
@@ -1450,7 +1457,7 @@ class Runner:
             module = sys.modules.get(name)
             expected = expected_module.get(held.name)
             why = _still_comparable(held, expected, state.flagged)
-            if why in _UNTIL_IT_COMES_BACK:
+            if why in _UNTIL_IT_COMES_BACK and held.kept:
                 continue  # removal is a tombstone: compared again once a save brings it back
             if why:
                 held.valid, held.why = False, why
