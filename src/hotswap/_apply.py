@@ -36,12 +36,13 @@ from ._follow import (
 )
 from ._graph import resolve_from
 from ._outcomes import Failure, Reloaded, syntax_failure
-from ._scan import NAMESPACE
+from ._scan import NAMESPACE, attributes_read
 from ._source import SourceVersion
 from ._tombstones import Graves, graves_of
 from ._transaction import InternalError, NeedsWholeModule, Run, run_in_transaction
 from ._upgrade import (
     UpgradeError,
+    cannot_follow,
     functions_named,
     is_code,
     owned_by,
@@ -216,7 +217,7 @@ def _apply_plan(
     dirty = set(run.unbound) | _remove_names_gone(run, plan)  # gone: what bound them before runs again
     classes_to_rerun = _remove_attributes_no_longer_set(run, plan)
     for step in steps_to_visit(plan, followed):
-        touched = _touched(step, dirty, followed, classes_to_rerun)
+        touched = _touched(step, dirty, followed, classes_to_rerun) or _derived_from_replaced(run, step)
         dirty |= _visit(run, step, path, plan, touched, dirty)
     follow_moved_lines(kept_code, plan.moved_lines, run.txn)
     if not _starts_with_docstring(plan):
@@ -246,6 +247,19 @@ def _touched(step: Step, dirty: set[str], followed: set[str], classes_to_rerun: 
     if isinstance(step.node, ast.ClassDef) and step.node.name in classes_to_rerun:
         return True
     return NAMESPACE in step.reads and bool(dirty or followed)
+
+
+def _derived_from_replaced(run: Run, step: Step) -> bool:
+    """Must the step run again because what it binds was made from objects that did not follow
+    in place: it reads an attribute a kept class now holds another object for (``foo = Foo.foo``
+    after ``foo`` stopped being a classmethod), or a name it binds holds a closure whose new code
+    captures other variables (a decorator's wrapper): a fresh import would make it anew."""
+    if run.replaced and step.reads & {owner for owner, _ in run.replaced} and attributes_read(step.node) & run.replaced:
+        return True
+    nested = run.txn.nested_code
+    if nested and step.kind is not Kind.RUN:
+        return any(cannot_follow(run.namespace.get(name), nested) for name in step.binds)
+    return False
 
 
 def _visit(run: Run, step: Step, path: str, plan: Plan, touched: bool, dirty: set[str]) -> set[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from typing import NamedTuple
 
-__all__ = ["NAMESPACE", "Names", "bound_by", "names_of"]
+__all__ = ["NAMESPACE", "Names", "attributes_read", "bound_by", "names_of"]
 
 _DYNAMIC_CALLS = frozenset({"globals", "locals", "vars", "exec", "eval"})
 _NAMESPACE_CALLS = frozenset({"globals", "locals", "vars", "dir"})  # without arguments: the module's names
@@ -47,6 +47,12 @@ def bound_by(node: ast.stmt) -> set[str]:
     return _Scan.of(node).binds
 
 
+def attributes_read(node: ast.stmt) -> set[tuple[str, str]]:
+    """``(Foo, foo)`` for each ``Foo.foo`` a statement reads while it runs (not in function
+    bodies): not kept, asked only of a module where a class attribute was replaced."""
+    return _Scan.of(node).attributes
+
+
 class _Scan(ast.NodeVisitor):
     """The names a top-level statement reads and binds when it runs.
 
@@ -59,6 +65,7 @@ class _Scan(ast.NodeVisitor):
         self.reads: set[str] = set()
         self.binds: set[str] = set()
         self.mutates: set[str] = set()  # ``REG.append(x)``, ``TABLE[k] = v``, ``TABLE[k] += v``
+        self.attributes: set[tuple[str, str]] = set()  # ``Foo.foo`` read
         self.dynamic = False
         self._class_depth = 0
 
@@ -77,6 +84,11 @@ class _Scan(ast.NodeVisitor):
             self.reads.add(node.id)
         else:
             self._bind(node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name):
+            self.attributes.add((node.value.id, node.attr))
+        self.generic_visit(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         if isinstance(node.target, ast.Name):
@@ -129,6 +141,7 @@ class _Scan(ast.NodeVisitor):
         }
         self.reads |= inner.reads - local
         self.mutates |= inner.mutates - local
+        self.attributes |= {a for a in inner.attributes if a[0] not in local}
         walrus = {
             n.target.id
             for n in ast.walk(node)

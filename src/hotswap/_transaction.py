@@ -30,6 +30,7 @@ from ._source import SourceVersion
 from ._tombstones import graves_of
 from ._undo import Transaction, Writes
 from ._upgrade import try_upgrade
+from ._vocab import UNBOUND, is_dunder
 
 __all__ = ["InternalError", "NeedsWholeModule", "Run", "collector_paused", "reloading", "run_in_transaction"]
 
@@ -60,6 +61,8 @@ class Run:
     old_fields: dict[int, frozenset[str]] = field(default_factory=dict)  # id(class) -> dataclass fields
     # classes built from a new body and replaced by the kept class, that class hooks may have seen
     stand_ins: dict[int, tuple[object, object]] = field(default_factory=dict)
+    # (class name, attribute): an attribute of a class kept in place that now holds another object
+    replaced: set[tuple[str, str]] = field(default_factory=set)
     # classes new in this run that class hooks may have stored: forgotten if the run fails
     fresh_classes: list[type] = field(default_factory=list)
 
@@ -216,6 +219,15 @@ def _keep_attributes_set_outside(run: Run, cls: type, before: dict[str, Any], qu
             run.txn.set(cls, name, value)
 
 
+def _note_replaced(run: Run, cls: type, before: dict[str, Any], qualname: str) -> None:
+    """The attributes of a class kept in place that now hold another object (not upgraded in
+    place): what the module made from them (``foo = Foo.foo``) is made again (``_apply``)."""
+    after = vars(cls)
+    run.replaced |= {
+        (qualname, name) for name, value in before.items() if not is_dunder(name) and after.get(name, UNBOUND) is not value
+    }
+
+
 def _own_attributes(run: Run, qualname: str) -> set[str] | frozenset[str] | None:
     """The attributes the text the module ran sets in the class body (and, where the whole
     module runs again, after it); None where that is not known."""
@@ -277,6 +289,7 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     kept = try_upgrade(old, new, run.txn)
     if kept is old:
         _keep_attributes_set_outside(run, old, before, qualname)
+        _note_replaced(run, old, before, qualname)
         run.classes.append(qualname)
         if may_have_registered(new):
             run.stand_ins[id(new)] = (new, old)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import functools
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._tombstones import Graves, graves_of
@@ -24,6 +24,7 @@ from ._vocab import UNBOUND
 __all__ = [
     "Transaction",  # its home is ``_undo``; importable from here too
     "UpgradeError",
+    "cannot_follow",
     "describe",
     "functions_named",
     "is_code",
@@ -220,6 +221,32 @@ def upgrade_closures(functions: Iterable[types.FunctionType], txn: Transaction) 
         txn.set(function, "__code__", new)
         upgraded.append(function.__qualname__)
     return upgraded
+
+
+def cannot_follow(value: object, nested: Mapping[types.CodeType, types.CodeType]) -> bool:
+    """Is ``value`` (or a function it wraps or captures) a closure of old code whose new code
+    (``nested``: old -> new, see ``_pair_nested_code``) captures other variables: it cannot take
+    the new code in place, and only making it again gives what a fresh import gives."""
+    seen: set[int] = set()
+    todo = [value]
+    while todo and len(seen) < 64:
+        function = todo.pop()
+        if not isinstance(function, types.FunctionType) or id(function) in seen:
+            continue
+        seen.add(id(function))
+        new = nested.get(function.__code__)
+        if new is not None and new.co_freevars != function.__code__.co_freevars:
+            return True
+        todo.append(function.__dict__.get("__wrapped__"))
+        todo += [_cell_value(cell) for cell in function.__closure__ or ()]
+    return False
+
+
+def _cell_value(cell: types.CellType) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return UNBOUND
 
 
 def _upgrade_function(
