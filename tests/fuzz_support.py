@@ -28,7 +28,18 @@ Pieces:
   (only the last save counts), or deletes a file (restored at the next step).
   Per sequence: inotify or stat checks, ``--full`` or not, and sometimes the modules are
   imported (and names taken) before ``%load_ext hotswap``, with the first step saved before
-  the load too. Generation goes through a ``Chooser``: Hypothesis draws in
+  the load too. Sometimes the modules live in a package folder.
+* **Life events** (``LIFE_EVENTS``, ``life`` percent of the steps after the first), each done for
+  real on the files or the shell: a branch switch (every module rewritten at once) and back, with
+  or without a cell on the other branch; stash (modules back to an earlier step's versions) and
+  pop; the package folder renamed away and back (with or without a cell between), then saves in
+  it; a module file replaced by a symlink to a file elsewhere holding the next version, that file
+  edited at the next step; a save with bytes that are not UTF-8 (a failed save: the oracle's
+  compile fails too), then a good one; ``%unload_ext``/``%load_ext``; ``%aimport -m``, saves,
+  ``%aimport m``; a new shell (``clear_instance()``, ``instance()``, ``%load_ext hotswap``: the
+  modules and the names taken are imported again, the objects held are kept by the harness).
+  Enum members are often removed or added one at a time, so they come back by later saves, a
+  switch back or a pop. Generation goes through a ``Chooser``: Hypothesis draws in
   the quick run (so failures shrink), a seeded ``random.Random`` in the long run.
 * **Session.** ``Runner.run(sequence)``: ``%load_ext hotswap``, ``%autoreload 2``,
   import the modules and take every public name with ``from m import x as alias`` (again
@@ -75,6 +86,11 @@ for what no reloader can do; by design of the grammar or of the checks:
   removed (methods have no tombstones), an instance once its class changes kind (``Held``).
 * A module imported before ``%load_ext hotswap`` and saved broken before the load runs a text
   hotswap never saw: its ``linecache`` is not checked until it runs a text hotswap read.
+* A module whose file is broken when hotswap is loaded again (``%load_ext`` after
+  ``%unload_ext``, or in a new shell) runs a text that session never read: as above, its
+  ``linecache`` is not checked until it runs a text hotswap read. A name taken with ``from m
+  import`` in a shell since replaced, and removed from ``m`` then, cannot be taken again in the
+  new shell: it is no longer compared.
 * Threads: see ``KNOWN_LIMITS`` (a module seen half-way through a reload).
 
 Known bugs (``KNOWN_BUGS``) and ``DOCUMENTED_LIMITS`` are avoided by the generator.
@@ -1010,6 +1026,7 @@ class Oracle:
     def __init__(self, timeout: float = 60.0) -> None:
         self.timeout = timeout
         self.process: subprocess.Popen[str] | None = None
+        self.pending = 0  # requests sent, not yet received
 
     def _start(self) -> subprocess.Popen[str]:
         if self.process is None or self.process.poll() is not None:
@@ -1034,6 +1051,7 @@ class Oracle:
         try:
             process.stdin.write(json.dumps(request) + "\n")
             process.stdin.flush()
+            self.pending += 1
         except OSError as error:
             self.close()
             raise OracleError(f"the oracle worker died ({error})") from error
@@ -1047,6 +1065,7 @@ class Oracle:
             self.close()
             raise OracleError(f"the oracle worker did not answer in {self.timeout} s")
         line = process.stdout.readline()
+        self.pending -= 1
         if not line:
             self.close()
             raise OracleError("the oracle worker died")
@@ -1055,7 +1074,14 @@ class Oracle:
             raise OracleError(answer["error"])
         return answer
 
+    def drain(self) -> None:
+        """Drop the answers nobody waited for (a sequence that stopped at a crash after asking)."""
+        while self.pending > 0:
+            with contextlib.suppress(OracleError):
+                self.receive()
+
     def close(self) -> None:
+        self.pending = 0
         if self.process is not None:
             with contextlib.suppress(Exception):
                 self.process.kill()
@@ -1262,6 +1288,7 @@ class Runner:
 
     def run(self, sequence: Sequence) -> RunResult:
         self.count += 1
+        self.oracle.drain()
         base = f"{self.prefix}_{self.count}"
         folder = self.root
         names = {role: f"{base}_{role}" for role in sequence.roles}
