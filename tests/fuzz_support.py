@@ -98,6 +98,7 @@ Known bugs (``KNOWN_BUGS``) and ``DOCUMENTED_LIMITS`` are avoided by the generat
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import contextlib
 import dataclasses
@@ -1420,8 +1421,12 @@ class Runner:
         if first is None:
             return
         self._unload()
+        # Dropped for good: IPython's atexit hook would keep it (and all it held) alive until exit,
+        # then reset it (a gc.collect each: minutes at the end of a long run).
+        atexit.unregister(self.shell.atexit_operations)
         self.shell.history_manager.end_session()
         InteractiveShell.clear_instance()
+        sys.modules[first.user_module.__name__] = first.user_module  # a new shell takes __main__
         for cls in type(first).mro():
             if issubclass(cls, SingletonConfigurable) and cls is not SingletonConfigurable:
                 cls._instance = first
