@@ -40,10 +40,11 @@ TESTS = HERE.parent / "tests"
 TAG = "FUZZ-RESULT "
 
 
-def sequence_of(seed: int, index: int, max_steps: int, avoid: frozenset[str]):  # type: ignore[no-untyped-def]
+def sequence_of(seed: int, index: int, max_steps: int, avoid: frozenset[str], life: int | None = None):  # type: ignore[no-untyped-def]
     import fuzz_support as fz
 
-    return fz.generate_sequence(fz.RandomChooser(random.Random(f"{seed}:{index}")), max_steps, avoid)
+    life = fz.LIFE_PERCENT if life is None else life
+    return fz.generate_sequence(fz.RandomChooser(random.Random(f"{seed}:{index}")), max_steps, avoid, life)
 
 
 # -- child: runs sequences in one shell ---------------------------------------------------
@@ -65,7 +66,7 @@ def child(args: argparse.Namespace) -> int:
         for index in range(args.start, args.sequences, args.step):
             faulthandler.dump_traceback_later(args.hang, exit=True)  # a hang: the parent counts a crash
             started = time.perf_counter()
-            sequence = sequence_of(args.seed, index, args.max_steps, avoid)
+            sequence = sequence_of(args.seed, index, args.max_steps, avoid, args.life)
             try:
                 result = runner.run(sequence)
             except Exception as error:  # noqa: BLE001 - the harness or hotswap blew up: a crash
@@ -150,6 +151,8 @@ class Job:
         command = [sys.executable, __file__, "--child", "--start", str(self.next), "--step", str(self.args.jobs)]
         command += ["--seed", str(self.args.seed), "--sequences", str(self.args.sequences)]
         command += ["--max-steps", str(self.args.max_steps), "--hang", str(self.args.hang)]
+        if self.args.life is not None:
+            command += ["--life", str(self.args.life)]
         command += ["--no-avoid"] * self.args.no_avoid + ["--texts"] * self.args.texts + ["--shrink"] * self.args.shrink
         if self.args.src:
             command += ["--src", self.args.src]
@@ -262,6 +265,9 @@ def main() -> int:
     parser.add_argument("--sequences", type=int, default=10_000, help="how many sequences (default 10000)")
     parser.add_argument("--seed", type=int, default=0, help="sequence i of seed s is always the same")
     parser.add_argument("--jobs", type=int, default=1, help="processes running sequences (each with its oracle)")
+    parser.add_argument(
+        "--life", type=int, default=None, help="percent of steps that are a working tree's life event (default: fuzz_support.LIFE_PERCENT)"
+    )
     parser.add_argument("--max-steps", type=int, default=6, help="edit steps per sequence, at most (default 6)")
     parser.add_argument("--only", type=int, help="run only sequence ONLY, and print it in full")
     parser.add_argument("--no-avoid", action="store_true", help="also generate the patterns the generator avoids")

@@ -266,6 +266,10 @@ def settle(modules, effective, current):
     """
     for name, _ in modules:
         sys.modules.pop(name, None)
+        if "." in name:  # in a package: an empty one, as its __init__.py is
+            package = name.rpartition(".")[0]
+            sys.modules[package] = types.ModuleType(package)
+            sys.modules[package].__path__ = []
     owned = {name for name, _ in modules}
     won, status = {}, {}
     for name, path in modules:
@@ -293,6 +297,7 @@ def settle(modules, effective, current):
         prints[name] = module_print(module, owned) if module is not None else None
     for name, _ in modules:
         sys.modules.pop(name, None)
+        sys.modules.pop(name.rpartition(".")[0], None)
     return won, status, prints
 
 

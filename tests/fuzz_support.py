@@ -28,7 +28,18 @@ Pieces:
   (only the last save counts), or deletes a file (restored at the next step).
   Per sequence: inotify or stat checks, ``--full`` or not, and sometimes the modules are
   imported (and names taken) before ``%load_ext hotswap``, with the first step saved before
-  the load too. Generation goes through a ``Chooser``: Hypothesis draws in
+  the load too. Sometimes the modules live in a package folder.
+* **Life events** (``LIFE_EVENTS``, ``life`` percent of the steps after the first), each done for
+  real on the files or the shell: a branch switch (every module rewritten at once) and back, with
+  or without a cell on the other branch; stash (modules back to an earlier step's versions) and
+  pop; the package folder renamed away and back (with or without a cell between), then saves in
+  it; a module file replaced by a symlink to a file elsewhere holding the next version, that file
+  edited at the next step; a save with bytes that are not UTF-8 (a failed save: the oracle's
+  compile fails too), then a good one; ``%unload_ext``/``%load_ext``; ``%aimport -m``, saves,
+  ``%aimport m``; a new shell (``clear_instance()``, ``instance()``, ``%load_ext hotswap``: the
+  modules and the names taken are imported again, the objects held are kept by the harness).
+  Enum members are often removed or added one at a time, so they come back by later saves, a
+  switch back or a pop. Generation goes through a ``Chooser``: Hypothesis draws in
   the quick run (so failures shrink), a seeded ``random.Random`` in the long run.
 * **Session.** ``Runner.run(sequence)``: ``%load_ext hotswap``, ``%autoreload 2``,
   import the modules and take every public name with ``from m import x as alias`` (again
@@ -77,6 +88,11 @@ for what no reloader can do; by design of the grammar or of the checks:
   removed (methods have no tombstones), an instance once its class changes kind (``Held``).
 * A module imported before ``%load_ext hotswap`` and saved broken before the load runs a text
   hotswap never saw: its ``linecache`` is not checked until it runs a text hotswap read.
+* A module whose file is broken when hotswap is loaded again (``%load_ext`` after
+  ``%unload_ext``, or in a new shell) runs a text that session never read: as above, its
+  ``linecache`` is not checked until it runs a text hotswap read. A name taken with ``from m
+  import`` in a shell since replaced, and removed from ``m`` then, cannot be taken again in the
+  new shell: it is no longer compared.
 * Threads: see ``KNOWN_LIMITS`` (a module seen half-way through a reload).
 
 Known bugs (``KNOWN_BUGS``) and ``DOCUMENTED_LIMITS`` are avoided by the generator.
@@ -84,6 +100,7 @@ Known bugs (``KNOWN_BUGS``) and ``DOCUMENTED_LIMITS`` are avoided by the generat
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import contextlib
 import dataclasses
@@ -96,6 +113,7 @@ import os
 import random
 import re
 import select
+import shutil
 import subprocess
 import sys
 import threading
@@ -609,7 +627,12 @@ def mutate(ch: Chooser, version: Version, avoid: frozenset[str] = ALL_KNOWN) -> 
                 order = ch.integer(0, 10_000)
             continue
         comp = ch.pick(CATALOGUE[role])
-        if comp.name in parts:
+        if comp.name == "Color" and comp.name in parts and ch.flag(60):
+            # an enum member removed or added (a later save, a switch back or a pop, may bring it back)
+            mask, *rest = parts[comp.name]
+            flipped = (mask + 1) ^ (1 << ch.integer(0, 2))
+            parts[comp.name] = (flipped - 1 if flipped else mask, *rest)
+        elif comp.name in parts:
             if comp.percent is not None and ch.flag(30):
                 del parts[comp.name]
             else:
@@ -637,14 +660,27 @@ def next_version(ch: Chooser, good: Version, avoid: frozenset[str] = ALL_KNOWN) 
 
 
 SAVE_MODES = ("write", "atomic", "keep_stat")
+BAD_BYTES = "bad_bytes"  # a save mode: the version's text with a byte that is not UTF-8 (a failed save)
+# A working tree's life, one step (or two: the second brings things back). Each is done for real on
+# the files or the shell: "switch" (several modules rewritten at once to another branch's versions,
+# back at the next step, or both in one step: "switch_back"), "stash" (modules back to an earlier
+# step's versions, "pop" at the next step), "bad_bytes" (then a good save), "link" (the module
+# becomes a symlink to a file elsewhere holding the next version; the target is edited at the next
+# step), "reload_ext" (%unload_ext, %load_ext, %autoreload before the saves), "exclude"
+# (%aimport -m, the saves, %aimport m), "new_shell" (a new InteractiveShell takes over).
+LIFE_PERCENT = 15  # the steps that are a life event (after the first step), in percent
+# With a package: "move" (its folder renamed away; back at the next step, then saves), "move_back"
+# (away and back before one cell, then saves).
+FOLDER_EVENTS = ("move", "move_back")
+LIFE_EVENTS = ("switch", "switch_back", "stash", "bad_bytes", "link", "reload_ext", "exclude", "new_shell")
 
 
 @dataclass(frozen=True)
 class Action:
     role: str
-    kind: str  # "write" or "delete"
+    kind: str  # "write", "delete" or "link" (the file becomes a symlink to a new file holding ``version``)
     version: Version | None = None
-    mode: str = "write"  # write (in place), atomic (rename over), keep_stat (same size and mtime)
+    mode: str = "write"  # write (in place), atomic (rename over), keep_stat (same size and mtime), bad_bytes
     first: Version | None = None  # saved just before ``version``, in the same way: only the last counts
 
 
@@ -652,6 +688,8 @@ class Action:
 class Step:
     actions: tuple[Action, ...]
     imports: bool  # the step's cell takes every public name with `from m import x as alias`
+    event: str = ""  # a life event (LIFE_EVENTS), or its second half ("back", "pop", "edit_target", "recover")
+    target: str = ""  # the role an "exclude" event excludes
 
 
 @dataclass(frozen=True)
@@ -663,19 +701,23 @@ class Sequence:
     full: bool = False  # %autoreload 2 --full
     fixed_size: bool = False  # every text of a module padded to one size, so keep_stat saves can be used
     adopt: bool = False  # imported before %load_ext hotswap; step 1 saved before it too
+    package: bool = False  # the modules are in a package folder (which "move" events move away and back)
 
     def __repr__(self) -> str:
         flags = f"events={self.events}, full={self.full}, fixed_size={self.fixed_size}, adopt={self.adopt}"
+        flags += ", package=True" if self.package else ""
         lines = [f"Sequence(roles={self.roles}, {flags})"]
         lines += [f"  initial {v.describe()}" for v in self.initial]
         for i, step in enumerate(self.steps, 1):
             actions = ", ".join(
                 f"{a.role} deleted"
                 if a.kind == "delete"
-                else (f"{a.first.describe()} then " if a.first else "") + f"{a.version.describe()} ({a.mode})"  # type: ignore[union-attr]
+                else (f"{a.first.describe()} then " if a.first else "")
+                + f"{a.version.describe()} ({a.mode}{', symlinked' if a.kind == 'link' else ''})"  # type: ignore[union-attr]
                 for a in step.actions
             )
-            lines.append(f"  step {i}: {actions or 'no save'}{' + from-imports' if step.imports else ''}")
+            event = f" [{step.event}{' ' + step.target if step.target else ''}]" if step.event else ""
+            lines.append(f"  step {i}{event}: {actions or 'no save'}{' + from-imports' if step.imports else ''}")
         return "\n".join(lines)
 
 
@@ -707,11 +749,15 @@ def _avoiding(
     return version
 
 
-def generate_sequence(ch: Chooser, max_steps: int = 6, avoid: frozenset[str] = ALL_KNOWN) -> Sequence:
+def generate_sequence(
+    ch: Chooser, max_steps: int = 6, avoid: frozenset[str] = ALL_KNOWN, life: int = LIFE_PERCENT
+) -> Sequence:
+    """``life``: the percentage of steps (after the first) that are a life event (``LIFE_EVENTS``)."""
     roles = ("b", "a", "c") if ch.flag(35) else ("b", "a")
     events = not ch.flag(20)
     full = ch.flag(10)
     fixed_size = ch.flag(30)
+    package = ch.flag(25)
     adopt = ch.flag(15)
     initial = tuple(random_version(ch, role, avoid) for role in roles)
     if "import_extra" in dict(initial[1].parts) and "EXTRA" not in dict(initial[0].parts):
@@ -719,39 +765,120 @@ def generate_sequence(ch: Chooser, max_steps: int = 6, avoid: frozenset[str] = A
         parts["EXTRA"] = (0,)
         initial = (Version("b", _normalized("b", parts), initial[0].order, initial[0].layout), *initial[1:])
     good = dict(zip(roles, initial))
+    history = [dict(good)]  # the good versions after each step
     deleted: set[str] = set()
-    steps = []
+    steps: list[Step] = []
+    follow: Callable[[], Step] | None = None  # the second half of a life event
     for number in range(1, ch.integer(1, max_steps) + 1):
-        actions: list[Action] = []
-        before_load = dict(zip(roles, initial)) if adopt and number == 1 else None
-        for role in roles:  # dependencies first
-            if role in deleted:  # delete, then restore at the next step
-                deleted.discard(role)
-                version = next_version(ch, good[role], avoid)
-                mode = "write"
-            elif ch.flag(45):
-                deletable = not (adopt and number == 1)  # a file missing at load is not adopted
-                if ch.flag(6) and deletable:
-                    deleted.add(role)
-                    actions.append(Action(role, "delete"))
-                    continue
-                version = next_version(ch, good[role], avoid)
-                mode = ch.pick(SAVE_MODES if fixed_size else SAVE_MODES[:2])
-            else:
+        if follow is not None:
+            step, follow = follow(), None
+        elif number > 1 and not deleted and life and ch.flag(life):
+            event = ch.pick(LIFE_EVENTS + (FOLDER_EVENTS if package else ()))
+            step, follow = _life_event(ch, event, roles, good, history, avoid)
+        else:
+            step = _edit_step(ch, roles, good, deleted, avoid, adopt and number == 1, initial, fixed_size)
+        steps.append(step)
+        history.append(dict(good))
+    return Sequence(roles, initial, tuple(steps), events, full, fixed_size, adopt, package)
+
+
+
+def _edit_step(
+    ch: Chooser,
+    roles: tuple[str, ...],
+    good: dict[str, Version],
+    deleted: set[str],
+    avoid: frozenset[str],
+    before_load: bool,
+    initial: tuple[Version, ...],
+    fixed_size: bool,
+) -> Step:
+    """An ordinary step: some modules saved (or deleted, restored at the next step)."""
+    actions: list[Action] = []
+    loaded = dict(zip(roles, initial)) if before_load else None
+    for role in roles:  # dependencies first
+        if role in deleted:  # delete, then restore at the next step
+            deleted.discard(role)
+            version = next_version(ch, good[role], avoid)
+            mode = "write"
+        elif ch.flag(45):
+            if ch.flag(6) and not before_load:  # a file missing at load is not adopted
+                deleted.add(role)
+                actions.append(Action(role, "delete"))
                 continue
-            version = _avoiding(version, good, avoid, before_load)
-            first = random_version(ch, role, avoid) if ch.flag(8) else None
-            actions.append(Action(role, "write", version, mode, first))
-            if version.broken is None:
-                good[role] = version
-        if not actions and not ch.flag(10):
-            role = ch.pick(roles)
-            version = _avoiding(next_version(ch, good[role], avoid), good, avoid, before_load)
-            actions.append(Action(role, "write", version, "write"))
-            if version.broken is None:
-                good[role] = version
-        steps.append(Step(tuple(actions), imports=ch.flag(20)))
-    return Sequence(roles, initial, tuple(steps), events, full, fixed_size, adopt)
+            version = next_version(ch, good[role], avoid)
+            mode = ch.pick(SAVE_MODES if fixed_size else SAVE_MODES[:2])
+        else:
+            continue
+        version = _avoiding(version, good, avoid, loaded)
+        first = random_version(ch, role, avoid) if ch.flag(8) else None
+        actions.append(Action(role, "write", version, mode, first))
+        if version.broken is None:
+            good[role] = version
+    if not actions and not ch.flag(10):
+        role = ch.pick(roles)
+        version = _avoiding(next_version(ch, good[role], avoid), good, avoid, loaded)
+        actions.append(Action(role, "write", version, "write"))
+        if version.broken is None:
+            good[role] = version
+    return Step(tuple(actions), imports=ch.flag(20))
+
+
+def _saves(versions: dict[str, Version], good: dict[str, Version], avoid: frozenset[str], mode: str = "atomic") -> tuple[Action, ...]:
+    """Every module of ``versions`` saved (dependencies first, as ``versions`` is ordered)."""
+    actions = []
+    for role, version in versions.items():
+        version = _avoiding(version, good, avoid)
+        actions.append(Action(role, "write", version, mode))
+        if version.broken is None:
+            good[role] = version
+    return tuple(actions)
+
+
+def _life_event(
+    ch: Chooser,
+    event: str,
+    roles: tuple[str, ...],
+    good: dict[str, Version],
+    history: list[dict[str, Version]],
+    avoid: frozenset[str],
+) -> tuple[Step, Callable[[], Step] | None]:
+    """The first step of a life event, and what makes its second step (None: one step)."""
+    imports = ch.flag(20)
+    if event in ("switch", "switch_back"):  # every module (two or three) rewritten at once, and back
+        back = dict(good)
+        other = {role: next_version(ch, good[role], avoid) for role in roles}
+        if event == "switch_back":  # no cell on the other branch: only the last save counts
+            firsts = _saves(other, dict(good), avoid)
+            actions = _saves(back, good, avoid)
+            both = tuple(dataclasses.replace(a, first=f.version) for a, f in zip(actions, firsts))
+            return Step(both, imports, event), None
+        return Step(_saves(other, good, avoid), imports, event), lambda: Step(_saves(back, good, avoid), ch.flag(20), "back")
+    if event == "stash":  # back to an earlier step's versions, then forward again
+        earlier = history[ch.integer(0, len(history) - 1)]
+        now = dict(good)
+        changed = {role: earlier[role] for role in roles if earlier[role] != good[role]} or {roles[0]: earlier[roles[0]]}
+        step = Step(_saves(changed, good, avoid, "write"), imports, event)
+        return step, lambda: Step(_saves({r: now[r] for r in changed}, good, avoid, "write"), ch.flag(20), "pop")
+    if event in FOLDER_EVENTS:
+        def restore() -> Step:
+            saved = {r: next_version(ch, good[r], avoid) for r in roles if ch.flag(50)}
+            return Step(_saves(saved, good, avoid, ch.pick(SAVE_MODES[:2])), ch.flag(20), "restore")
+
+        if event == "move":
+            return Step((), imports, event), restore
+        return dataclasses.replace(restore(), imports=imports, event=event), None
+    role = ch.pick(roles)
+    version = _avoiding(mutate(ch, good[role], avoid), good, avoid)
+    if event == "bad_bytes":  # a failed save; the next save of the module is a good one
+        step = Step((Action(role, "write", version, BAD_BYTES),), imports, event)
+        return step, lambda: Step(_saves({role: mutate(ch, good[role], avoid)}, good, avoid, "write"), ch.flag(20), "recover")
+    if event == "link":  # the file becomes a symlink to a file elsewhere; that file is edited next
+        good[role] = version
+        step = Step((Action(role, "link", version),), imports, event)
+        return step, lambda: Step(_saves({role: mutate(ch, good[role], avoid)}, good, avoid, "write"), ch.flag(20), "edit_target")
+    saved = {r: next_version(ch, good[r], avoid) for r in roles if r == role or ch.flag(40)}
+    return Step(_saves(saved, good, avoid, ch.pick(SAVE_MODES[:2])), imports, event, role if event == "exclude" else ""), None
 
 
 def sequences(max_steps: int = 6, avoid: frozenset[str] = ALL_KNOWN) -> Any:
@@ -902,6 +1029,7 @@ class Oracle:
     def __init__(self, timeout: float = 60.0) -> None:
         self.timeout = timeout
         self.process: subprocess.Popen[str] | None = None
+        self.pending = 0  # requests sent, not yet received
 
     def _start(self) -> subprocess.Popen[str]:
         if self.process is None or self.process.poll() is not None:
@@ -926,6 +1054,7 @@ class Oracle:
         try:
             process.stdin.write(json.dumps(request) + "\n")
             process.stdin.flush()
+            self.pending += 1
         except OSError as error:
             self.close()
             raise OracleError(f"the oracle worker died ({error})") from error
@@ -939,6 +1068,7 @@ class Oracle:
             self.close()
             raise OracleError(f"the oracle worker did not answer in {self.timeout} s")
         line = process.stdout.readline()
+        self.pending -= 1
         if not line:
             self.close()
             raise OracleError("the oracle worker died")
@@ -947,7 +1077,14 @@ class Oracle:
             raise OracleError(answer["error"])
         return answer
 
+    def drain(self) -> None:
+        """Drop the answers nobody waited for (a sequence that stopped at a crash after asking)."""
+        while self.pending > 0:
+            with contextlib.suppress(OracleError):
+                self.receive()
+
     def close(self) -> None:
+        self.pending = 0
         if self.process is not None:
             with contextlib.suppress(Exception):
                 self.process.kill()
@@ -1158,13 +1295,21 @@ class Runner:
 
     def run(self, sequence: Sequence) -> RunResult:
         self.count += 1
+        self.oracle.drain()
         base = f"{self.prefix}_{self.count}"
+        folder = self.root
         names = {role: f"{base}_{role}" for role in sequence.roles}
-        paths = {role: self.root / f"{names[role]}.py" for role in sequence.roles}
+        paths = {role: folder / f"{names[role]}.py" for role in sequence.roles}
+        if sequence.package:
+            folder = self.root / f"{base}_pkg"
+            folder.mkdir()
+            (folder / "__init__.py").write_text("")
+            names = {role: f"{base}_pkg.{base}_{role}" for role in sequence.roles}
+            paths = {role: folder / f"{base}_{role}.py" for role in sequence.roles}
         modules = [(names[r], str(paths[r])) for r in sequence.roles]
         texts = texts_of(sequence, names)
         result = RunResult(sequence, texts={names[r]: [] for r in sequence.roles})
-        state = _State(names, paths, modules)
+        state = _State(names, paths, modules, folder=folder if sequence.package else None)
         for version in sequence.initial:
             self._save(state, version.role, texts[version], "write", result)
         importlib.invalidate_caches()
@@ -1186,7 +1331,10 @@ class Runner:
             self._import_names(state, 0, result)
             self._hold(state, 0)
             for number, step in enumerate(sequence.steps, 1):
+                self._before(state, step, sequence, result)
                 self._apply(state, step, texts, result)
+                if step.event == "exclude":
+                    self._cell(state, f"%aimport {state.names[step.target]}", result)
                 if sequence.adopt and number == 1:
                     # Modules imported (and names taken) before loading, and saved again since.
                     # A module saved broken then runs a text hotswap never saw: its linecache
@@ -1212,7 +1360,7 @@ class Runner:
             for held in state.held:
                 if not held.valid:
                     result.excluded[held.why] = result.excluded.get(held.why, 0) + 1
-            keep = not (self.fresh_session or sequence.adopt or result.crashes)
+            keep = not (self.fresh_session or sequence.adopt or result.crashes or state.first_shell)
             self._teardown(state, names_before, keep)
             del history.input_hist_parsed[history_before[0] :]  # load() reads them: keep them short
             del history.input_hist_raw[history_before[1] :]
@@ -1227,12 +1375,91 @@ class Runner:
         state.session = _hotswap_session(self.shell)
         self._cell(state, f"%autoreload {self.mode}" + (" --full" if sequence.full else ""), result)
 
+    def _before(self, state: _State, step: Step, sequence: Sequence, result: RunResult) -> None:
+        """The cells of a life event that come before the step's saves."""
+        if step.event == "reload_ext":
+            self._cell(state, "%unload_ext hotswap", result)
+            self._loaded = None
+            self._load(state, sequence, result)
+        elif step.event == "exclude":
+            self._cell(state, f"%aimport -{state.names[step.target]}", result)
+        elif step.event == "new_shell":
+            self._new_shell(state, sequence, result)
+        if step.event in ("reload_ext", "new_shell"):
+            # A module whose file is broken when hotswap is loaded runs a text that session never
+            # read: its linecache cannot hold it (documented, as for a save before the first load).
+            state.unknown_text = {
+                name: state.effective[name]
+                for name, _ in state.modules
+                if state.current.get(name) is not None and state.current[name] != state.effective.get(name)
+            }
+
+    def _new_shell(self, state: _State, sequence: Sequence, result: RunResult) -> None:
+        """``clear_instance()``, ``instance()``, ``%load_ext hotswap``: a new shell takes over. Its
+        namespace starts empty: the modules are imported again; the objects taken so far are
+        kept by the harness (as a test runner keeps them) and put in the new namespace."""
+        from IPython.core.interactiveshell import InteractiveShell
+
+        old = self.shell
+        if state.first_shell is None:
+            state.first_shell = old
+        InteractiveShell.clear_instance()
+        self.shell = InteractiveShell.instance(config=old.config)
+        self.shell.user_ns.update({held.alias: old.user_ns[held.alias] for held in state.held if held.kind != "import" and held.alias in old.user_ns})
+        self._loaded = None
+        self._load(state, sequence, result)
+        lines = [f"import {name} as mod_{role}" for role, name in state.names.items()]
+        for held in state.held:  # names taken with `from m import x` are taken again, if m has them
+            if held.kind != "import" or not held.valid:
+                continue
+            if hasattr(sys.modules.get(state.names[held.role]), held.name):
+                lines.append(f"from {state.names[held.role]} import {held.name} as {held.alias}")
+            else:
+                held.valid, held.why = False, "taken in a shell since replaced, its name removed then"
+        self._cell(state, "\n".join(lines), result, history=True)
+
+    def _first_shell_back(self, state: _State) -> None:
+        """The shell the runner was given is the instance again (the new one unloaded, dropped)."""
+        from IPython.core.interactiveshell import InteractiveShell
+        from traitlets.config import SingletonConfigurable
+
+        first, state.first_shell = state.first_shell, None
+        if first is None:
+            return
+        self._unload()
+        # Dropped for good: IPython's atexit hook would keep it (and all it held) alive until exit,
+        # then reset it (a gc.collect each: minutes at the end of a long run).
+        atexit.unregister(self.shell.atexit_operations)
+        self.shell.history_manager.end_session()
+        InteractiveShell.clear_instance()
+        sys.modules[first.user_module.__name__] = first.user_module  # a new shell takes __main__
+        for cls in type(first).mro():
+            if issubclass(cls, SingletonConfigurable) and cls is not SingletonConfigurable:
+                cls._instance = first
+        self.shell = first
+        self.shell.extension_manager.loaded.discard("hotswap")
+
     def _apply(self, state: _State, step: Step, texts: dict[Version, str], result: RunResult) -> None:
-        """Save (or delete) the files of one step."""
+        """Save (or delete, or symlink) the files of one step."""
+        if step.event in ("move", "move_back") and state.folder is not None:
+            away = state.folder.with_name(state.folder.name + "_away")
+            os.rename(state.folder, away)
+            state.away = dict(state.current)
+            state.current.update(dict.fromkeys(state.current))
+            if step.event == "move_back":
+                os.rename(away, state.folder)
+        if step.event in ("restore", "move_back") and state.away is not None:
+            if step.event == "restore":
+                os.rename(state.folder.with_name(state.folder.name + "_away"), state.folder)  # type: ignore[union-attr]
+            state.current.update(state.away)
+            state.away = None
         for action in step.actions:
             if action.kind == "delete":
                 state.paths[action.role].unlink()
                 state.current[state.names[action.role]] = None
+                continue
+            if action.kind == "link":
+                self._link(state, action.role, texts[action.version], result)  # type: ignore[index]
                 continue
             assert action.version is not None
             if action.first is not None:
@@ -1240,26 +1467,50 @@ class Runner:
             self._save(state, action.role, texts[action.version], action.mode, result)
 
     def _teardown(self, state: _State, names_before: set[str], keep: bool) -> None:
+        self._first_shell_back(state)
         if not keep:
             self._unload()
         for name in set(self.shell.user_ns) - names_before:  # cheaper than shell.reset() (a gc.collect)
             del self.shell.user_ns[name]
         for name, _ in state.modules:
             sys.modules.pop(name, None)
+        if state.folder is not None:
+            sys.modules.pop(state.folder.name, None)
+            shutil.rmtree(state.folder, ignore_errors=True)
+            shutil.rmtree(state.folder.with_name(state.folder.name + "_away"), ignore_errors=True)
         for path in state.paths.values():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             with contextlib.suppress(FileNotFoundError):
                 path.with_name(path.name + ".swp").unlink()
             linecache.cache.pop(str(path), None)
+        if state.elsewhere is not None:
+            shutil.rmtree(state.elsewhere, ignore_errors=True)
         importlib.invalidate_caches()
 
     # -- files --
 
+    def _link(self, state: _State, role: str, text: str, result: RunResult) -> None:
+        """The module's file replaced (atomically) by a symlink to a new file elsewhere holding ``text``."""
+        path = state.paths[role]
+        state.elsewhere = path.parent / f"{next(iter(state.names.values()))}_elsewhere"
+        state.elsewhere.mkdir(exist_ok=True)
+        target = state.elsewhere / f"{path.stem}_{len(result.texts[state.names[role]])}.py"
+        target.write_bytes(text.encode())
+        link = path.with_name(path.name + ".lnk")
+        os.symlink(target, link)
+        os.replace(link, path)
+        state.current[state.names[role]] = text
+        result.texts[state.names[role]].append(text)
+
     def _save(self, state: _State, role: str, text: str, mode: str, result: RunResult) -> None:
         path = state.paths[role]
         data = text.encode()
-        if mode == "keep_stat" and path.exists() and path.stat().st_size == len(data):
+        if mode == BAD_BYTES:  # not UTF-8, no coding line: Python says SyntaxError, the save fails
+            data = b"# saved in another encoding: caf\xe9\n" + data
+            text = data.decode("utf-8", "surrogateescape")  # the oracle's compile() fails on it too
+            path.write_bytes(data)
+        elif mode == "keep_stat" and path.exists() and path.stat().st_size == len(data):
             before = path.stat()
             path.write_bytes(data)
             os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
@@ -1580,6 +1831,10 @@ class _State:
     flagged: set[str] = field(default_factory=set)  # <locals> functions whose captured variables changed
     unknown_text: dict[str, str | None] = field(default_factory=dict)  # module -> text it ran before load
     session: Any = None
+    elsewhere: Path | None = None  # the folder of symlink targets
+    first_shell: Any = None  # the runner's shell, while a new shell has taken over
+    folder: Path | None = None  # the package folder (Sequence.package)
+    away: dict[str, str | None] | None = None  # the texts on disk while the folder is moved away
 
     @property
     def owned(self) -> set[str]:

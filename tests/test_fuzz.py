@@ -2,7 +2,9 @@
 
 After any sequence of edits the modules must be what a fresh import of the files gives (a broken
 save: the last good version), and the user's old objects (instances, bound methods, names taken
-with ``from m import``, closures, enum members) must behave like new ones. See
+with ``from m import``, closures, enum members) must behave like new ones, through a working
+tree's life events too (branch switch and back, stash/pop, a folder moved and restored, symlinks,
+bad bytes, a new shell, unload/load, exclude/include). See
 ``fuzz_support`` for the grammar, the exclusions (documented limits) and the known bugs, and
 ``bench/fuzz.py`` for the long run. ``HOTSWAP_FUZZ_EXAMPLES`` sets the number of sequences.
 """
@@ -10,6 +12,7 @@ with ``from m import``, closures, enum members) must behave like new ones. See
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import random
 import sys
@@ -140,3 +143,15 @@ def test_a_thread_calling_the_module_during_edits_sees_whole_versions_and_never_
     if fz.HALF_APPLIED in problems:
         assert fz.HALF_APPLIED in fz.KNOWN_LIMITS, "\n".join(problems[fz.HALF_APPLIED])
         pytest.xfail(f"known limit {fz.HALF_APPLIED}: {problems[fz.HALF_APPLIED][0]}")
+
+
+def test_a_sequence_stopped_by_a_crash_does_not_leave_the_next_one_a_stale_oracle_answer(plain_shell, modules, oracle):
+    """The oracle is asked before the import cell; a crash there used to leave its answer unread,
+    and every later sequence of the run read the answer meant for the one before (a harness crash)."""
+    sequence = fz.generate_sequence(fz.RandomChooser(random.Random(0)), max_steps=2, life=0)
+    b = dataclasses.replace(sequence.initial[0], broken=("raise", 0, 0))
+    crashing = dataclasses.replace(sequence, initial=(b, *sequence.initial[1:]), adopt=False)
+    with fz.Runner(plain_shell, modules.root, oracle, prefix=modules.named("stale")) as runner:
+        assert runner.run(crashing).crashes, "the import cell of a module that raises must be a crash"
+        result = runner.run(sequence)
+    assert result.ok, result.report()
