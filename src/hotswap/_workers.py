@@ -186,13 +186,16 @@ def apply_versions(modules: dict[str, dict[str, str]], step: ReloadStep) -> list
     if not versions:
         return []
     outcomes = step.run(versions, followers=False).outcomes
-    failures = []
-    for name, outcome in outcomes.items():
-        if isinstance(outcome, Failure):
-            running = step.watchlist.get(name)
-            digest = modules[name]["digest"] if name in modules else running.running.digest if running else "0"
-            failures.append((outcome, digest[:12]))
-    return failures
+    return [(o, _failed_version(name, modules, step.watchlist)) for name, o in outcomes.items() if isinstance(o, Failure)]
+
+
+def _failed_version(name: str, modules: dict[str, dict[str, str]], watchlist: Watchlist) -> str:
+    """A key for the version that failed: the journal's digest of its text, or (a dependent
+    whose own text did not change) the digest of the text it runs."""
+    if name in modules:
+        return modules[name]["digest"][:12]
+    watched = watchlist.get(name)
+    return watched.running.digest[:12] if watched is not None else "unknown"
 
 
 def _version_to_apply(name: str, entry: dict[str, str], watchlist: Watchlist) -> SourceVersion | None:
