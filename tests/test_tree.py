@@ -148,11 +148,8 @@ def linked(modules, target: Path) -> Path:
     return link
 
 
-def test_editing_the_file_a_module_links_to_is_seen(shell, modules, cell):
-    target = modules.root / "elsewhere" / "real.py"
-    target.parent.mkdir()
-    target.write_text(version("v1"))
-    linked(modules, target)
+def edits_of_the_real_file_are_seen(target, modules, cell) -> None:
+    """Mode 2, ``f`` taken from the linked module; two edits of ``target`` each reach it."""
     cell("%autoreload 2")
     cell(f"from {modules.name} import f")
 
@@ -160,6 +157,14 @@ def test_editing_the_file_a_module_links_to_is_seen(shell, modules, cell):
     assert cell("f()") == "v2"
     target.write_text(version("v3"))
     assert cell("f()") == "v3"
+
+
+def test_editing_the_file_a_module_links_to_is_seen(shell, modules, cell):
+    target = modules.root / "elsewhere" / "real.py"
+    target.parent.mkdir()
+    target.write_text(version("v1"))
+    linked(modules, target)
+    edits_of_the_real_file_are_seen(target, modules, cell)
 
 
 def test_a_module_through_a_chain_of_links_follows_the_real_file(shell, modules, cell):
@@ -170,13 +175,7 @@ def test_a_module_through_a_chain_of_links_follows_the_real_file(shell, modules,
     middle.parent.mkdir()
     os.symlink(os.path.relpath(target, middle.parent), middle)
     linked(modules, middle)
-    cell("%autoreload 2")
-    cell(f"from {modules.name} import f")
-
-    target.write_text(version("v2"))
-    assert cell("f()") == "v2"
-    target.write_text(version("v3"))
-    assert cell("f()") == "v3"
+    edits_of_the_real_file_are_seen(target, modules, cell)
 
 
 def test_re_pointing_the_link_is_a_save_and_the_new_target_is_watched(shell, modules, cell):
