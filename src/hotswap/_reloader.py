@@ -166,9 +166,9 @@ class Reloader:
             changes = self.watchlist.poll(
                 self._wanted(everything), retry_failed=everything, everything=self._looks_at_all(everything)
             )
+            changes = self._back(changes)  # files back as they were: nothing to apply for them
             if not changes:
                 return []
-            changes = self._back(changes)
             gone: list[Outcome] = [_gone(c.watched) for c in changes if c.version is None]
             for outcome in gone:
                 self.step.dependents.failed.pop(outcome.module, None)  # it keeps its last good version
