@@ -88,13 +88,8 @@ for what no reloader can do; by design of the grammar or of the checks:
   removed (methods have no tombstones), an instance once its class changes kind (``Held``).
 * A module imported before ``%load_ext hotswap`` and saved broken before the load runs a text
   hotswap never saw: its ``linecache`` is not checked until it runs a text hotswap read.
-* A module whose file is broken when hotswap is loaded again (``%load_ext`` after
-  ``%unload_ext``, or in a new shell) runs a text that session never read: as above, its
-  ``linecache`` is not checked until it runs a text hotswap read. A name taken with ``from m
-  import`` in a shell since replaced, and removed from ``m`` then, cannot be taken again in the
-  new shell: it is no longer compared. The generator does not load hotswap again
-  while a file is a failed save (``_life_events``): the new session would not know what that
-  module runs, so it could not make it follow what it imports (``text-running-before-load-unknown``).
+* A name taken with ``from m import`` in a shell since replaced, and removed from ``m`` then,
+  cannot be taken again in the new shell: it is no longer compared.
 * Threads: see ``KNOWN_LIMITS`` (a module seen half-way through a reload).
 
 Known bugs (``KNOWN_BUGS``) and ``DOCUMENTED_LIMITS`` are avoided by the generator.
@@ -771,40 +766,18 @@ def generate_sequence(
     deleted: set[str] = set()
     steps: list[Step] = []
     follow: Callable[[], Step] | None = None  # the second half of a life event
-    broken: set[str] = set()  # roles whose file on disk is a failed save
     for number in range(1, ch.integer(1, max_steps) + 1):
         if follow is not None:
             step, follow = follow(), None
         elif number > 1 and not deleted and life and ch.flag(life):
-            event = ch.pick(_life_events(package, broken, avoid))
+            event = ch.pick(LIFE_EVENTS + (FOLDER_EVENTS if package else ()))
             step, follow = _life_event(ch, event, roles, good, history, avoid)
         else:
             step = _edit_step(ch, roles, good, deleted, avoid, adopt and number == 1, initial, fixed_size)
         steps.append(step)
         history.append(dict(good))
-        _note_broken(step, broken)
     return Sequence(roles, initial, tuple(steps), events, full, fixed_size, adopt, package)
 
-
-
-def _life_events(package: bool, broken: set[str], avoid: frozenset[str]) -> tuple[str, ...]:
-    """The life events a step may be. While a file on disk is a failed save, ``%load_ext`` again
-    (``reload_ext``, ``new_shell``) would leave that module running a text the new session never
-    read: the documented limit ``text-running-before-load-unknown``, avoided like it."""
-    events = LIFE_EVENTS + (FOLDER_EVENTS if package else ())
-    if broken and "text-running-before-load-unknown" in avoid:
-        events = tuple(e for e in events if e not in ("reload_ext", "new_shell"))
-    return events
-
-
-def _note_broken(step: Step, broken: set[str]) -> None:
-    """Which roles' files are a failed save after this step."""
-    for action in step.actions:
-        failed = action.version is not None and (action.version.broken is not None or action.mode == BAD_BYTES)
-        if action.kind != "delete" and failed:
-            broken.add(action.role)
-        else:
-            broken.discard(action.role)
 
 
 def _edit_step(
@@ -1409,14 +1382,6 @@ class Runner:
             self._cell(state, f"%aimport -{state.names[step.target]}", result)
         elif step.event == "new_shell":
             self._new_shell(state, sequence, result)
-        if step.event in ("reload_ext", "new_shell"):
-            # A module whose file is broken when hotswap is loaded runs a text that session never
-            # read: its linecache cannot hold it (documented, as for a save before the first load).
-            state.unknown_text = {
-                name: state.effective[name]
-                for name, _ in state.modules
-                if state.current.get(name) is not None and state.current[name] != state.effective.get(name)
-            }
 
     def _new_shell(self, state: _State, sequence: Sequence, result: RunResult) -> None:
         """``clear_instance()``, ``instance()``, ``%load_ext hotswap``: a new shell takes over. Its

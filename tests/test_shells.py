@@ -14,6 +14,7 @@ IPython does not ship its autoreload tests in its wheel, so the class
 
 from __future__ import annotations
 
+import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -236,6 +237,69 @@ def test_a_shell_made_by_ipython_embed_takes_over_and_the_outer_shell_is_told(ne
     run(outer, "%load_ext hotswap")
     run(outer, "%autoreload 2")
     assert run(outer, "m.f()") == 3
+
+
+# -- a save that failed, then hotswap loaded again ------------------------------
+
+# ``a``'s class moves down by three lines in the save that fails (its import of a
+# name ``b`` lacks), and gains an attribute: neither may show while it fails.
+BASE = "K = 1\n"
+USER = "from {base} import K\n\n\nclass Point:\n    @staticmethod\n    def unit():\n        return K\n"
+USER_FAILING = (
+    "from {base} import K\n\n\nfrom {base} import EXTRA\n\n\n"
+    "class Point:\n    @staticmethod\n    def unit():\n        return K\n\n    SCALE = K\n"
+)
+
+
+@pytest.mark.parametrize("bytecode", ["cached", "no __pycache__"])
+@pytest.mark.parametrize("again", ["new shell", "unload and load"])
+def test_a_failed_save_stays_failed_when_hotswap_is_loaded_again(new_shell, modules, again, bytecode, capsys):
+    """The new session knows what the module runs (the old text), not what its file says."""
+    base, user = modules.named("base"), modules.named("user")
+    modules.write(base, BASE)
+    modules.write(user, USER.format(base=base))
+    shell = new_shell(load=True)
+    run(shell, f"import {user} as user")
+    modules.write(user, USER_FAILING.format(base=base))
+    run(shell, "1")
+    assert "EXTRA" in capsys.readouterr().err
+    if bytecode == "no __pycache__":
+        shutil.rmtree(modules.path(user).parent / "__pycache__")
+
+    if again == "new shell":
+        shell = new_shell(load=True)
+    else:
+        run(shell, "%unload_ext hotswap")
+        run(shell, "%load_ext hotswap")
+        run(shell, "%autoreload 2")
+    run(shell, f"import {user} as user")
+    modules.write(base, "K = 2\n")  # the user module follows: from the text it runs
+    run(shell, "1")
+
+    assert run(shell, "user.Point.unit()") == 2
+    assert run(shell, "hasattr(user.Point, 'SCALE')") is False
+    assert run(shell, "user.Point.unit.__code__.co_firstlineno") == 5  # its line in the text it runs
+    assert "EXTRA" in capsys.readouterr().err  # still failing: said again in the new session
+    modules.write(base, "K = 3\nEXTRA = 0\n")
+    assert run(shell, "(user.Point.unit(), user.Point.SCALE, user.Point.unit.__code__.co_firstlineno)") == (3, 3, 8)
+
+
+def test_a_save_while_unloaded_is_applied_once_loaded_again(new_shell, modules):
+    """What the module ran when hotswap was unloaded is known: the save is applied as an edit."""
+    log = modules.named("log")
+    modules.write(log, "RUNS = []\n")
+    text = f"import {log}\n{log}.RUNS.append(1)\n\ndef f():\n    return {{}}\n"
+    modules.write(modules.name, text.format(1))
+    shell = new_shell(load=True)
+    run(shell, f"import {modules.name} as m, {log} as log")
+    run(shell, "%unload_ext hotswap")
+    shutil.rmtree(modules.path(modules.name).parent / "__pycache__")  # no bytecode to compare with
+    modules.write(modules.name, text.format(2))
+    run(shell, "%load_ext hotswap")
+    run(shell, "%autoreload 2")
+
+    assert run(shell, "m.f()") == 2
+    assert run(shell, "len(log.RUNS)") == 1  # an edit of f: the module's statements did not re-run
 
 
 # -- the pattern of IPython's autoreload tests: a new shell per test -----------

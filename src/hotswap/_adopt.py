@@ -8,6 +8,11 @@ attributes of its classes, and its top-level ``NAME = literal`` values.
 
 Each comparison may say "changed" when in doubt (the whole module then runs
 again at the next check), never "same" when the text differs in what it runs.
+
+Loaded again in this process (``%load_ext`` after ``%unload_ext``, a new shell),
+there is no doubt to have: the session before knew the text each module ran, and
+says it here (``remember_running``). A save it had not applied, or that failed,
+is then an edit like any other for the new session.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import ast
 import functools
 import marshal
 import os
+import weakref
 from collections.abc import Iterable, Mapping
 from types import CodeType, ModuleType
 from typing import Any, NamedTuple
@@ -23,7 +29,13 @@ from typing import Any, NamedTuple
 from ._source import SourceVersion
 from ._vocab import UNKNOWN, assignment_targets, attribute_of_name, is_dunder
 
-__all__ = ["code_it_was_imported_from", "runs_this_text", "saved_since_start"]
+__all__ = [
+    "code_it_was_imported_from",
+    "remember_running",
+    "ran_before",
+    "runs_this_text",
+    "saved_since_start",
+]
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # Blocks whose body runs at import, at least in part (a loop that runs no time makes a name
@@ -44,6 +56,33 @@ class _Bytecode(NamedTuple):
 
     code: CodeType
     written_ns: int
+
+
+# module name -> (that module, weakly; the text it ran when the last session ended)
+_RAN_WHEN_UNLOADED: dict[str, tuple[weakref.ref[ModuleType], SourceVersion]] = {}
+
+
+def remember_running(module: ModuleType, version: SourceVersion) -> None:
+    """A session ends: ``module`` runs ``version`` (whatever its file says now)."""
+    _RAN_WHEN_UNLOADED[module.__name__] = (weakref.ref(module), version)
+
+
+def ran_before(module: ModuleType, file: SourceVersion) -> SourceVersion | None:
+    """The text ``module`` runs, as a session before this one knew it, when its file differs.
+
+    ``None``: its file holds what it runs (or no session knew). A module reloaded
+    from its file while no session ran (``importlib.reload``) runs its file: its
+    ``__pycache__`` says so, when it holds that file's code.
+    """
+    kept = _RAN_WHEN_UNLOADED.pop(module.__name__, None)
+    if kept is None or kept[0]() is not module or kept[1].path != file.path or kept[1].digest == file.digest:
+        return None
+    try:
+        if code_it_was_imported_from(module) == file.compile():
+            return None
+    except (SyntaxError, ValueError):
+        pass
+    return kept[1]
 
 
 def saved_since_start(version: SourceVersion) -> bool:

@@ -35,7 +35,7 @@ from importlib.util import cache_from_source
 from types import CodeType, ModuleType
 from typing import Any
 
-from ._adopt import code_it_was_imported_from, runs_this_text, saved_since_start
+from ._adopt import code_it_was_imported_from, ran_before, remember_running, runs_this_text, saved_since_start
 from ._events import Inotify, is_network_path, open_inotify
 from ._source import (
     SourceVersion,
@@ -261,6 +261,10 @@ class Watchlist:
             version = read_version(path)
         except OSError:
             return False
+        known = ran_before(module, version)
+        if known is not None:  # a save the session before did not apply: the next check does
+            self.record(name, known)
+            return True
         self.record(name, version)
         if not saved_since_start(version):
             return True
@@ -299,6 +303,9 @@ class Watchlist:
     def stop(self) -> None:
         for watched in self._modules.values():
             unpin_from_linecache(watched.path)
+            module = sys.modules.get(watched.name)
+            if isinstance(module, ModuleType) and watched.trusted and not watched.compiled:
+                remember_running(module, watched.running)  # for a session loaded after this one
         if self._events is not None:
             self._events.close()
             self._events = None
