@@ -284,6 +284,25 @@ def test_a_failed_save_stays_failed_when_hotswap_is_loaded_again(new_shell, modu
     assert run(shell, "(user.Point.unit(), user.Point.SCALE, user.Point.unit.__code__.co_firstlineno)") == (3, 3, 8)
 
 
+def test_loaded_again_twice_around_a_failed_save_tracebacks_show_the_text_that_runs(new_shell, modules):
+    """The module runs a version hotswap reloaded (its __pycache__ holds the first import's code)."""
+    reloaded = V1 + "\n\ndef g():\n    return 'g'\n"  # f as imported: __pycache__ seems to match
+    modules.write(modules.name, V1)
+    shell = new_shell(load=True)
+    run(shell, f"import {modules.name} as m")
+    modules.write(modules.name, reloaded)
+    assert run(shell, "m.g()") == "g"
+    for _ in range(2):
+        run(shell, "%unload_ext hotswap")
+        run(shell, "%load_ext hotswap")
+        run(shell, "%autoreload 2")
+        modules.write(modules.name, "X = (1,\n")
+        run(shell, "1")
+
+    assert run(shell, "import inspect; inspect.getsource(m)") == reloaded
+    assert run(shell, "m.f(), m.g()") == (1, "g")
+
+
 def test_a_save_while_unloaded_is_applied_once_loaded_again(new_shell, modules):
     """What the module ran when hotswap was unloaded is known: the save is applied as an edit."""
     log = modules.named("log")

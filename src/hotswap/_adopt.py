@@ -68,20 +68,20 @@ def remember_running(module: ModuleType, version: SourceVersion) -> None:
 
 
 def ran_before(module: ModuleType, file: SourceVersion) -> SourceVersion | None:
-    """The text ``module`` runs, as a session before this one knew it, when its file differs.
+    """The text ``module`` runs, as a session before this one knew it (``None``: no session knew).
 
-    ``None``: its file holds what it runs (or no session knew). A module reloaded
-    from its file while no session ran (``importlib.reload``) runs its file: its
-    ``__pycache__`` says so, when it holds that file's code.
+    A module reloaded from its file while no session ran (``importlib.reload``)
+    runs its file: its ``__pycache__`` says so, when it holds that file's code.
     """
     kept = _RAN_WHEN_UNLOADED.pop(module.__name__, None)
-    if kept is None or kept[0]() is not module or kept[1].path != file.path or kept[1].digest == file.digest:
+    if kept is None or kept[0]() is not module or kept[1].path != file.path:
         return None
-    try:
-        if code_it_was_imported_from(module) == file.compile():
-            return None
-    except (SyntaxError, ValueError):
-        pass
+    if kept[1].digest != file.digest:
+        try:
+            if code_it_was_imported_from(module) == file.compile():
+                return file
+        except (SyntaxError, ValueError):
+            pass
     return kept[1]
 
 

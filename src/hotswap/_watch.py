@@ -262,7 +262,7 @@ class Watchlist:
         except OSError:
             return False
         known = ran_before(module, version)
-        if known is not None:  # a save the session before did not apply: the next check does
+        if known is not None:  # (if not the file's text, the next check applies the file's)
             self.record(name, known)
             return True
         self.record(name, version)
