@@ -29,7 +29,7 @@ def imported(shell, modules, cell):
 
 def messages_about(text: str, module: str) -> list[str]:
     """The reports of one module (each starts with ``hotswap: <module>``)."""
-    return re.findall(rf"hotswap: {re.escape(module)} was not reloaded[^\n]*", text)
+    return re.findall(rf"hotswap: \[autoreload of {re.escape(module)} failed[^\n]*", text)
 
 
 def test_syntax_error_keeps_the_old_code_and_says_where_once(imported, shell, cell, capsys):

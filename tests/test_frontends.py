@@ -47,7 +47,7 @@ def test_python_m_hotswap_applies_edits_between_statements(tmp_path):
 
         write(module, "def f(:\n    return 3\n")
         out = send(child, "f()")
-        assert "repl_lib was not reloaded: SyntaxError" in out and f"{module}:1" in out
+        assert "[autoreload of repl_lib failed: SyntaxError" in out and f"{module}:1" in out
         assert "\n2\n" in out  # the statement ran, with the last good code
         assert "repl_lib: SyntaxError" in send(child, "import hotswap; hotswap.errors()")
         assert "waiting for a good save" in send(child, "hotswap.status()")

@@ -43,7 +43,7 @@ def test_a_save_that_is_not_utf8_is_that_modules_syntax_error_and_the_rest_appli
 
     assert cell(f"({core}.K, {user}.K, {user}.DOUBLE, {bad}.f())") == (2, 2, 4, "good")
     err = capsys.readouterr().err
-    assert f"hotswap: {bad} was not reloaded: SyntaxError: the file is not valid UTF-8" in err, err
+    assert f"hotswap: [autoreload of {bad} failed: SyntaxError: the file is not valid UTF-8" in err, err
     assert f"{path}:2" in err and "byte 0xe9" in err and "coding line" in err
     assert "internal error" not in err and "as they were" not in err
     assert f"{bad} keeps running its previous version" in err
@@ -169,7 +169,7 @@ def test_an_error_inside_hotswap_is_said_as_hotswaps_not_the_users(shell, module
     err = capsys.readouterr().err
     assert f"hotswap: internal error in hotswap while reloading {modules.name}" in err, err
     assert "RuntimeError: app is not set up yet" in err and "please report it" in err
-    assert "save a fixed file" not in err and "was not reloaded" not in err
+    assert "save a fixed file" not in err and "[autoreload of" not in err
     assert f"{modules.name} keeps running its previous version; run %autoreload now to try again" in err
     assert cell("m.app()") == "app"  # left exactly as it was
     _expect_internal_error_logged(modules.name)

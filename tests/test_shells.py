@@ -8,8 +8,8 @@ after another in this process, and the shells of a test stay as they are after
 it (the next test's new shell takes over, as in those runners; the last one is
 unloaded when this file ends).
 
-IPython does not ship its autoreload tests in its wheel, so the class
-``TestOneShellPerTest`` follows their pattern with stories of its own.
+IPython's own autoreload tests run against hotswap in ``tests/test_ipython_suite.py``;
+the class ``TestOneShellPerTest`` follows their pattern with stories of its own.
 """
 
 from __future__ import annotations

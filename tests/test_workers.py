@@ -226,7 +226,7 @@ def test_every_backend_follows_edits(story_library, backend, loaded, cell, capfd
         save("v3", extra="\ndef broken(:\n    pass\n")  # a broken save: workers keep v2
         assert pool.versions() == {"v2"}
         err = capfd.readouterr().err
-        assert f"{modules.name} was not reloaded" in err and "SyntaxError" in err, err
+        assert f"[autoreload of {modules.name} failed" in err and "SyntaxError" in err, err
 
         save("v4")
         assert pool.versions() == {"v4"}
@@ -294,7 +294,7 @@ def test_every_backend_makes_dependents_follow(plain_shell, backend, loaded, cel
     finally:
         cell(backend.stop)
     err = capfd.readouterr().err
-    assert "internal error" not in err and "was not reloaded" not in err, err
+    assert "internal error" not in err and "[autoreload of" not in err, err
 
 
 def test_workers_can_be_turned_off(plain_shell, modules, cell):

@@ -191,7 +191,7 @@ class HotswapMagics(Magics):
         try:
             reloader.mode = Mode.parse(word)
         except ValueError:
-            raise UsageError(
+            raise _UnknownMode(
                 f"Unrecognized autoreload mode {args.mode!r}: use now, 0/off, 1/explicit, "
                 "2/all or 3/complete."
             ) from None
@@ -236,12 +236,20 @@ class HotswapMagics(Magics):
             try:
                 module = reloader.include(name)
             except ImportError as error:
-                raise UsageError(f"%aimport: cannot import {name!r}: {error}") from None
+                raise _CannotImport(f"%aimport: cannot import {name!r}: {error}") from None
             if alias:
                 self.session.shell.push({alias: module}, interactive=False)
             else:  # like `import a.b`: binds the top-level package
                 top = name.partition(".")[0]
                 self.session.shell.push({top: sys.modules[top]}, interactive=False)
+
+
+class _UnknownMode(UsageError, ValueError):
+    """Shown as a usage error; a ``ValueError``, as IPython's ``%autoreload`` raises."""
+
+
+class _CannotImport(UsageError, ImportError):
+    """Shown as a usage error; an ``ImportError``, as IPython's ``%aimport`` raises."""
 
 
 def _retire_ipython_autoreload(shell: Any) -> list[tuple[str, Any]]:

@@ -74,7 +74,7 @@ def _what_failed(outcome: Failure) -> str:
             f"hotswap: {outcome.module} was not updated after {', '.join(outcome.after)} "
             f"changed: {outcome.error}\n  at {where}"
         )
-    return f"hotswap: {outcome.module} was not reloaded: {outcome.error}\n  at {where}"
+    return f"hotswap: [autoreload of {outcome.module} failed: {outcome.error}]\n  at {where}"  # IPython's words
 
 
 _REPORT_IT = "not an error in your code: please report it to hotswap (%autoreload -l logs the traceback)"
