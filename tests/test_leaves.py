@@ -92,7 +92,7 @@ def test_a_statement_failing_with_the_new_value_is_said_once_and_leaves_the_modu
     assert cell("[(d.THRESHOLD, d.LIMIT) for d in deps]") == [(100, 0.01), (0, 0), (100, 0.01), (0, 0)]
     err = capsys.readouterr().err
     for name, says in zip(names, (1, 0, 1, 0)):
-        assert err.count(f"hotswap: {name} ") == says, err
+        assert err.count(f"hotswap: {name} was not updated after {core} changed") == says, err
     assert "ZeroDivisionError" in err
 
     modules.write(core, "THRESHOLD = 5\n")

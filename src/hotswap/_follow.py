@@ -20,6 +20,7 @@ import sys
 import types
 import weakref
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from itertools import repeat
 from typing import Any
 
@@ -83,7 +84,7 @@ def follow_unchanged(
         return None
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
         writes.undo()
-        return run_failure(module.__name__, version, error)
+        return replace(run_failure(module.__name__, version, error), after=after)
     return _followed(module, version.path, writes, followed, reran, dirty, after)
 
 
@@ -409,7 +410,7 @@ def _run_batch(
     try:
         writes = batch.run(namespace, followed, tuple(map(_OLD, changes.values())), news)
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
-        return run_failure(module.__name__, version, error)
+        return replace(run_failure(module.__name__, version, error), after=after)
     rebound = writes.changed(batch.names)
     changes.update(rebound)
     for cache in caches_still_in(module, map(_NEW, changes.values())):
