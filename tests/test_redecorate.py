@@ -100,3 +100,81 @@ def test_an_alias_of_a_class_constant_that_changed_is_bound_again(story, cell):
     edit("class Limits:\n    TOP = (3, 4)\n\nTOP = Limits.TOP\n")
 
     assert cell("m.TOP, m.Limits.TOP") == ((3, 4), (3, 4))
+
+
+# -- the decorator in another module -------------------------------------------------------
+
+_TRACED = """
+def traced(fn):
+{before}
+    def wrapper(*args):
+        return {result}
+    return wrapper
+"""
+_USER = """
+from {deco} import traced
+
+@traced
+def f():
+    return {value}
+
+alias = f
+
+class Model:
+    @traced
+    def predict(self):
+        return "p"
+"""
+
+
+def _traced(before: str = "    pass", result: str = '("traced", fn(*args))') -> str:
+    return _TRACED.format(before=before, result=result)
+
+
+@pytest.fixture
+def decorated(shell, modules, cell):
+    """``deco.traced`` decorates ``user.f`` and ``user.Model.predict``; ``f`` and a model are taken."""
+    deco, user = modules.named("deco"), modules.named("user")
+    modules.write(deco, _traced())
+    modules.write(user, _USER.format(deco=deco, value=1))
+    cell("%autoreload 2")
+    cell(f"import {user} as user; from {user} import f; model = user.Model()")
+    assert cell("f(), user.alias(), model.predict()") == (("traced", 1), ("traced", 1), ("traced", "p"))
+    return deco, user
+
+
+@pytest.mark.parametrize(
+    "new_text, expected",
+    [
+        (_traced("    label = 'TRACED'", "(label, fn(*args))"), "TRACED"),  # gains a local
+        (_traced(result='("fixed", fn(*args))'), "fixed"),
+        (_traced("    n = 2", '("traced" * n, fn(*args))'), "tracedtraced"),
+    ],
+    ids=["gains a local", "same captures", "gains a local it computes"],
+)
+def test_what_another_modules_decorator_made_follows_its_wrapper(decorated, modules, cell, new_text, expected):
+    deco, _ = decorated
+    modules.write(deco, new_text)
+
+    assert cell("user.f(), f(), user.alias()") == ((expected, 1),) * 3
+    assert cell("model.predict(), user.Model().predict()") == ((expected, "p"),) * 2
+    assert cell("f is user.f is user.alias") is True
+
+
+def test_a_remade_definition_then_edited_keeps_the_new_wrapper(decorated, modules, cell):
+    deco, user = decorated
+    modules.write(deco, _traced("    label = 'TRACED'", "(label, fn(*args))"))
+    assert cell("f()") == ("TRACED", 1)
+    modules.write(user, _USER.format(deco=deco, value=2))
+
+    assert cell("f(), user.f(), user.alias()") == (("TRACED", 2),) * 3
+
+
+def test_a_remade_definition_that_fails_leaves_the_dependent_as_it_was(decorated, modules, cell, capsys):
+    deco, user = decorated
+    capsys.readouterr()
+    modules.write(deco, _traced("    assert fn.__name__ != 'f', 'no f'\n    label = 'T'", "(label, fn(*args))"))
+
+    assert cell("f(), user.alias()") == (("traced", 1), ("traced", 1))  # as it was: its remake failed
+    err = capsys.readouterr().err
+    assert f"{user} was not updated after {deco} changed" in err and "no f" in err, err

@@ -53,9 +53,10 @@ def functions_bound_to(
     }
 
 
-def _functions_in(values: Iterable[object], owner: str) -> list[types.FunctionType]:
-    """Functions of module ``owner`` held by these values: directly, in its classes, in wrappers."""
-    return _code_in(values, owner).functions
+def _functions_in(values: Iterable[object], owner: str, homes: frozenset[str] = frozenset()) -> list[types.FunctionType]:
+    """Functions of module ``owner`` held by these values: directly, in the classes of ``owner``
+    and of ``homes`` (the modules whose namespaces gave the values), in wrappers."""
+    return _code_in(values, owner, homes).functions
 
 
 def clear_caches_of(module: types.ModuleType, txn: Transaction) -> None:
@@ -148,7 +149,7 @@ class _CodeFound(NamedTuple):
     caches: list[Any]  # ``lru_cache``-like wrappers
 
 
-def _code_in(values: Iterable[object], owner: str) -> _CodeFound:
+def _code_in(values: Iterable[object], owner: str, homes: frozenset[str] = frozenset()) -> _CodeFound:
     """The functions and caches of module ``owner`` held by these values, in its classes, in wrappers."""
     found: dict[int, types.FunctionType] = {}
     caches: dict[int, Any] = {}
@@ -160,15 +161,15 @@ def _code_in(values: Iterable[object], owner: str) -> _CodeFound:
             continue
         seen.add(id(value))
         if isinstance(value, type):
-            stack += _own_class_values(value, owner)
+            stack += _own_class_values(value, owner, homes)
         else:
             _take_code(value, owner, found, caches)
     return _CodeFound(list(found.values()), list(caches.values()))
 
 
-def _own_class_values(cls: type, owner: str) -> list[object]:
-    """What a class of module ``owner`` holds (a class of another module is not looked into)."""
-    return list(cls.__dict__.values()) if cls.__module__ == owner else []
+def _own_class_values(cls: type, owner: str, homes: frozenset[str]) -> list[object]:
+    """What a class of module ``owner`` (or of ``homes``) holds: a library's class is not looked into."""
+    return list(cls.__dict__.values()) if cls.__module__ == owner or cls.__module__ in homes else []
 
 
 def _take_code(value: object, owner: str, found: dict[int, types.FunctionType], caches: dict[int, Any]) -> None:
@@ -368,9 +369,11 @@ def closures_follow(owner: str, namespaces: Iterable[dict[str, Any]], txn: Trans
     """
     if not txn.nested_code:
         return []
+    namespaces = list(namespaces)
+    homes = frozenset(name for namespace in namespaces if isinstance(name := namespace.get("__name__"), str))
     values = [value for namespace in namespaces for value in list(namespace.values())]
     values += [item for value in values for item in _items_of_small_container(value)]
-    return upgrade_closures(_functions_in(values, owner), txn)
+    return upgrade_closures(_functions_in(values, owner, homes), txn)
 
 
 _SMALL = 10_000  # callbacks live in small lists and dicts; large containers hold data

@@ -27,13 +27,7 @@ from ._aftercare import (
     replace_stand_ins,
 )
 from ._diff import Kind, Plan, Step
-from ._follow import (
-    all_changed,
-    came_and_went,
-    follow_unchanged,
-    steps_to_visit,
-    used_beyond_import,
-)
+from ._follow import all_changed, came_and_went, follow_unchanged, steps_to_visit, used_beyond_import
 from ._graph import resolve_from
 from ._outcomes import Failure, Reloaded, syntax_failure
 from ._scan import NAMESPACE, attributes_read
@@ -45,6 +39,7 @@ from ._upgrade import (
     cannot_follow,
     functions_named,
     is_code,
+    makers_of_what_cannot_follow,
     owned_by,
     try_upgrade,
     upgrade_code,
@@ -188,15 +183,16 @@ def _run_whole(run: Run, code: types.CodeType, path: str, reason: str, text: str
 
 
 def _follow(run: Run, rebind: Mapping[str, tuple[object, object]]) -> set[str]:
-    """Re-bind names taken from changed modules, where they still hold the old object."""
+    """Re-bind names taken from changed modules, where they still hold the old object (the same
+    object: a maker whose products cannot follow in place, ``Reloaded.remade``: only re-run)."""
     namespace = run.namespace
     for alias, (old, new) in rebind.items():
-        if namespace.get(alias, UNBOUND) is not old or old is new:
+        if namespace.get(alias, UNBOUND) is not old:
             continue
         if new is UNBOUND:
             del namespace[alias]
             run.unbound.append(alias)
-        else:
+        elif new is not old:
             namespace[alias] = new
         run.followed.append(alias)
     return set(run.followed)
@@ -504,6 +500,7 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
         added=added,
         removed=removed,
         rebound=rebound,
+        remade=tuple(makers_of_what_cannot_follow(namespace, upgraded, run.txn.nested_code)),
         stayed_old=tuple(dict.fromkeys(run.txn.notes)),
         reran=tuple(run.reran),
         whole_module=whole_module,

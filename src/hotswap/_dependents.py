@@ -137,6 +137,19 @@ class Dependents:
                 self._module_follows(edge, old, new, leaves, leaf, work)
         if leaves:
             self._follow_each_leaf(leaves, source, work)
+        if outcome.remade:
+            self._remake(outcome, work)
+
+    def _remake(self, outcome: Reloaded, work: Pass) -> None:
+        """Modules that made something with a function of ``outcome.remade`` (``@traced def f``)
+        run those statements again: the same object, followed (``_apply._follow``)."""
+        module = sys.modules.get(outcome.module)
+        for name in outcome.remade:
+            maker = getattr(module, name, UNBOUND)
+            for edge in self.graph.importers_of(outcome.module, name):
+                watched = self.watchlist.get(edge.importer)
+                if edge.name != STAR and watched is not None and edge.importer not in work.done:
+                    _job_for(work.jobs, watched).follow(edge.alias, maker, maker, outcome.module, name)
 
     def _module_follows(
         self,
@@ -154,6 +167,8 @@ class Dependents:
         if watched is None or module is None:
             return
         held = self._held_by(module, edge.alias, edge.source, edge.name, old) if self.behind else old
+        if held is new:  # it holds the new object already (the same object means: remake, see _remake)
+            return
         if edge.importer in leaves or leaf(watched):
             leaves.setdefault(edge.importer, []).append(LeafFollow(edge.alias, held, new, edge.name))
         else:

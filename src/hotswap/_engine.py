@@ -138,7 +138,7 @@ class ReloadStep:
         name, dependents = followed.module, self.dependents
         for alias in followed.followed:
             work.rebound(job.sources[alias]).append(f"{name}.{alias}")
-        if followed.changes and dependents.graph.has_importers(name):
+        if (followed.changes or followed.remade) and dependents.graph.has_importers(name):
             dependents.propagate(followed, work)
         if dependents.failed and own:
             dependents.retry_failed_after(name, work)

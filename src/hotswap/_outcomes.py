@@ -28,6 +28,9 @@ class Reloaded:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     rebound: tuple[str, ...] = ()  # other values whose object changed
+    # functions upgraded in place whose products cannot take the new code (a decorator whose
+    # wrapper captures other variables now): what dependents made with them is made again
+    remade: tuple[str, ...] = ()
     stayed_old: tuple[tuple[str, str], ...] = ()  # (object, why it could not be upgraded)
     reran: tuple[str, ...] = ()  # statements that ran again ("line 3 (X = 2)")
     whole_module: str | None = None  # why the whole module re-ran, when it did

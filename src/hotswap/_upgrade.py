@@ -25,6 +25,7 @@ __all__ = [
     "Transaction",  # its home is ``_undo``; importable from here too
     "UpgradeError",
     "cannot_follow",
+    "makers_of_what_cannot_follow",
     "describe",
     "functions_named",
     "is_code",
@@ -240,6 +241,26 @@ def cannot_follow(value: object, nested: Mapping[types.CodeType, types.CodeType]
         todo.append(function.__dict__.get("__wrapped__"))
         todo += [_cell_value(cell) for cell in function.__closure__ or ()]
     return False
+
+
+def makers_of_what_cannot_follow(
+    namespace: Mapping[str, object], names: Iterable[str], nested: Mapping[types.CodeType, types.CodeType]
+) -> list[str]:
+    """The functions among ``names`` (upgraded in place) whose new code makes closures that capture
+    other variables than the old code's made (a decorator's wrapper gained ``label``): what they
+    made before cannot take the new code, so what another module made with them (its
+    ``@traced def f``) must be made again, as a fresh import would."""
+    changed = {new for old, new in nested.items() if new.co_freevars != old.co_freevars}
+    if not changed:
+        return []
+    return [name for name in names if _makes_any(getattr(namespace.get(name), "__code__", None), changed)]
+
+
+def _makes_any(code: object, made: set[types.CodeType]) -> bool:
+    if not isinstance(code, types.CodeType):
+        return False
+    inner = _inner_code(code)
+    return any(c in made for c in inner) or any(_makes_any(c, made) for c in inner)
 
 
 def _cell_value(cell: types.CellType) -> object:
