@@ -20,6 +20,11 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
+try:
+    import fcntl
+except ImportError:  # Windows: journals of killed sessions are not swept
+    fcntl = None  # type: ignore[assignment]
+
 from ._pools import join_pools
 from ._source import SourceVersion
 from ._watch import Watchlist
@@ -120,16 +125,71 @@ class Journal:
 
 
 _FOLDER: str | None = None
+_PREFIX = "hotswap-journal-"
+_LOCK = "owner.lock"  # held (flock) by the session's process while it lives, even killed: see _sweep
+_HELD: list[int] = []  # the lock's descriptor, open for the life of the process
 
 
 def _process_folder() -> str:
     """One journal folder per session process: pools that outlive a reload of hotswap keep following."""
     global _FOLDER
     if _FOLDER is None or not os.path.isdir(_FOLDER):
-        _FOLDER = tempfile.mkdtemp(prefix="hotswap-journal-")
-        atexit.register(shutil.rmtree, _FOLDER, True)
+        _sweep_journals_of_sessions_gone()
+        _FOLDER = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
+        _hold_lock(_FOLDER)
+        atexit.register(_remove_if_ours, _FOLDER, os.getpid())
         os.makedirs(os.path.join(_FOLDER, "failures"))
         os.makedirs(os.path.join(_FOLDER, "joined"))
         with open(os.path.join(_FOLDER, "generation"), "wb") as counter:
             counter.write(COUNTER.pack(0))
     return _FOLDER
+
+
+def _remove_if_ours(folder: str, owner: int) -> None:
+    """At exit, in the session's process only: a child it forked runs the same exit handlers when
+    it ends normally, and must not take the journal from the session and its workers."""
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _hold_lock(folder: str) -> None:
+    """The session lives while this lock is held: the kernel lets go of it when the process ends,
+    however it ends (``kill -9`` too), and it is seen across PID namespaces sharing the folder."""
+    if fcntl is None:
+        return
+    descriptor = os.open(os.path.join(folder, _LOCK), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _HELD.append(descriptor)
+
+
+def _sweep_journals_of_sessions_gone() -> None:
+    """Remove the journals whose session ended without removing them (killed): a session's full
+    source texts would stay in the temporary folder for ever. Once, when a session starts."""
+    if fcntl is None:
+        return
+    root = tempfile.gettempdir()
+    try:
+        names = [name for name in os.listdir(root) if name.startswith(_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        folder = os.path.join(root, name)
+        if _owner_gone(os.path.join(folder, _LOCK)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _owner_gone(lock: str) -> bool:
+    """Is nobody holding this journal's lock? (No lock file: a journal being made, or of an
+    older hotswap: left alone.)"""
+    assert fcntl is not None
+    try:
+        descriptor = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: its session (or a child it forked) still runs
+    finally:
+        os.close(descriptor)  # (a lock taken goes with the descriptor)
+    return True
