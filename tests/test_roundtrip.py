@@ -238,6 +238,18 @@ def test_property_removed_and_restored_is_the_property_taken_before(story, cell)
     assert cell("p.given") == ("set-new", 3)
 
 
+def test_cached_property_removed_and_restored_is_the_descriptor_taken_before(story, cell):
+    old = "import functools\n\n\nclass Point:\n    @functools.cached_property\n    def norm(self):\n        return 'old'\n\n    def other(self):\n        return 0\n"
+    edit = story(old)
+    cell("norm_before = vars(m.Point)['norm']")
+    edit("class Point:\n    def other(self):\n        return 0\n")
+    cell("pass")
+    edit(old.replace("'old'", "'new'"))
+    cell("pass")
+
+    assert cell("vars(m.Point)['norm'] is norm_before and m.Point().norm") == "new"
+
+
 def test_method_restored_with_a_new_body_runs_it_everywhere_at_once(story, cell):
     edit = story(POINT)
     cell("import functools")

@@ -363,11 +363,11 @@ def _bury_methods_gone(cls: type, gone: Mapping[str, object], txn: Transaction) 
 
 
 def _is_method_of(cls: type, value: object, owner: str) -> bool:
-    """Is ``value`` a function (or ``staticmethod``, ``classmethod``, property, wrapper of one)
-    that the body of ``cls`` defined: not a function of the module set on it from outside, which
-    stays that function, nor code a class decorator generated (``@dataclass``'s ``__init__``),
-    which the decorator makes again."""
-    functions = _functions_in(value)
+    """Is ``value`` a function (or ``staticmethod``, ``classmethod``, property, ``cached_property``,
+    wrapper of one) that the body of ``cls`` defined: not a function of the module set on it from
+    outside, which stays that function, nor code a class decorator generated (``@dataclass``'s
+    ``__init__``), which the decorator makes again."""
+    functions = _functions_in(value.func if isinstance(value, functools.cached_property) else value)
     prefix = f"{cls.__qualname__}."
     return bool(functions) and all(
         f.__module__ == owner and f.__qualname__.startswith(prefix) and not _generated(f) for f in functions
