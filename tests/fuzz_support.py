@@ -80,12 +80,13 @@ for what no reloader can do; by design of the grammar or of the checks:
   old instances are compared on the members a fresh instance has (their extra attributes are
   their own state, e.g. a cached value of a removed ``cached_property``).
 * A name removed from a module is removed; a later version that defines it again gives back
-  the object it held (removal is a tombstone) where it was a function, a class or an enum member:
-  a user's such object, or an instance of such a class, is not compared while the fresh import
-  shows it gone, and compared again once a save brings it back. A plain value taken from a name
-  that goes is compared no more (when the name comes back through a star import, the user's
-  name that held the value does not follow). A method stops being compared once it changes kind or defining class, or is
-  removed (methods have no tombstones), an instance once its class changes kind (``Held``).
+  the object it held (removal is a tombstone) where it was a function, a class, an enum member
+  or a method of a class kept in place: a user's such object, an instance of such a class or a
+  method taken from one, is not compared while the fresh import shows it gone, and compared
+  again once a save brings it back. A plain value taken from a name that goes is compared no
+  more (when the name comes back through a star import, the user's name that held the value
+  does not follow). A method stops being compared once it changes kind or defining class (or
+  comes back as another kind), an instance once its class changes kind (``Held``).
 * A module imported before ``%load_ext hotswap`` and saved broken before the load runs a text
   hotswap never saw: its ``linecache`` is not checked until it runs a text hotswap read.
 * A name taken with ``from m import`` in a shell since replaced, and removed from ``m`` then,
@@ -1181,8 +1182,8 @@ class Held:
     mro: Any = None  # of an instance's (or bound method's) class, when taken
     valid: bool = True
     why: str = ""
-    # removal keeps it (a tombstone: a module-level function or class, an enum member, an instance
-    # of such a class): compared again once a save brings its name back. Plain values and methods
+    # removal keeps it (a tombstone: a module-level function or class, an enum member, a method, an
+    # instance of such a class): compared again once a save brings its name back. Plain values
     # are not kept: once gone, they are compared no more (a later name is a new object)
     kept: bool = False
 
@@ -1581,7 +1582,7 @@ class Runner:
                             # `cb = Point.size`: a method taken from the class (bound to it, for a classmethod)
                             alias = f"h{step}_{role}_{n}_cls_{member}"
                             ns[alias] = getattr(obj, member)
-                            held = Held("class method", role, n, member, alias, step, (kind, owner), info["mro"])
+                            held = Held("class method", role, n, member, alias, step, (kind, owner), info["mro"], kept=True)
                             state.held.append(held)
                     if not isinstance(info.get("instance"), dict):
                         continue
@@ -1598,7 +1599,7 @@ class Runner:
                                 ns[f"{alias}_{member}"] = getattr(instance, member)
                             except Exception:  # noqa: BLE001, S112
                                 continue
-                            held = Held("method", role, n, member, f"{alias}_{member}", step, (kind, owner), info["mro"])
+                            held = Held("method", role, n, member, f"{alias}_{member}", step, (kind, owner), info["mro"], kept=True)
                             state.held.append(held)
                 elif value[0] == "fn" and n.startswith("make_") and value[4]:
                     result = value[4].get(fuzz_oracle.SAMPLE_KEYS[1][0])
@@ -1764,8 +1765,12 @@ _ABSENT = object()
 _BUILD_CLASS = builtins.__build_class__
 
 
-_NAME_GONE, _MEMBER_GONE = "its name was removed from the module", "the enum member was removed"
-_UNTIL_IT_COMES_BACK = frozenset({_NAME_GONE, _MEMBER_GONE})
+_NAME_GONE, _MEMBER_GONE, _METHOD_GONE = (
+    "its name was removed from the module",
+    "the enum member was removed",
+    "the method was removed",
+)
+_UNTIL_IT_COMES_BACK = frozenset({_NAME_GONE, _MEMBER_GONE, _METHOD_GONE})
 
 
 def _still_comparable(held: Held, expected: Any, flagged: set[str]) -> str | None:
@@ -1793,7 +1798,7 @@ def _still_comparable(held: Held, expected: Any, flagged: set[str]) -> str | Non
         if held.kind in ("method", "class method"):
             entry = info["members"].get(held.member)
             if entry is None:
-                return "the method was removed"
+                return _METHOD_GONE
             if tuple(entry[:2]) != tuple(held.origin):
                 return "the method changed kind or defining class"
         return None

@@ -1,9 +1,9 @@
 """Tombstones: what a save removed from a module, kept for a save that brings it back.
 
 A branch switched away and back, a stash and pop, an undo in the editor: a
-function, class or enum member is removed by one save and restored by a later
-one. What the user took before (instances, ``from m import f``, callbacks, enum
-members used as dict keys) still holds the old object; a fresh import would give
+function, class, enum member or method is removed by one save and restored by a
+later one. What the user took before (instances, ``from m import f``, callbacks,
+bound methods, enum members used as dict keys) still holds the old object; a fresh import would give
 one object that all of them are. So a removed object is kept here, and a later
 save that defines the name again (same kind) upgrades the kept object in place
 and binds *it* again (``_apply``, ``_transaction``, ``_upgrade``). Where the name
@@ -15,7 +15,8 @@ tombstones as they were.
 
 Bounded: kept per module object (weakly: a module forgotten, its tombstones go
 with it), one per name (the last object removed under it), and at most
-``_KEPT_PER_MODULE`` per module, the oldest dropped first.
+``_KEPT_PER_MODULE`` of each sort (names, enum members, methods) per module, the
+oldest dropped first.
 """
 
 from __future__ import annotations
@@ -34,16 +35,19 @@ _KEPT_PER_MODULE = 256
 
 
 class Graves:
-    """One module's tombstones: module-level names, and enum members by (enum, member name)."""
+    """One module's tombstones: module-level names, enum members by (enum, member name), and
+    methods by (class, method name)."""
 
-    __slots__ = ("__weakref__", "members", "names")
+    __slots__ = ("__weakref__", "members", "methods", "names")
 
     def __init__(self) -> None:
         self.names: dict[str, object] = {}  # name -> the object it held when removed
         self.members: dict[tuple[str, str], object] = {}  # (enum qualname, member name) -> member
+        # (class qualname, name) -> (the class, weakly; the class-dict entry it held when removed)
+        self.methods: dict[tuple[str, str], tuple[weakref.ref[type], object]] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.names or self.members)
+        return bool(self.names or self.members or self.methods)
 
     def name(self, name: str) -> object:
         """The object a removed module-level ``name`` held, or ``UNBOUND``."""
@@ -54,11 +58,22 @@ class Graves:
         member = self.members.get((enum_class.__qualname__, name))
         return member if member is not None and type(member) is enum_class else None
 
+    def method(self, cls: type, name: str) -> object:
+        """The entry (function, ``staticmethod``...) removed from ``cls`` as ``name``, or ``None``.
+
+        Only from that very class: another class of the same qualname (one that could not be
+        kept in place) has other instances, and its methods another ``__class__``."""
+        found = self.methods.get((cls.__qualname__, name))
+        return found[1] if found is not None and found[0]() is cls else None
+
     def bury(self, name: str, value: object, txn: Transaction) -> None:
         _put(self.names, name, value, txn)
 
     def bury_member(self, enum_class: type, name: str, member: object, txn: Transaction) -> None:
         _put(self.members, (enum_class.__qualname__, name), member, txn)
+
+    def bury_method(self, cls: type, name: str, value: object, txn: Transaction) -> None:
+        _put(self.methods, (cls.__qualname__, name), (weakref.ref(cls), value), txn)
 
     def unbury(self, name: str, txn: Transaction) -> None:
         if name in self.names:
@@ -71,11 +86,18 @@ class Graves:
             txn.keep_contents(self.members)
             del self.members[key]
 
+    def unbury_method(self, cls: type, name: str, txn: Transaction) -> None:
+        key = (cls.__qualname__, name)
+        if key in self.methods:
+            txn.keep_contents(self.methods)
+            del self.methods[key]
+
 
 _Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
 
 
-def _put(kept: dict[_Key, object], key: _Key, value: object, txn: Transaction) -> None:
+def _put(kept: dict[_Key, _Value], key: _Key, value: _Value, txn: Transaction) -> None:
     """Keep ``value`` under ``key`` (the newest last), the oldest dropped beyond the bound."""
     txn.keep_contents(kept)
     kept.pop(key, None)

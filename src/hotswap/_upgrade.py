@@ -362,13 +362,63 @@ def upgrade_class(old: type, new: type, txn: Transaction) -> type:
     if isinstance(old, enum.EnumMeta):
         _keep_enum_members(old, new, new_ns, txn)
     kept = _CLASS_KEEP | _slot_names(new)
-    for name in [n for n in old_ns if n not in new_ns and n not in kept]:
+    gone = {n: v for n, v in old_ns.items() if n not in new_ns and n not in kept}
+    for name in gone:
         txn.delete(old, name)
+    graves = _bury_methods_gone(old, gone, txn)
     for name, value in new_ns.items():
         if name not in kept:
-            _take_class_entry(old, name, old_ns.get(name, UNBOUND), value, txn)
+            _take_class_entry(old, name, old_ns.get(name, UNBOUND), value, txn, graves)
     _rebind_class_cell(new_ns, new, old, txn)
     return old
+
+
+def _bury_methods_gone(cls: type, gone: Mapping[str, object], txn: Transaction) -> Graves:
+    """The methods the new body of ``cls`` no longer defines are kept (``_tombstones``), for a
+    later save that defines them again; the module's tombstones, to claim from."""
+    methods = {name: value for name, value in gone.items() if _is_method_of(cls, value, txn.owner)}
+    graves = graves_of(txn.owner, create=bool(methods))
+    for name, value in methods.items():
+        graves.bury_method(cls, name, value, txn)
+    return graves
+
+
+def _is_method_of(cls: type, value: object, owner: str) -> bool:
+    """Is ``value`` a function (or ``staticmethod``, ``classmethod``, property, ``cached_property``,
+    wrapper of one) that the body of ``cls`` defined: not a function of the module set on it from
+    outside, which stays that function, nor code a class decorator generated (``@dataclass``'s
+    ``__init__``), which the decorator makes again."""
+    functions = _functions_in(value.func if isinstance(value, functools.cached_property) else value)
+    prefix = f"{cls.__qualname__}."
+    return bool(functions) and all(
+        f.__module__ == owner and f.__qualname__.startswith(prefix) and not _generated(f) for f in functions
+    )
+
+
+def _generated(function: types.FunctionType) -> bool:
+    """Is it code made by ``exec`` (its file ``<string>``), or a wrapper of such code
+    (``@dataclass``'s ``__repr__``)?"""
+    item: object = function
+    for _ in range(16):  # a ``__wrapped__`` chain may loop
+        if not isinstance(item, types.FunctionType):
+            return False
+        if item.__code__.co_filename.startswith("<"):
+            return True
+        item = item.__dict__.get("__wrapped__")
+    return False
+
+
+def _claim_method(graves: Graves, cls: type, name: str, new: object, txn: Transaction) -> object:
+    """What ``cls`` holds as ``name``, a member its earlier version lost and its new body defines
+    again: the entry kept for it, upgraded in place, where the new one is of its kind (a function
+    for a function, a ``staticmethod`` for a ``staticmethod``...); else ``new``."""
+    buried = graves.method(cls, name)
+    if buried is None:
+        return new
+    graves.unbury_method(cls, name, txn)  # back, of whatever kind: a later removal keeps the new one
+    if type(buried) is not type(new) or not _is_method_of(cls, new, txn.owner):
+        return new
+    return try_upgrade(buried, new, txn)
 
 
 def _take_bases(old: type, new: type, txn: Transaction) -> None:
@@ -380,9 +430,15 @@ def _take_bases(old: type, new: type, txn: Transaction) -> None:
         raise UpgradeError(f"its base classes changed and old instances cannot follow ({why})") from why
 
 
-def _take_class_entry(old: type, name: str, old_value: object, value: object, txn: Transaction) -> None:
-    """``old.name`` becomes ``value``: the old object itself, upgraded, where it carries code."""
-    if old_value is not UNBOUND and is_code(value) and owned_by(old_value, txn.owner):
+def _take_class_entry(
+    old: type, name: str, old_value: object, value: object, txn: Transaction, graves: Graves
+) -> None:
+    """``old.name`` becomes ``value``: the old object itself, upgraded, where it carries code;
+    for a name ``old`` lost to an earlier save, the method kept then (``_claim_method``)."""
+    if old_value is UNBOUND:
+        if graves:
+            value = _claim_method(graves, old, name, value, txn)
+    elif is_code(value) and owned_by(old_value, txn.owner):
         value = try_upgrade(old_value, value, txn)
     if old_value is not value:
         txn.set(old, name, value)
