@@ -109,6 +109,16 @@ def new_shell(modules: Any) -> Iterator[NewShell]:
     assert not internal, f"hotswap had internal errors: {internal!r}"
 
 
+def counted_runs(modules: Any) -> tuple[str, str]:
+    """A module ``log`` and the text of ``modules.name`` (``text.format(value)``: its ``f()``
+    gives ``value``), which appends to ``log.RUNS`` each time it runs; the first version saved."""
+    log = modules.named("log")
+    modules.write(log, "RUNS = []\n")
+    text = f"import {log}\n{log}.RUNS.append(1)\n\ndef f():\n    return {{}}\n"
+    modules.write(modules.name, text.format(1))
+    return log, text
+
+
 # -- a second shell ----------------------------------------------------------
 
 
@@ -134,10 +144,7 @@ def test_a_new_shell_reloads_the_modules_the_old_one_imported(new_shell, modules
 
 
 def test_the_old_shell_keeps_no_hooks_and_nothing_reloads_twice(new_shell, modules):
-    log = modules.named("log")
-    modules.write(log, "RUNS = []\n")
-    text = f"import {log}\n{log}.RUNS.append(1)\n\ndef f():\n    return {{}}\n"
-    modules.write(modules.name, text.format(1))
+    log, text = counted_runs(modules)
     old = new_shell(load=True)
     run(old, "%autoreload --full 2")
     run(old, f"import {modules.name} as m, {log} as log")
@@ -305,10 +312,7 @@ def test_loaded_again_twice_around_a_failed_save_tracebacks_show_the_text_that_r
 
 def test_a_save_while_unloaded_is_applied_once_loaded_again(new_shell, modules):
     """What the module ran when hotswap was unloaded is known: the save is applied as an edit."""
-    log = modules.named("log")
-    modules.write(log, "RUNS = []\n")
-    text = f"import {log}\n{log}.RUNS.append(1)\n\ndef f():\n    return {{}}\n"
-    modules.write(modules.name, text.format(1))
+    log, text = counted_runs(modules)
     shell = new_shell(load=True)
     run(shell, f"import {modules.name} as m, {log} as log")
     run(shell, "%unload_ext hotswap")

@@ -18,8 +18,9 @@ import types
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeGuard
 
+from ._closures import upgrade_closures
 from ._undo import Transaction
-from ._upgrade import functions_named, upgrade_closures
+from ._upgrade import functions_named
 from ._vocab import HOLDS_NO_CODE, SET_BY_IMPORT
 
 __all__ = [

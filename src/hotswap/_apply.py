@@ -26,6 +26,7 @@ from ._aftercare import (
     placehold_new_fields,
     replace_stand_ins,
 )
+from ._closures import cannot_follow, makers_of_what_cannot_follow
 from ._diff import Kind, Plan, Step
 from ._follow import all_changed, came_and_went, follow_unchanged, steps_to_visit, used_beyond_import
 from ._graph import resolve_from
@@ -34,16 +35,7 @@ from ._scan import NAMESPACE, attributes_read
 from ._source import SourceVersion
 from ._tombstones import Graves, graves_of
 from ._transaction import InternalError, NeedsWholeModule, Run, run_in_transaction
-from ._upgrade import (
-    UpgradeError,
-    cannot_follow,
-    functions_named,
-    is_code,
-    makers_of_what_cannot_follow,
-    owned_by,
-    try_upgrade,
-    upgrade_code,
-)
+from ._upgrade import UpgradeError, functions_named, is_code, owned_by, try_upgrade, upgrade_code
 from ._vocab import SET_BY_IMPORT, UNBOUND, exported, is_dunder
 
 __all__ = ["reload_module"]

@@ -14,9 +14,10 @@ from __future__ import annotations
 import enum
 import functools
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from ._closures import pair_nested_code
 from ._tombstones import Graves, graves_of
 from ._undo import Transaction
 from ._vocab import UNBOUND
@@ -24,15 +25,12 @@ from ._vocab import UNBOUND
 __all__ = [
     "Transaction",  # its home is ``_undo``; importable from here too
     "UpgradeError",
-    "cannot_follow",
-    "makers_of_what_cannot_follow",
     "describe",
     "functions_named",
     "is_code",
     "owned_by",
     "try_upgrade",
     "upgrade",
-    "upgrade_closures",
     "upgrade_code",
     "upgrade_class",
 ]
@@ -174,100 +172,10 @@ def upgrade_code(old: types.FunctionType, new: types.FunctionType, txn: Transact
     later statements set (``__dict__``, ``__wrapped__``) and its closure stay.
     """
     _check_compatible(old, new)
-    _pair_nested_code(old.__code__, new.__code__, txn)
+    pair_nested_code(old.__code__, new.__code__, txn)
     for field in ("__code__", "__defaults__", "__kwdefaults__", "__annotations__", "__doc__"):
         txn.set(old, field, getattr(new, field))
     txn.remember(new, old)
-
-
-def _pair_nested_code(old: types.CodeType, new: types.CodeType, txn: Transaction) -> None:
-    """Inner functions, by name and order: their old closures will take the new code."""
-    if old is new:
-        return
-    olds, news = _inner_code(old), _inner_code(new)
-    for name in {c.co_name for c in olds}:
-        same_old, same_new = _named(olds, name), _named(news, name)
-        if len(same_old) != len(same_new):
-            continue  # which old one became which new one is unknown: they stay old
-        for a, b in zip(same_old, same_new):
-            if a != b:
-                txn.nested_code[a] = b
-            _pair_nested_code(a, b, txn)
-
-
-def _inner_code(code: types.CodeType) -> list[types.CodeType]:
-    """The code objects of the functions, classes and comprehensions defined inside ``code``."""
-    return [c for c in code.co_consts if isinstance(c, types.CodeType)]
-
-
-def _named(codes: list[types.CodeType], name: str) -> list[types.CodeType]:
-    return [c for c in codes if c.co_name == name]
-
-
-def upgrade_closures(functions: Iterable[types.FunctionType], txn: Transaction) -> list[str]:
-    """Closures made by old code (a decorator's wrapper, a factory's product) run the new code.
-
-    Their captured values are kept. Returns the names of those upgraded.
-    """
-    upgraded = []
-    for function in functions:
-        new = txn.nested_code.get(function.__code__)
-        if new is None:
-            continue
-        if new.co_freevars != function.__code__.co_freevars:
-            txn.notes.append(
-                (describe(function), "the variables it captures changed: it keeps its old code")
-            )
-            continue
-        txn.set(function, "__code__", new)
-        upgraded.append(function.__qualname__)
-    return upgraded
-
-
-def cannot_follow(value: object, nested: Mapping[types.CodeType, types.CodeType]) -> bool:
-    """Is ``value`` (or a function it wraps or captures) a closure of old code whose new code
-    (``nested``: old -> new, see ``_pair_nested_code``) captures other variables: it cannot take
-    the new code in place, and only making it again gives what a fresh import gives."""
-    seen: set[int] = set()
-    todo = [value]
-    while todo and len(seen) < 64:
-        function = todo.pop()
-        if not isinstance(function, types.FunctionType) or id(function) in seen:
-            continue
-        seen.add(id(function))
-        new = nested.get(function.__code__)
-        if new is not None and new.co_freevars != function.__code__.co_freevars:
-            return True
-        todo.append(function.__dict__.get("__wrapped__"))
-        todo += [_cell_value(cell) for cell in function.__closure__ or ()]
-    return False
-
-
-def makers_of_what_cannot_follow(
-    namespace: Mapping[str, object], names: Iterable[str], nested: Mapping[types.CodeType, types.CodeType]
-) -> list[str]:
-    """The functions among ``names`` (upgraded in place) whose new code makes closures that capture
-    other variables than the old code's made (a decorator's wrapper gained ``label``): what they
-    made before cannot take the new code, so what another module made with them (its
-    ``@traced def f``) must be made again, as a fresh import would."""
-    changed = {new for old, new in nested.items() if new.co_freevars != old.co_freevars}
-    if not changed:
-        return []
-    return [name for name in names if _makes_any(getattr(namespace.get(name), "__code__", None), changed)]
-
-
-def _makes_any(code: object, made: set[types.CodeType]) -> bool:
-    if not isinstance(code, types.CodeType):
-        return False
-    inner = _inner_code(code)
-    return any(c in made for c in inner) or any(_makes_any(c, made) for c in inner)
-
-
-def _cell_value(cell: types.CellType) -> object:
-    try:
-        return cell.cell_contents
-    except ValueError:  # an empty cell
-        return UNBOUND
 
 
 def _upgrade_function(
@@ -277,7 +185,7 @@ def _upgrade_function(
     if not owned_by(old, txn.owner):
         raise UpgradeError(f"it belongs to module {old.__module__!r}")
     _check_compatible(old, new)
-    _pair_nested_code(old.__code__, new.__code__, txn)
+    pair_nested_code(old.__code__, new.__code__, txn)
     txn.remember(new, old)  # before recursing: closures may refer back to it
     for old_cell, new_cell in zip(old.__closure__ or (), new.__closure__ or ()):
         _upgrade_cell(old_cell, new_cell, txn)
