@@ -153,11 +153,9 @@ class ReloadStep:
         module = sys.modules.get(watched.name)
         if module is None or watched.compiled or not watched.trusted or watched.name in self.dependents.behind:
             return None
-        after = job.after()
-        outcome = follow_unchanged(module, watched.running, job.rebind, after)
+        outcome = follow_unchanged(module, watched.running, job.rebind, job.after())
         if isinstance(outcome, Failure):
             self.dependents.note_behind(watched.name, module, job, outcome)
-            return replace(outcome, after=after)
         return outcome
 
     def _apply(self, job: Job, work: Pass) -> Outcome | None:

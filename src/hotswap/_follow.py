@@ -84,8 +84,14 @@ def follow_unchanged(
         return None
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
         writes.undo()
-        return replace(run_failure(module.__name__, version, error), after=after)
+        return _failure(module, version, error, after)
     return _followed(module, version.path, writes, followed, reran, dirty, after)
+
+
+def _failure(module: types.ModuleType, version: SourceVersion, error: BaseException, after: tuple[str, ...]) -> Failure:
+    """A statement failed with the new values: said as a failure to follow ``after``, its file
+    being as it was (rolled back by the caller)."""
+    return replace(run_failure(module.__name__, version, error), after=after)
 
 
 def _run_moves(writes: Writes, moves: tuple[_Move, ...], news: dict[str, object]) -> tuple[list[str], set[str]]:
@@ -410,7 +416,7 @@ def _run_batch(
     try:
         writes = batch.run(namespace, followed, tuple(map(_OLD, changes.values())), news)
     except BaseException as error:  # noqa: BLE001 - rolled back, said like any failure
-        return replace(run_failure(module.__name__, version, error), after=after)
+        return _failure(module, version, error, after)
     rebound = writes.changed(batch.names)
     changes.update(rebound)
     for cache in caches_still_in(module, map(_NEW, changes.values())):
