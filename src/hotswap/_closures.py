@@ -18,7 +18,13 @@ from collections.abc import Iterable, Mapping
 from ._undo import Transaction
 from ._vocab import UNBOUND
 
-__all__ = ["cannot_follow", "makers_of_what_cannot_follow", "pair_nested_code", "upgrade_closures"]
+__all__ = [
+    "cannot_follow",
+    "captures_otherwise",
+    "makers_of_what_cannot_follow",
+    "pair_nested_code",
+    "upgrade_closures",
+]
 
 
 def pair_nested_code(old: types.CodeType, new: types.CodeType, txn: Transaction) -> None:
@@ -45,6 +51,12 @@ def _named(codes: list[types.CodeType], name: str) -> list[types.CodeType]:
     return [c for c in codes if c.co_name == name]
 
 
+def captures_otherwise(old: types.CodeType, new: types.CodeType) -> bool:
+    """Does the new code capture other variables than the old? Then it cannot go into a closure
+    the old code made: the cells it needs are not there."""
+    return new.co_freevars != old.co_freevars
+
+
 def upgrade_closures(functions: Iterable[types.FunctionType], txn: Transaction) -> list[str]:
     """Closures made by old code (a decorator's wrapper, a factory's product) run the new code.
 
@@ -55,7 +67,7 @@ def upgrade_closures(functions: Iterable[types.FunctionType], txn: Transaction) 
         new = txn.nested_code.get(function.__code__)
         if new is None:
             continue
-        if new.co_freevars != function.__code__.co_freevars:
+        if captures_otherwise(function.__code__, new):
             txn.notes.append(
                 (f"function {function.__qualname__}", "the variables it captures changed: it keeps its old code")
             )
@@ -67,7 +79,7 @@ def upgrade_closures(functions: Iterable[types.FunctionType], txn: Transaction) 
 
 def cannot_follow(value: object, nested: Mapping[types.CodeType, types.CodeType]) -> bool:
     """Is ``value`` (or a function it wraps or captures) a closure of old code whose new code
-    (``nested``: old -> new, see ``_pair_nested_code``) captures other variables: it cannot take
+    (``nested``: old -> new, see ``pair_nested_code``) captures other variables: it cannot take
     the new code in place, and only making it again gives what a fresh import gives."""
     seen: set[int] = set()
     todo = [value]
@@ -77,7 +89,7 @@ def cannot_follow(value: object, nested: Mapping[types.CodeType, types.CodeType]
             continue
         seen.add(id(function))
         new = nested.get(function.__code__)
-        if new is not None and new.co_freevars != function.__code__.co_freevars:
+        if new is not None and captures_otherwise(function.__code__, new):
             return True
         todo.append(function.__dict__.get("__wrapped__"))
         todo += [_cell_value(cell) for cell in function.__closure__ or ()]
@@ -91,7 +103,7 @@ def makers_of_what_cannot_follow(
     other variables than the old code's made (a decorator's wrapper gained ``label``): what they
     made before cannot take the new code, so what another module made with them (its
     ``@traced def f``) must be made again, as a fresh import would."""
-    changed = {new for old, new in nested.items() if new.co_freevars != old.co_freevars}
+    changed = {new for old, new in nested.items() if captures_otherwise(old, new)}
     if not changed:
         return []
     return [name for name in names if _makes_any(getattr(namespace.get(name), "__code__", None), changed)]

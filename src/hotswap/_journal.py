@@ -126,7 +126,7 @@ class Journal:
 
 _FOLDER: str | None = None
 _PREFIX = "hotswap-journal-"
-_LOCK = "owner.lock"  # held (flock) by the session's process while it lives, even killed: see _sweep
+_LOCK = "owner.lock"  # held (flock) by the session's process while it lives: see _hold_lock
 _HELD: list[int] = []  # the lock's descriptor, open for the life of the process
 
 

@@ -17,7 +17,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from ._closures import pair_nested_code
+from ._closures import captures_otherwise, pair_nested_code
 from ._tombstones import Graves, graves_of
 from ._undo import Transaction
 from ._vocab import UNBOUND
@@ -154,8 +154,8 @@ def _upgrade_partial(old: functools.partial[Any], new: functools.partial[Any], t
 
 
 def _check_compatible(old: types.FunctionType, new: types.FunctionType) -> None:
-    old_free, new_free = old.__code__.co_freevars, new.__code__.co_freevars
-    if old_free != new_free:
+    if captures_otherwise(old.__code__, new.__code__):
+        old_free, new_free = old.__code__.co_freevars, new.__code__.co_freevars
         raise UpgradeError(
             f"its free variables changed ({', '.join(old_free) or 'none'} -> "
             f"{', '.join(new_free) or 'none'}): references taken before the edit "
