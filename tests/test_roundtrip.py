@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import types
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -37,6 +39,14 @@ def test_function_removed_and_restored_is_the_object_taken_before(story, modules
     assert cell("f(), callbacks[0]()") == ("new", "new")
 
 
+def each_applied_at_a_cell(edit: Callable[[str], None], cell: Callable[[str], Any], *texts: str) -> None:
+    """Each text saved, then a cell run (which applies it): saves that come one per cell, as a
+    checkout and back, or a stash and pop, come between cells."""
+    for text in texts:
+        edit(text)
+        cell("pass")
+
+
 def test_class_removed_and_restored_keeps_old_instances_its_own(story, cell):
     edit = story("class Point:\n    def hello(self):\n        return 'old'\n\nX = 1\n")
     cell("p = m.Point(); Point_before = m.Point")
@@ -61,12 +71,19 @@ def test_enum_member_removed_and_restored_is_the_member_again(story, cell):
     assert cell("m.Color is Color_before and list(m.Color) == [m.Color.RED, green]") is True
 
 
-def test_dependent_that_took_a_function_before_its_removal_holds_it_again(shell, modules, cell):
+def core_and_user(modules: Any, cell: Callable[[str], Any], core_text: str, user_text: str) -> str:
+    """Modules ``core`` and ``user`` (``user_text`` formatted with ``core``'s name), imported in
+    mode 2 as ``core`` and ``user``; returns ``core``'s name."""
     core, user = modules.named("core"), modules.named("user")
-    modules.write(core, F_OLD)
-    modules.write(user, f"from {core} import f\n\ndef call():\n    return f()\n")
+    modules.write(core, core_text)
+    modules.write(user, user_text.format(core=core))
     cell("%autoreload 2")
     cell(f"import {core} as core, {user} as user")
+    return core
+
+
+def test_dependent_that_took_a_function_before_its_removal_holds_it_again(shell, modules, cell):
+    core = core_and_user(modules, cell, F_OLD, "from {core} import f\n\ndef call():\n    return f()\n")
     modules.write(core, F_GONE)
     cell("pass")
     modules.write(core, F_NEW)
@@ -75,11 +92,7 @@ def test_dependent_that_took_a_function_before_its_removal_holds_it_again(shell,
 
 
 def test_name_restored_as_another_kind_is_the_new_object_everywhere(shell, modules, cell):
-    core, user = modules.named("core"), modules.named("user")
-    modules.write(core, F_OLD)
-    modules.write(user, f"from {core} import f\n")
-    cell("%autoreload 2")
-    cell(f"import {core} as core, {user} as user")
+    core = core_and_user(modules, cell, F_OLD, "from {core} import f\n")
     cell("f_before = core.f")
     modules.write(core, F_GONE)
     cell("pass")
@@ -91,11 +104,7 @@ def test_name_restored_as_another_kind_is_the_new_object_everywhere(shell, modul
 
 
 def test_constant_a_dependent_held_follows_when_it_comes_back(shell, modules, cell):
-    core, user = modules.named("core"), modules.named("user")
-    modules.write(core, "LIMITS = [1, 2]\n")
-    modules.write(user, f"from {core} import LIMITS\nTOTAL = sum(LIMITS)\n")
-    cell("%autoreload 2")
-    cell(f"import {core} as core, {user} as user")
+    core = core_and_user(modules, cell, "LIMITS = [1, 2]\n", "from {core} import LIMITS\nTOTAL = sum(LIMITS)\n")
     modules.write(core, "OTHER = 0\n")
     cell("pass")
     modules.write(core, "LIMITS = [1, 2, 3]\n")
@@ -106,10 +115,7 @@ def test_constant_a_dependent_held_follows_when_it_comes_back(shell, modules, ce
 def test_a_failed_save_that_restores_a_name_leaves_its_tombstone_for_the_next(story, modules, cell, capsys):
     edit = story(F_OLD)
     cell("f_before = m.f")
-    edit(F_GONE)
-    cell("pass")
-    edit(F_NEW + "1 / 0\n")
-    cell("pass")
+    each_applied_at_a_cell(edit, cell, F_GONE, F_NEW + "1 / 0\n")
     assert "ZeroDivisionError" in capsys.readouterr().err
     assert cell("hasattr(m, 'f')") is False  # the module as it was
     edit(F_NEW)
@@ -209,10 +215,12 @@ def test_methods_removed_and_restored_are_the_functions_taken_before(story, cell
     edit(POINT_GONE)
     cell("pass")
     assert cell("[hasattr(m.Point, n) for n in ('area', 'make', 'build', 'size')]") == [False] * 4
-    edit(POINT)  # restored as it was
-    cell("pass")
-    edit(_point(POINT))  # then its bodies edited
-    cell("pass")
+    each_applied_at_a_cell(
+        edit,
+        cell,
+        POINT,  # restored as it was
+        _point(POINT),  # then its bodies edited
+    )
 
     assert cell("m.Point is Point_before and m.Point.area is area_before and p.area.__func__ is area_before") is True
     assert cell("area_before(p), bound_before(), partial_before(), p.on_click()") == ("area-new",) * 4
@@ -226,12 +234,7 @@ def test_property_removed_and_restored_is_the_property_taken_before(story, cell)
     edit = story(POINT)
     cell("import functools")
     cell(TAKE_POINT)
-    edit(POINT_GONE)
-    cell("pass")
-    edit(POINT)
-    cell("pass")
-    edit(_point(POINT))
-    cell("pass")
+    each_applied_at_a_cell(edit, cell, POINT_GONE, POINT, _point(POINT))
 
     assert cell("vars(m.Point)['size'] is size_before and (p.size, size_before.fget(p))") == ("size-new",) * 2
     cell("p.size = 3")
@@ -242,10 +245,12 @@ def test_cached_property_removed_and_restored_is_the_descriptor_taken_before(sto
     old = "import functools\n\n\nclass Point:\n    @functools.cached_property\n    def norm(self):\n        return 'old'\n\n    def other(self):\n        return 0\n"
     edit = story(old)
     cell("norm_before = vars(m.Point)['norm']")
-    edit("class Point:\n    def other(self):\n        return 0\n")
-    cell("pass")
-    edit(old.replace("'old'", "'new'"))
-    cell("pass")
+    each_applied_at_a_cell(
+        edit,
+        cell,
+        "class Point:\n    def other(self):\n        return 0\n",
+        old.replace("'old'", "'new'"),
+    )
 
     assert cell("vars(m.Point)['norm'] is norm_before and m.Point().norm") == "new"
 
@@ -254,10 +259,12 @@ def test_method_restored_with_a_new_body_runs_it_everywhere_at_once(story, cell)
     edit = story(POINT)
     cell("import functools")
     cell(TAKE_POINT)
-    edit(POINT_GONE)
-    cell("pass")
-    edit(_point(POINT))  # brought back edited, in one save
-    cell("pass")
+    each_applied_at_a_cell(
+        edit,
+        cell,
+        POINT_GONE,
+        _point(POINT),  # brought back edited, in one save
+    )
 
     assert cell("m.Point.area is area_before and bound_before() == p.on_click() == 'area-new'") is True
     assert cell("make_before(), build_before()") == ("make-new", ("build-new", "Point"))
@@ -272,10 +279,7 @@ def test_instance_made_before_calls_the_restored_method_through_its_callbacks(st
     edit(gone)
     cell("pass")
     assert cell("m.Square().area()") == "base"
-    edit(old)
-    cell("pass")
-    edit(old.replace("'old'", "'new'"))
-    cell("pass")
+    each_applied_at_a_cell(edit, cell, old, old.replace("'old'", "'new'"))
 
     assert cell("square.hooks['area'](), square.area(), m.Square().area()") == (("new", "base"),) * 3
     assert cell("inherited.__func__ is m.Square.area and inherited()") == ("new", "base")
@@ -285,12 +289,13 @@ def test_method_of_a_nested_class_removed_and_restored(story, cell):
     old = "class Outer:\n    class Inner:\n        def hello(self):\n            return 'old'\n\n        def other(self):\n            return 0\n"
     edit = story(old)
     cell("hello_before = m.Outer.Inner.hello; inner = m.Outer.Inner()")
-    edit("class Outer:\n    class Inner:\n        def other(self):\n            return 0\n")
-    cell("pass")
-    edit(old)
-    cell("pass")
-    edit(old.replace("'old'", "'new'"))
-    cell("pass")
+    each_applied_at_a_cell(
+        edit,
+        cell,
+        "class Outer:\n    class Inner:\n        def other(self):\n            return 0\n",
+        old,
+        old.replace("'old'", "'new'"),
+    )
 
     assert cell("m.Outer.Inner.hello is hello_before and hello_before(inner)") == "new"
 
@@ -300,10 +305,7 @@ def test_a_failed_save_that_restores_a_method_leaves_its_tombstone_for_the_next(
     edit = story(POINT)
     cell("import functools")
     cell(TAKE_POINT)
-    edit(POINT_GONE)
-    cell("pass")
-    edit(_point(POINT, "broken") + failure)
-    cell("pass")
+    each_applied_at_a_cell(edit, cell, POINT_GONE, _point(POINT, "broken") + failure)
     assert "Error" in capsys.readouterr().err
     assert cell("hasattr(m.Point, 'area') or hasattr(m.Point, 'make')") is False  # the class as it was
     assert cell("area_before(p)") == "AREA"  # the kept function was not left half-upgraded
@@ -327,10 +329,12 @@ def test_method_restored_as_another_kind_is_the_new_object(story, cell, kind):
     old = "class Point:\n    def area(self):\n        return 'old'\n\n    def keep(self):\n        return 'old'\n"
     edit = story(old)
     cell("p = m.Point(); area_before = m.Point.area; keep_before = m.Point.keep")
-    edit("class Point:\n    pass\n")
-    cell("pass")
-    edit("class Point:\n" + ANOTHER_KIND[kind] + "\n    def keep(self):\n        return 'new'\n")
-    cell("pass")
+    each_applied_at_a_cell(
+        edit,
+        cell,
+        "class Point:\n    pass\n",
+        "class Point:\n" + ANOTHER_KIND[kind] + "\n    def keep(self):\n        return 'new'\n",
+    )
 
     assert cell("m.Point.keep is keep_before and keep_before(p)") == "new"
     assert cell("vars(m.Point)['area'] is not area_before and area_before(p)") == "old"  # left as it was
@@ -341,12 +345,13 @@ def test_method_of_a_class_removed_then_restored_with_its_class(story, cell):
     old = "class Point:\n    def area(self):\n        return 'old'\n\n    def other(self):\n        return 0\n\n\nX = 1\n"
     edit = story(old)
     cell("p = m.Point(); Point_before = m.Point; area_before = m.Point.area; bound_before = p.area")
-    edit("class Point:\n    def other(self):\n        return 0\n\n\nX = 1\n")  # the method goes first
-    cell("pass")
-    edit("X = 1\n")  # then its class
-    cell("pass")
-    edit(old.replace("'old'", "'new'"))  # both come back
-    cell("pass")
+    each_applied_at_a_cell(
+        edit,
+        cell,
+        "class Point:\n    def other(self):\n        return 0\n\n\nX = 1\n",  # the method goes first
+        "X = 1\n",  # then its class
+        old.replace("'old'", "'new'"),  # both come back
+    )
 
     assert cell("m.Point is Point_before and m.Point.area is area_before and bound_before()") == "new"
 

@@ -132,12 +132,18 @@ def test_a_new_shell_reloads_the_modules_it_imports(new_shell, modules):
     assert run(shell, "m.f()") == 2
 
 
-def test_a_new_shell_reloads_the_modules_the_old_one_imported(new_shell, modules):
+def taken_over(new_shell: NewShell, modules: Any) -> tuple[InteractiveShell, InteractiveShell]:
+    """A shell that imported ``m`` (``V1``), then a new one that took hotswap over and imported it too."""
     old = new_shell(load=True)
     modules.write(modules.name, V1)
     run(old, f"import {modules.name} as m")
     shell = new_shell(load=True)
     run(shell, f"import {modules.name} as m")
+    return old, shell
+
+
+def test_a_new_shell_reloads_the_modules_the_old_one_imported(new_shell, modules):
+    _, shell = taken_over(new_shell, modules)
     modules.write(modules.name, V2)
 
     assert run(shell, "m.f()") == 2
@@ -178,11 +184,7 @@ def test_the_old_shell_says_once_that_it_no_longer_reloads(new_shell, modules, c
 
 
 def test_load_ext_in_the_old_shell_takes_hotswap_back(new_shell, modules, capsys):
-    old = new_shell(load=True)
-    modules.write(modules.name, V1)
-    run(old, f"import {modules.name} as m")
-    shell = new_shell(load=True)
-    run(shell, f"import {modules.name} as m")
+    old, shell = taken_over(new_shell, modules)
     modules.write(modules.name, V2)
     assert run(shell, "m.f()") == 2
 
