@@ -7,10 +7,14 @@ forking the test process itself would run pytest's own exit handlers twice.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+import pytest
 
 SESSION = """
 import os, sys, time
@@ -107,3 +111,177 @@ def test_a_session_starting_sweeps_the_journals_of_sessions_that_are_gone(tmp_pa
 
 _make_journal = "from hotswap._journal import Journal\nfolder = Journal().folder\n"
 
+
+
+# -- in the test's shell: a journal that fails, what workers trust, what they leave ----------
+
+LIBRARY = """
+import os
+
+def f(x):
+    return ("VERSION", os.getpid())
+"""
+
+
+@pytest.fixture
+def library(shell, modules, cell):
+    """``lib`` on disk and imported, mode 2; ``save(version)`` edits it; the journal's folder."""
+
+    def save(version: str) -> None:
+        modules.write(modules.name, LIBRARY.replace("VERSION", version))
+
+    save("v1")
+    cell("__spec__ = None")  # what a fresh IPython has (spawn reads it)
+    cell("%autoreload 2")
+    cell(f"import json, multiprocessing as mp, os, {modules.name} as lib")
+    return save
+
+
+def journal_folder() -> Path:
+    return Path(os.environ["HOTSWAP_JOURNAL"])
+
+
+def said_later(cell, capfd, words: str) -> str:
+    """What the cells after this one print, until ``words`` come (said at a following cell)."""
+    err = ""
+    for _ in range(100):
+        cell("1")
+        err += capfd.readouterr().err
+        if words in err:
+            break
+        time.sleep(0.05)
+    return err
+
+
+def test_a_journal_that_cannot_be_written_is_said_once_and_retried_until_workers_catch_up(
+    library, modules, cell, capfd
+):
+    other = modules.named("other")
+    modules.write(other, "X = 1\n")
+    cell(f"import {other}")
+    library("v2")  # an edit before any pool: written when the first pool comes
+    cell("1")
+    blocker = journal_folder()
+    shutil.rmtree(blocker)
+    blocker.write_text("")  # nothing can be written there (as on a full or read-only disk)
+    try:
+        cell("pool = mp.get_context('fork').Pool(1)")  # the user's pool is made all the same
+        assert cell("pool.apply(lib.f, (0,))[0]") == "v2"  # (forked from the session)
+        err = capfd.readouterr().err
+        assert "could not write the journal" in err and "keep the versions they run" in err, err
+        library("v3")
+        modules.write(other, "X = (\n")  # broken, saved at the same time
+        cell("1")
+        err = capfd.readouterr().err
+        assert f"autoreload of {other} failed" in err and "SyntaxError" in err, err
+        assert cell("lib.f(0)[0]") == "v3"
+        assert cell("pool.apply(lib.f, (0,))[0]") == "v2"  # lags, and the user was told
+        cell("1")
+        assert "could not write the journal" not in err + capfd.readouterr().err  # said once
+    finally:
+        blocker.unlink()
+    err = said_later(cell, capfd, "written again")
+    assert "written again" in err, err
+    assert cell("pool.apply(lib.f, (0,))[0]") == "v3"  # caught up once the journal works
+    cell("pool.terminate(); pool.join()")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_follow_after_the_journal_folder_was_cleaned_away(library, cell, method):
+    cell(f"pool = mp.get_context({method!r}).Pool(1)")
+    try:
+        assert cell("pool.apply(lib.f, (0,))[0]") == "v1"
+        shutil.rmtree(journal_folder())  # a temporary-folder cleaner went by
+        library("v2")
+        assert cell("lib.f(0)[0]") == "v2"
+        assert cell("pool.apply(lib.f, (0,))[0]") == "v2"  # the worker it had follows
+        cell(f"later = mp.get_context({method!r}).Pool(1)")
+        assert cell("later.apply(lib.f, (0,))[0]") == "v2"
+        cell("later.terminate(); later.join()")
+    finally:
+        cell("pool.terminate(); pool.join()")
+
+
+def test_workers_that_start_while_the_journal_is_gone_still_run_tasks_and_catch_up_later(library, cell):
+    cell("pool = mp.get_context('spawn').Pool(1, maxtasksperchild=1)")  # a new worker per task
+    try:
+        assert cell("pool.apply(lib.f, (0,))[0]") == "v1"
+        shutil.rmtree(journal_folder())
+        assert cell("pool.apply_async(lib.f, (0,)).get(timeout=60)[0]") == "v1"  # a worker that could not join
+        library("v2")
+        assert cell("pool.apply_async(lib.f, (0,)).get(timeout=60)[0]") == "v2"
+    finally:
+        cell("pool.terminate(); pool.join()")
+
+
+def test_a_worker_applies_only_the_sessions_own_modules_at_their_path_and_digest(library, shell, cell, capfd):
+    from hotswap._ipython import session_of
+    from hotswap._source import SourceVersion, digest_of
+
+    cell("pool = mp.get_context('fork').Pool(1)")
+    try:
+        assert cell("pool.apply(json.dumps, (1,))") == "1"
+        journal = session_of(shell).reloader.journal
+        stdlib = b"def dumps(*args, **kwargs):\n    return 'not json'\n"
+        elsewhere = LIBRARY.replace("VERSION", "elsewhere").encode()
+        lib_path = cell("lib.__file__")
+        lying = LIBRARY.replace("VERSION", "lying").encode()
+        journal.publish({
+            "json": SourceVersion(cell("json.__file__"), stdlib, digest_of(stdlib), (0, 0, 0, 0), 0),
+            cell("lib.__name__"): SourceVersion(lib_path + ".elsewhere.py", elsewhere, digest_of(elsewhere), (0, 0, 0, 0), 0),
+        })
+        assert cell("pool.apply(json.dumps, (1,))") == "1"
+        assert cell("pool.apply(lib.f, (0,))[0]") == "v1"
+        err = said_later(cell, capfd, "elsewhere")
+        assert "json" in err and "not one of the session's modules" in err, err
+        assert "elsewhere" in err and lib_path in err, err
+        journal.publish({cell("lib.__name__"): SourceVersion(lib_path, lying, digest_of(b"other bytes"), (0, 0, 0, 0), 0)})
+        assert cell("pool.apply(lib.f, (0,))[0]") == "v1"
+        err = said_later(cell, capfd, "digest")
+        assert "does not match its digest" in err, err
+    finally:
+        cell("pool.terminate(); pool.join()")
+
+
+def test_workers_that_end_take_their_mark_in_the_journal_with_them(library, cell):
+    cell("pool = mp.get_context('fork').Pool(1, maxtasksperchild=1)")
+    cell("[pool.apply(lib.f, (i,)) for i in range(12)]")
+    cell("pool.close(); pool.join()")
+    assert len(os.listdir(journal_folder() / "joined")) <= 1
+
+
+INDEX_READS = """
+import sys
+
+def count_index_reads():
+    def hook(event, args):
+        if event == "open" and str(args[0]).endswith("index.json"):
+            COUNT[0] += 1
+    sys.addaudithook(hook)
+
+COUNT = [0]
+
+def import_all(names):
+    import importlib
+    for name in names:
+        importlib.import_module(name)
+    return COUNT[0]
+"""
+
+
+def test_a_spawned_worker_reads_the_journal_once_per_version_not_at_every_import(library, modules, cell):
+    names = [modules.named(f"m{i}") for i in range(30)]
+    for name in names:
+        modules.write(name, "def g():\n    return 1\n")
+    counter = modules.named("counter")
+    modules.write(counter, INDEX_READS)
+    cell(f"import {counter} as counter")
+    library("v2")  # the journal holds a version
+    cell("1")
+    cell("pool = mp.get_context('spawn').Pool(1, initializer=counter.count_index_reads)")
+    try:
+        reads = cell(f"pool.apply(counter.import_all, ({names!r},))")
+        assert reads <= 1, f"index.json read {reads} times for {len(names)} imports"
+        assert cell("pool.apply(lib.f, (0,))[0]") == "v2"
+    finally:
+        cell("pool.terminate(); pool.join()")

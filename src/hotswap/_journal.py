@@ -1,14 +1,29 @@
 """The journal: what the session's modules run, for worker processes to catch up with.
 
 A temporary folder, named in ``HOTSWAP_JOURNAL`` (child processes inherit it):
-``index.json`` holds, for every module changed (or broken) since hotswap started,
-the text of its last good version (and the text it had before its first reload,
-its *base*); ``generation`` is an 8-byte counter the session bumps after writing
-the index. Source text travels, not paths, and a broken save never reaches it.
-Nothing is written until a pool or an executor is made (or found at load): a
-session without workers pays no file write per edit. A worker that cannot apply
-a version writes a note in ``failures/``; the session says it once, naming the
-worker.
+
+- ``index.json``: for every module changed (or broken) since hotswap started,
+  its path, whether the session watches it only because of ``%aimport``, and
+  the digest of the text of its last good version (and, while a pool made
+  before loading may hold workers that imported it earlier, of the text it ran
+  before its first reload: its *base*). A few hundred bytes per module: a
+  worker reads it once per version, not once per import.
+- ``texts/<digest>``: each text, once, named by its content; written once,
+  dropped when no index of the last two versions names it.
+- ``generation``: an 8-byte counter the session bumps after writing the index;
+  workers map it to memory and read it before each task.
+- ``joined/<pid>``: a worker that joined, holding the version it runs (for
+  ``%hotswap``); it takes it away when it ends.
+- ``failures/``: a worker that could not apply a version writes a note there;
+  the session says it once, naming the worker.
+
+Source text travels, not paths, and a broken save never reaches it. Nothing is
+written until a pool or an executor is made (or found at load): a session
+without workers pays no file write per edit. A write that fails (a full or
+read-only disk, the folder cleaned away) is said once, never raises into the
+user's code, and is tried again at each cell until it works: workers then
+catch up (the session keeps the counter file its workers map open, so even a
+folder cleaned away and made again reaches them).
 """
 
 from __future__ import annotations
@@ -25,10 +40,10 @@ try:
 except ImportError:  # Windows: journals of killed sessions are not swept
     fcntl = None  # type: ignore[assignment]
 
-from ._pools import join_pools
+from ._pools import join_pools, pool_versions
 from ._source import SourceVersion
 from ._watch import Watchlist
-from ._workers import COUNTER, ENVIRONMENT
+from ._workers import COUNTER, ENVIRONMENT, write_atomically
 
 __all__ = ["Journal"]
 
@@ -40,27 +55,55 @@ class Journal:
         self.folder = _process_folder()
         self._texts: dict[str, dict[str, str]] = {}
         self._bases: dict[str, SourceVersion] = {}  # module -> the text it ran before its first reload
-        with open(self._path("generation"), "rb") as counter:
-            self.generation = COUNTER.unpack(counter.read(COUNTER.size))[0]
-        self._failures_seen: set[str] = set()
+        self._counters: list[int] = []  # the generation files workers may map (see _bump)
+        counter = os.open(self._path("generation"), os.O_RDWR)
+        self._counters.append(counter)
+        self.generation = COUNTER.unpack(os.pread(counter, COUNTER.size, 0))[0]
+        self._failures_seen = set(_listing(self._path("failures")))  # said by an earlier load
         self._failures_mtime = 0
         self._restore: list[Callable[[], None]] = []
+        self._watchlist: Watchlist | None = None
         self._readers = False  # a pool or executor was made or found: workers may read the index
+        self._late = False  # one was made before loading: its workers may need the base texts
         self._unwritten = False  # versions published since the index was last written
+        self._cannot_write: str | None = None  # why the last write failed (said once)
+        self._news: list[str] = []  # what the journal itself has to say at the next cell
+        self._named: tuple[set[str], set[str]] = (set(), set())  # texts the last two indexes name
 
-    def _path(self, name: str) -> str:
-        return os.path.join(self.folder, name)
+    def _path(self, *names: str) -> str:
+        return os.path.join(self.folder, *names)
 
     def start(self, watchlist: Watchlist) -> None:
         """Name the journal for child processes, and join pools created from now on."""
         os.environ[ENVIRONMENT] = self.folder
+        self._watchlist = watchlist
+        self._texts = self._carried_over(watchlist)
         self._restore = join_pools(self.folder, self.readers_come, watchlist)
+
+    def _carried_over(self, watchlist: Watchlist) -> dict[str, dict[str, str]]:
+        """The versions an earlier load of hotswap in this process published that the session
+        still runs (pools that outlive a reload keep following them; new workers start from them).
+        The rest is left out: written over at the next write."""
+        try:
+            with open(self._path("index.json"), "rb") as index:
+                modules: dict[str, dict[str, str]] = json.loads(index.read())["modules"]
+        except (OSError, ValueError, KeyError):
+            return {}
+        carried = {}
+        for name, record in modules.items():
+            watched = watchlist.get(name)
+            if watched is not None and watched.running.digest == record.get("digest"):
+                carried[name] = self._entry(name, watched.running)
+        self._unwritten = len(carried) != len(modules)
+        return carried
 
     def stop(self) -> None:
         if os.environ.get(ENVIRONMENT) == self.folder:
             del os.environ[ENVIRONMENT]
         while self._restore:
             self._restore.pop()()
+        while self._counters:
+            os.close(self._counters.pop())
 
     @property
     def texts(self) -> dict[str, dict[str, str]]:
@@ -80,7 +123,7 @@ class Journal:
         if not versions:
             return
         for name, version in versions.items():
-            entry = {"path": version.path, "digest": version.digest, "text": version.text}
+            entry = self._entry(name, version)
             base = self._bases.get(name)
             if base is not None and base.digest != version.digest:
                 entry.update(base_digest=base.digest, base_text=base.text)
@@ -90,38 +133,130 @@ class Journal:
         if self._readers:
             self._write()
 
-    def readers_come(self) -> None:
-        """A pool or an executor is made or found: from now on, every version is written at once."""
+    def _entry(self, name: str, version: SourceVersion) -> dict[str, str]:
+        entry = {"path": version.path, "digest": version.digest, "text": version.text}
+        if self._watched_on_request(name, version.path):
+            entry["aimport"] = "yes"  # the worker need not judge whether it is the user's code
+        return entry
+
+    def _watched_on_request(self, name: str, path: str) -> bool:
+        """Watched although not the user's code: marked with ``%aimport``."""
+        watchlist = self._watchlist
+        return watchlist is not None and watchlist.get(name) is not None and not watchlist.is_user(path)
+
+    def readers_come(self, *, late: bool = False) -> None:
+        """A pool or an executor is made or found (``late``: made before loading, its workers may
+        have imported modules before joining): from now on, every version is written at once."""
         self._readers = True
+        if late and not self._late:
+            self._late = True
+            self._unwritten = self._unwritten or any("base_digest" in entry for entry in self._texts.values())
         if self._unwritten:
             self._write()
 
     def _write(self) -> None:
-        temporary = self._path("index.json.tmp")
-        with open(temporary, "w", encoding="utf-8") as index:
-            json.dump({"generation": self.generation, "modules": self._texts}, index)
-        os.replace(temporary, self._path("index.json"))
-        with open(self._path("generation"), "r+b") as counter:
-            counter.write(COUNTER.pack(self.generation))
+        """Write the index and bump the counter; a failure is said once and tried again at each cell."""
+        try:
+            self._write_index()
+        except OSError as error:
+            if self._cannot_write is None:
+                self._news.append(self._lagging(error))
+            self._cannot_write = f"{type(error).__name__}: {error}"
+            return
+        if self._cannot_write is not None:
+            self._cannot_write = None
+            self._news.append(
+                f"hotswap: the journal is written again ({self.folder}): worker processes run "
+                "the session's versions from their next task."
+            )
         self._unwritten = False
 
+    def _lagging(self, error: OSError) -> str:
+        names = ", ".join(sorted(self._texts)) or "none"
+        return (
+            f"hotswap: could not write the journal worker processes read ({self.folder}): "
+            f"{type(error).__name__}: {error};\n  workers of pools keep the versions they run "
+            f"(of {names}) until it can be written: tried again at each cell."
+        )
+
+    def _write_index(self) -> None:
+        _make_room(self.folder)
+        modules, named = {}, set()
+        for name, entry in self._texts.items():
+            record = {"path": entry["path"], "digest": entry["digest"]}
+            self._store(entry["digest"], entry["text"])
+            named.add(entry["digest"])
+            if self._late and "base_digest" in entry:
+                self._store(entry["base_digest"], entry["base_text"])
+                record["base"] = entry["base_digest"]
+                named.add(entry["base_digest"])
+            if "aimport" in entry:
+                record["aimport"] = entry["aimport"]
+            modules[name] = record
+        index = json.dumps({"generation": self.generation, "modules": modules}).encode("utf-8")
+        write_atomically(self._path("index.json"), index)
+        self._bump()
+        self._named = (self._named[1], named)
+        self._drop_texts_unnamed()
+        _drop_workers_gone(self._path("joined"))
+
+    def _store(self, digest: str, text: str) -> None:
+        path = self._path("texts", digest)
+        if not os.path.exists(path):
+            write_atomically(path, text.encode("utf-8"))
+
+    def _bump(self) -> None:
+        """The new generation, in the counter file and in every one that workers may still map
+        (the folder may have been cleaned away and made again: they map the file it had)."""
+        path = self._path("generation")
+        try:
+            now = os.stat(path)
+            held = [os.fstat(counter) for counter in self._counters]
+            if not any(os.path.samestat(now, then) for then in held):
+                self._counters.append(os.open(path, os.O_RDWR))
+        except FileNotFoundError:
+            self._counters.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for counter in self._counters:
+            os.pwrite(counter, COUNTER.pack(self.generation), 0)
+
+    def _drop_texts_unnamed(self) -> None:
+        """Texts no index of the last two versions names (a worker may still be reading the one before)."""
+        named = self._named[0] | self._named[1]
+        for name in os.listdir(self._path("texts")):
+            if name not in named and not name.endswith(".tmp"):
+                try:
+                    os.remove(self._path("texts", name))
+                except OSError:
+                    pass
+
     def failures(self) -> list[str]:
-        """Messages from workers that could not apply a version, each returned once."""
+        """What to say at this cell: the journal's own news, and messages from workers that could
+        not apply a version, each returned once. A write that failed is tried again first."""
+        if self._unwritten and self._readers:
+            self._write()
+        news, self._news = self._news, []
+        return news + self._notes_from_workers()
+
+    def _notes_from_workers(self) -> list[str]:
         folder = self._path("failures")
         try:
             mtime = os.stat(folder).st_mtime_ns
+            if mtime == self._failures_mtime:
+                return []
+            self._failures_mtime = mtime
+            messages = []
+            for name in sorted(os.listdir(folder)):
+                if name not in self._failures_seen:
+                    self._failures_seen.add(name)
+                    with open(os.path.join(folder, name), encoding="utf-8") as note:
+                        messages.append(note.read())
         except OSError:
             return []
-        if mtime == self._failures_mtime:
-            return []
-        self._failures_mtime = mtime
-        messages = []
-        for name in sorted(os.listdir(folder)):
-            if name not in self._failures_seen:
-                self._failures_seen.add(name)
-                with open(os.path.join(folder, name), encoding="utf-8") as note:
-                    messages.append(note.read())
         return messages
+
+    def versions(self) -> list[str]:
+        """Per pool alive, which version its workers run (for ``%hotswap``)."""
+        return pool_versions(self._path("joined"), self.generation)
 
 
 _FOLDER: str | None = None
@@ -133,16 +268,49 @@ _HELD: list[int] = []  # the lock's descriptor, open for the life of the process
 def _process_folder() -> str:
     """One journal folder per session process: pools that outlive a reload of hotswap keep following."""
     global _FOLDER
-    if _FOLDER is None or not os.path.isdir(_FOLDER):
+    if _FOLDER is None:
         _sweep_journals_of_sessions_gone()
         _FOLDER = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
-        _hold_lock(_FOLDER)
         atexit.register(_remove_if_ours, _FOLDER, os.getpid())
-        os.makedirs(os.path.join(_FOLDER, "failures"))
-        os.makedirs(os.path.join(_FOLDER, "joined"))
-        with open(os.path.join(_FOLDER, "generation"), "wb") as counter:
-            counter.write(COUNTER.pack(0))
+    _make_room(_FOLDER)
     return _FOLDER
+
+
+def _make_room(folder: str) -> None:
+    """The journal's folders and files, made again if a temporary-folder cleaner took them
+    (at the same path: workers and pools know it by name)."""
+    if os.path.isdir(os.path.join(folder, "texts")):
+        return
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for name in ("failures", "joined", "texts"):
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+    if not os.path.exists(os.path.join(folder, _LOCK)):
+        _hold_lock(folder)
+    counter = os.path.join(folder, "generation")
+    if not os.path.exists(counter):
+        write_atomically(counter, COUNTER.pack(0))
+
+
+def _listing(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _drop_workers_gone(joined: str) -> None:
+    """Marks of workers that ended without taking theirs (killed): the folder would grow for ever
+    with ``maxtasksperchild``."""
+    for name in os.listdir(joined):
+        try:
+            os.kill(int(name), 0)
+        except ProcessLookupError:
+            try:
+                os.remove(os.path.join(joined, name))
+            except OSError:
+                pass
+        except (ValueError, OSError):  # not a pid; or a process of another user: alive
+            pass
 
 
 def _remove_if_ours(folder: str, owner: int) -> None:

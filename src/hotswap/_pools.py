@@ -27,14 +27,16 @@ from typing import Any
 from ._watch import Watchlist
 from ._workers import ENVIRONMENT, Checkpoint, FreshTask, tell_internal, worker_init
 
-__all__ = ["join_pools"]
+__all__ = ["join_pools", "pool_versions"]
+
+ReadersCome = Callable[..., None]  # ``readers_come(late=False)``: see ``Journal.readers_come``
 
 _LOKY = ("joblib.externals.loky.process_executor", "loky.process_executor")
 _JOINED = "_hotswap_journal"  # set on a pool or executor whose workers start with hotswap's initializer
 _LATE = "_hotswap_late"  # an executor made before loading: its ``_LateJoiner``
 
 
-def join_pools(folder: str, readers_come: Callable[[], None], watchlist: Watchlist) -> list[Callable[[], None]]:
+def join_pools(folder: str, readers_come: ReadersCome, watchlist: Watchlist) -> list[Callable[[], None]]:
     """Pools and executors made from now on, and those alive now, join the journal in ``folder``;
     ``readers_come`` is called when one is made or found. Returns the undos (a list that grows:
     loky's executor joins when it is imported)."""
@@ -60,7 +62,7 @@ def join_pools(folder: str, readers_come: Callable[[], None], watchlist: Watchli
     return undo
 
 
-def _wrap_initializer(pool_class: type, readers_come: Callable[[], None]) -> Callable[[], None]:
+def _wrap_initializer(pool_class: type, readers_come: ReadersCome) -> Callable[[], None]:
     """Make ``pool_class`` start its workers with the worker side installed; returns the undo."""
     original: Callable[..., None] = getattr(pool_class, "__init__")  # noqa: B009
     signature = inspect.signature(original)
@@ -71,6 +73,7 @@ def _wrap_initializer(pool_class: type, readers_come: Callable[[], None]) -> Cal
         if folder:
             readers_come()
             self.__dict__[_JOINED] = folder
+            _POOLS.add(self)
             bound = signature.bind(self, *args, **kwargs)
             user = bound.arguments.get("initializer")
             bound.arguments["initializer"] = functools.partial(worker_init, folder, user)
@@ -138,7 +141,7 @@ def _join_later(pool: Any, folder: str, pids: Callable[[], Iterable[int]]) -> tu
     return _LateJoiner(folder, pids), restore
 
 
-def _wrap_submit(executor_class: type, folder: str, readers_come: Callable[[], None]) -> Callable[[], None]:
+def _wrap_submit(executor_class: type, folder: str, readers_come: ReadersCome) -> Callable[[], None]:
     """Executors that did not join at start-up (made before loading) send tasks as ``FreshTask``
     until their workers have joined."""
     original: Callable[..., Any] = getattr(executor_class, "submit")  # noqa: B009
@@ -150,7 +153,8 @@ def _wrap_submit(executor_class: type, folder: str, readers_come: Callable[[], N
         if state.get(_JOINED) != folder:
             joiner = state.get(_LATE)
             if joiner is None or joiner.folder != folder:
-                readers_come()
+                readers_come(late=True)
+                _POOLS.add(self)
                 processes = state.get("_processes")
                 joiner, restore = _join_later(self, folder, lambda: list(processes or ()))
                 state[_LATE] = joiner
@@ -199,7 +203,7 @@ class _FreshTaskQueue:
         return getattr(self.queue, name)
 
 
-def _join_live_pools(folder: str, readers_come: Callable[[], None]) -> list[Callable[[], None]]:
+def _join_live_pools(folder: str, readers_come: ReadersCome) -> list[Callable[[], None]]:
     """Process pools alive now whose workers did not start with hotswap: they join through their tasks.
 
     One look at ``multiprocessing``'s finalizers (a few entries), at load only.
@@ -216,7 +220,8 @@ def _join_live_pools(folder: str, readers_come: Callable[[], None]) -> list[Call
             or isinstance(getattr(pool, "_taskqueue", None), _FreshTaskQueue)
         ):
             continue
-        readers_come()
+        readers_come(late=True)
+        _POOLS.add(pool)
         workers: list[Any] = pool._pool  # type: ignore[attr-defined]
         joiner = _LateJoiner(folder, functools.partial(_pids_of, workers))
         stand_in = _FreshTaskQueue(pool._taskqueue, joiner)  # type: ignore[attr-defined]
@@ -259,6 +264,59 @@ def _join_then_work(folder: str, *args: Any, **kwargs: Any) -> None:
         except Exception as error:  # noqa: BLE001 - the pool's worker must run anyway
             tell_internal(folder, error)
     _plain_pool_worker(*args, **kwargs)
+
+
+_POOLS: weakref.WeakSet[Any] = weakref.WeakSet()  # pools and executors that joined, for ``%hotswap``
+
+
+def pool_versions(joined: str, generation: int) -> list[str]:
+    """One line per pool alive: how many of its workers run which version (``joined/<pid>``)."""
+    lines = []
+    for pool in list(_POOLS):
+        pids = _workers_of(pool)
+        if not pids:
+            continue
+        counts: dict[int | None, int] = {}
+        for pid in pids:
+            version = _version_of(joined, pid)
+            counts[version] = counts.get(version, 0) + 1
+        lines.append(f"{_kind(pool)} ({len(pids)} worker(s)): " + _versions_said(counts, generation))
+    return lines
+
+
+def _workers_of(pool: Any) -> list[int]:
+    processes = pool.__dict__.get("_pool") or pool.__dict__.get("_processes") or ()
+    if isinstance(processes, dict):
+        return [pid for pid in processes if isinstance(pid, int)]
+    return [p.pid for p in list(processes) if getattr(p, "pid", None) and p.is_alive()]
+
+
+def _version_of(joined: str, pid: int) -> int | None:
+    try:
+        with open(os.path.join(joined, str(pid)), "rb") as mark:
+            data = mark.read(8)
+    except OSError:
+        return None  # not joined yet: it joins with its next task
+    return int.from_bytes(data, "little") if len(data) == 8 else 0
+
+
+def _versions_said(counts: dict[int | None, int], generation: int) -> str:
+    parts = []
+    for version, count in sorted(counts.items(), key=lambda item: -1 if item[0] is None else item[0], reverse=True):
+        if version is None:
+            parts.append(f"{count} not joined yet (join with their next task)")
+        elif version == generation:
+            parts.append(f"{count} on version {version} (current)")
+        else:
+            parts.append(f"{count} on version {version} (catch up before their next task)")
+    return ", ".join(parts)
+
+
+def _kind(pool: Any) -> str:
+    context = getattr(pool, "_ctx", None) or getattr(pool, "_mp_context", None)
+    method = context.get_start_method() if context is not None and hasattr(context, "get_start_method") else None
+    name = f"{type(pool).__module__.split('.')[0]}.{type(pool).__name__}"
+    return f"{name} ({method})" if method else name
 
 
 def _pids_of(processes: list[Any]) -> list[int]:

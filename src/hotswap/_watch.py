@@ -23,7 +23,7 @@ import sys
 import sysconfig
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.machinery import (
     EXTENSION_SUFFIXES,
@@ -178,7 +178,7 @@ class Watchlist:
         self._events: Inotify | None = None
         self._polled: set[str] = set()  # modules whose directory gives no events: stat them
         # texts to import instead of the files' (a worker follows the session, not the disk)
-        self.overrides: Callable[[], dict[str, bytes]] | None = None
+        self.overrides: Callable[[], Mapping[str, bytes]] | None = None
         # module name -> called with the module once it is imported (integrations join late)
         self.after_import: dict[str, Callable[[ModuleType], None]] = {}
         self._unconfirmed: set[str] = set()  # recorded before their watch existed: stat once
@@ -454,9 +454,8 @@ class _RecordingLoader(SourceFileLoader):
             raise OSError("hotswap compiles user modules from their source")
         if path != self.path:
             return super().get_data(path)
-        override = self.watchlist.overrides() if self.watchlist.overrides else {}
-        if path in override:
-            data = override[path]
+        data = self.watchlist.overrides().get(path) if self.watchlist.overrides else None
+        if data is not None:  # (a worker: the session's text of it)
             version = SourceVersion(path, data, digest_of(data), (0, 0, 0, 0), time.time_ns())
         else:
             version = read_version(path)
