@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Worker processes: trivial tasks per second with and without hotswap, side by side, and the time
-from a save to the first task that runs the new code.
+"""Worker processes: trivial tasks per second with and without hotswap, side by side, the time
+from a save to the first task that runs the new code, and a spawned worker's start-up in a session
+with 200 user modules.
 
-    python bench/workers.py                  # full run (a few minutes on 2 cores)
-    python bench/workers.py --quick          # under a minute
+    python bench/workers.py                  # full run (a few minutes on 2 cores, then the start-up)
+    python bench/workers.py --quick          # under a minute, no start-up section
     python bench/workers.py --only mp-fork,dask
+    python bench/workers.py --startup        # only the start-up section (2-3 minutes)
     python bench/workers.py --profile mp-spawn   # cProfile inside a worker (hotswap loaded), no results
 
 Backends: ``multiprocessing.Pool`` (fork, spawn, forkserver), ``ProcessPoolExecutor``
@@ -23,9 +25,17 @@ process); and, with hotswap, the wall time from writing the file to the result o
 that runs the new code, in ONE cell (the cell's pre-run reload included), next to the same cell
 with nothing changed.
 
-Exit code 1 if a fresh task did not run the new code (or a pool's workers did not get hotswap,
-or a child crashed), 2 if the hotswap source does not import; a missed time target is a FAIL
-line and does not change the exit code.
+Start-up (section 3): a session imports a package of 200 small modules (each imports two others)
+and a 5 MB generated module; the wall time from making a spawn ``Pool(1)`` (or a spawn
+``ProcessPoolExecutor(1)``) to the result of its first task, which imports the 200 modules in the
+worker. One session per variant, alive together, taking turns: no extension; IPython's autoreload;
+hotswap with no edit yet (b1), after edits to 20 of the modules (b2), and to the 5 MB one too (b3).
+Goal: hotswap within 10% of no extension. Each task returns the markers of the modules it ran: a
+worker that did not run the session's version of one is a correctness failure.
+
+Exit code 1 if a fresh task did not run the new code (or a pool's workers did not get hotswap, a
+start-up's worker ran other versions than the session, or a child crashed), 2 if the hotswap
+source does not import; a missed time target is a FAIL line and does not change the exit code.
 """
 
 from __future__ import annotations
@@ -198,6 +208,123 @@ def profile_stop(lines=25):
 '''
 
 
+# The start-up section: a session's package of small modules, imported again by a freshly spawned worker.
+STARTUP_MODULES = 200
+STARTUP_EDITED = tuple(range(0, STARTUP_MODULES, 10))  # the modules the b2 and b3 sessions edit (20)
+BIG_BYTES = 5_000_000  # benchapp/big.py, a generated table: imported in the session, not by the task
+TARGET_STARTUP = 1.10  # spawn start-up with hotswap / without: "within 10% of a worker without hotswap"
+STARTUP_BUDGET_S = 60  # rounds of start-ups beyond the fewest: while the rounds so far took less
+
+
+@dataclass(frozen=True)
+class StartupVariant:
+    name: str
+    label: str
+    extension: str | None  # "hotswap", "autoreload" or None, loaded before the package is imported
+    edited: tuple[int, ...]  # small modules edited (and reloaded) before the start-ups
+    big_edited: bool  # benchapp/big.py edited too
+
+
+STARTUP_VARIANTS = [
+    StartupVariant("none", "no extension (a)", None, (), False),
+    StartupVariant("autoreload", "IPython autoreload 2, b3's edits", "autoreload", STARTUP_EDITED, True),
+    StartupVariant("b1", "hotswap b1: no edit yet", "hotswap", (), False),
+    StartupVariant("b2", f"hotswap b2: {len(STARTUP_EDITED)} modules edited", "hotswap", STARTUP_EDITED, False),
+    StartupVariant("b3", "hotswap b3: b2 + the 5 MB module edited", "hotswap", STARTUP_EDITED, True),
+]
+STARTUP_BY_NAME = {v.name: v for v in STARTUP_VARIANTS}
+STARTUP_POOLS = [BY_NAME["mp-spawn"], BY_NAME["ppe-spawn"]]  # their setup, call and teardown cells, with 1 worker
+
+
+def small_module(index: int, version: int) -> str:
+    """Module ``index`` of the package: a record type, a registry, helpers; it imports its two children in a
+    binary tree, so importing ``m000`` imports them all. An edit changes its marker and a method's body."""
+    children = [f"m{c:03d}" for c in (2 * index + 1, 2 * index + 2) if c < STARTUP_MODULES]
+    imports = f"\nfrom benchapp import {', '.join(children)}\n" if children else ""
+    depths = ", ".join(f"{c}.depth()" for c in children)
+    return f'''"""Module {index} of the benchmark's package: a record type, a registry and a few helpers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+{imports}
+MARKER = "m{index:03d}-v{version}"
+SCALE = {1 + index / 100}
+
+
+@dataclass
+class Record{index:03d}:
+    key: str
+    value: float
+    tags: list[str] = field(default_factory=list)
+
+    def scaled(self) -> float:
+        return self.value * SCALE + {version}
+
+    def label(self) -> str:
+        return f"{{self.key}}={{self.value:.3f}} [{{', '.join(self.tags)}}]"
+
+
+class Registry{index:03d}:
+    def __init__(self) -> None:
+        self._records: dict[str, Record{index:03d}] = {{}}
+
+    def add(self, record: Record{index:03d}) -> None:
+        self._records[record.key] = record
+
+    def total(self) -> float:
+        return math.fsum(r.scaled() for r in self._records.values())
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {{"n": 0, "mean": 0.0, "spread": 0.0}}
+    mean = math.fsum(values) / len(values)
+    spread = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+    return {{"n": len(values), "mean": mean * SCALE, "spread": spread}}
+
+
+def depth() -> int:
+    return 1 + max(({depths}{"," if len(children) == 1 else ""}), default=0)
+'''
+
+
+def big_module(version: int) -> str:
+    """benchapp/big.py: a generated lookup table of about BIG_BYTES; an edit changes its marker."""
+    lines = ['"""A generated lookup table."""', "", f'MARKER = "big-v{version}"', "", "ROWS = ["]
+    size, row = 0, 0
+    while size < BIG_BYTES:
+        line = (f'    ({row}, "item-{row:06d}", {row * 0.37:.2f}, "category-{row % 97:02d}", '
+                f'("tag-{row % 7}", "tag-{row % 13}")),')
+        lines.append(line)
+        size += len(line) + 1
+        row += 1
+    lines += ["]", "", "BY_ID = {row[0]: row for row in ROWS}", "", "", "def lookup(key):", "    return BY_ID[key]", ""]
+    return "\n".join(lines)
+
+
+def big_marker_of(variant: StartupVariant) -> str:
+    return f"big-v{int(variant.big_edited)}"
+
+
+STARTUP_TASKS = f'''"""The start-up benchmark's tasks, run by a freshly spawned worker."""
+
+import importlib
+
+
+def import_all():
+    """Import the package's {STARTUP_MODULES} modules (m000 imports the others) and return their markers."""
+    return [importlib.import_module(f"benchapp.m{{i:03d}}").MARKER for i in range({STARTUP_MODULES})]
+
+
+def big_marker():
+    from benchapp import big
+
+    return big.MARKER
+'''
+
+
 # --------------------------------------------------------------------------
 # The child: one backend, without or with hotswap, one fresh process, driven over stdin
 # --------------------------------------------------------------------------
@@ -355,6 +482,84 @@ def profile_child(shell, backend: Backend, tasks: int, rounds: int, module: Path
     pstats.Stats(session, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
 
 
+def startup_child(spec: dict) -> None:
+    """One session of the start-up section: the package imported (and edited, per variant), then obey the
+    parent: ``warm``, a pool's backend name (one timed start-up), ``done``."""
+    variant = STARTUP_BY_NAME[spec["startup"]]
+    root = Path(tempfile.mkdtemp(prefix="hotswap-bench-startup-"))
+    package = root / "benchapp"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""The start-up benchmark\'s package."""\n')
+    for index in range(STARTUP_MODULES):
+        (package / f"m{index:03d}.py").write_text(small_module(index, 0))
+    (package / "big.py").write_text(big_module(0))
+    (root / "benchstart.py").write_text(STARTUP_TASKS)
+    past = time.time() - 10  # saved a while ago: the steady state
+    for path in [*root.iterdir(), *package.iterdir()]:
+        os.utime(path, (past, past))
+    sys.path.insert(0, str(root))
+    failures: list[str] = []
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    ns = shell.user_ns
+    ns["bench_clock"] = time.perf_counter_ns
+    if variant.extension:
+        run(shell, f"%load_ext {variant.extension}")
+        run(shell, "%autoreload 2")
+    run(shell, "import benchstart, benchapp.big\nbench_markers = benchstart.import_all()")
+    for index in variant.edited:
+        (package / f"m{index:03d}.py").write_text(small_module(index, 1))
+    if variant.big_edited:
+        (package / "big.py").write_text(big_module(1))
+    expected = [f"m{i:03d}-v{int(i in variant.edited)}" for i in range(STARTUP_MODULES)]
+    run(shell, "bench_markers = benchstart.import_all()\nbench_big = benchstart.big_marker()")  # edits reloaded first
+    if ns["bench_markers"] != expected or ns["bench_big"] != big_marker_of(variant):
+        failures.append(f"start-up, {variant.label}: the session does not run its edits")
+    try:
+        say("READY", None)
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "warm":  # untimed: a first start-up per pool (caches warm); the big module checked too
+                for backend in STARTUP_POOLS:
+                    start_up(shell, backend, variant, expected, failures, check_big=variant.big_edited)
+                say("WARM", None)
+            elif command in BY_NAME:
+                seconds, ok = start_up(shell, BY_NAME[command], variant, expected, failures, check_big=False)
+                say("STARTUP", {"s": seconds, "ok": ok})
+            elif command == "done":
+                break
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    say("RESULT", {"failures": failures})
+
+
+def start_up(shell, backend: Backend, variant: StartupVariant, expected: list[str], failures: list[str], *,
+             check_big: bool) -> tuple[float, bool]:
+    """Seconds from making a pool of one worker to the result of its first task, which imports the package;
+    and whether the worker ran the session's versions (with ``check_big``, of the big module too, untimed)."""
+    ns = shell.user_ns
+    run(shell, f"bench_t0 = bench_clock()\n{backend.setup.format(W=1)}\n"
+        f"{backend.call.format(fn='benchstart.import_all')}\nbench_t1 = bench_clock()")
+    try:
+        markers = ns["bench_call"]
+        stale = [f"{got} (session: {want})" for got, want in zip(markers, expected) if got != want]
+        ok = not stale and len(markers) == len(expected)
+        if not ok:
+            failures.append(f"start-up, {variant.label}, {backend.label}: the worker ran {len(stale)} module(s) "
+                            f"at another version than the session: {', '.join(stale[:3])}")
+        if check_big:
+            run(shell, backend.call.format(fn="benchstart.big_marker"))
+            if ns["bench_call"] != big_marker_of(variant):
+                ok = False
+                failures.append(f"start-up, {variant.label}, {backend.label}: the worker ran {ns['bench_call']!r}, "
+                                f"the session {big_marker_of(variant)!r}")
+    finally:
+        run(shell, backend.teardown)
+    return (ns["bench_t1"] - ns["bench_t0"]) / 1e9, ok
+
+
 # --------------------------------------------------------------------------
 # The parent: run the children in pairs, print the tables, ratios and targets
 # --------------------------------------------------------------------------
@@ -368,10 +573,15 @@ class Child:
     """One child process, driven line by line over its stdin; answers are TAG lines on its stdout."""
 
     def __init__(self, spec: dict, pythonpath: str) -> None:
-        self.what = f"{spec['backend']}/{'with' if spec['hotswap'] else 'without'} hotswap"
+        if "startup" in spec:
+            self.what = f"start-up/{STARTUP_BY_NAME[spec['startup']].label}"
+        else:
+            self.what = f"{spec['backend']}/{'with' if spec['hotswap'] else 'without'} hotswap"
         self.ipython_dir = tempfile.mkdtemp(prefix="hotswap-bench-ipython-")
         env = dict(os.environ)
         env["IPYTHONDIR"] = self.ipython_dir  # never touch the user's profile or history
+        if "startup" in spec:  # a worker without hotswap loads __pycache__, as by default: the baseline users have
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH", "")) if p)
         env.pop("HOTSWAP_JOURNAL", None)
         self.stderr = tempfile.TemporaryFile()
@@ -417,6 +627,11 @@ class Child:
         return ChildFailed(f"child {self.what} {how} (exit {self.proc.poll()}):\n{out[-2000:]}\n{err[-4000:]}")
 
     def close(self) -> None:
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()  # a child still waiting for commands (another one failed) ends now
+        except OSError:
+            pass
         if self.proc.poll() is None:
             try:
                 self.proc.wait(timeout=30)
@@ -482,6 +697,52 @@ def measure(backend: Backend, spec: dict, reps: int, rounds: int, one_blocks: in
     return out
 
 
+def measure_startup(rounds: tuple[int, int], pythonpath: str) -> dict:
+    """One session per variant, alive together; per round and pool, each session in turn (the order rotates)
+    makes a pool and waits for its first task. Ratios are paired: against no extension in the same round.
+    ``rounds``: at least the first, more up to the second while the rounds have taken under STARTUP_BUDGET_S."""
+    pools = [b.name for b in STARTUP_POOLS]
+    out: dict = {"s": {v.name: {p: [] for p in pools} for v in STARTUP_VARIANTS},
+                 "ratio": {v.name: {p: [] for p in pools} for v in STARTUP_VARIANTS},
+                 "ok": {v.name: 0 for v in STARTUP_VARIANTS}, "rounds": 0, "failures": []}
+    children: dict[str, Child] = {}
+    try:
+        for variant in STARTUP_VARIANTS:  # set up side by side: nothing is timed yet
+            children[variant.name] = Child({"startup": variant.name}, pythonpath)
+        for child in children.values():
+            child.expect("READY", timeout=600)
+        for child in children.values():
+            child.send("warm")
+        for child in children.values():
+            child.expect("WARM", timeout=600)
+        timed = time.perf_counter()
+        fewest, most = rounds
+        while out["rounds"] < fewest or (out["rounds"] < most and time.perf_counter() - timed < STARTUP_BUDGET_S):
+            i = out["rounds"]
+            order = STARTUP_VARIANTS[i % len(STARTUP_VARIANTS):] + STARTUP_VARIANTS[:i % len(STARTUP_VARIANTS)]
+            for pool in (pools if i % 2 == 0 else pools[::-1]):
+                seconds = {}
+                for variant in order:
+                    children[variant.name].send(pool)
+                    answer = children[variant.name].expect("STARTUP", timeout=600)
+                    assert isinstance(answer, dict)
+                    seconds[variant.name] = answer["s"]
+                    out["ok"][variant.name] += answer["ok"]
+                for name, value in seconds.items():
+                    out["s"][name][pool].append(value)
+                    out["ratio"][name][pool].append(value / seconds["none"])
+            out["rounds"] += 1
+        for child in children.values():
+            child.send("done")
+            result = child.expect("RESULT", timeout=120)
+            assert isinstance(result, dict)
+            out["failures"] += result["failures"]
+    finally:
+        for child in children.values():
+            child.close()
+    return out
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -532,32 +793,45 @@ def main() -> int:
     parser.add_argument("--profile", metavar="BACKEND", help="cProfile inside a worker (one worker, hotswap "
                         "loaded): the trivial tasks, then edits; prints the profiles, no results")
     parser.add_argument("--reps", type=int, help="pairs of processes per backend (default 4, 1 with --quick)")
-    parser.add_argument("--rounds", type=int, help="timed rounds per process (default 6)")
+    parser.add_argument("--startup", action="store_true", help=f"only the spawn start-up with {STARTUP_MODULES} user "
+                        "modules (part of the full run, not of --quick or --only; 2-3 minutes)")
+    parser.add_argument("--rounds", type=int, help="timed rounds per process (default 6); rounds of start-ups "
+                        f"(default 3, more up to 9 while under {STARTUP_BUDGET_S} s; 2 to 4 with --quick)")
     parser.add_argument("--scale", type=float, help="multiply the tasks per round (default 1, 0.5 with --quick)")
     parser.add_argument("--before", action="store_true", help="make the pools before %%load_ext hotswap "
                         "(their workers join through their tasks, each task wrapped)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_main(json.loads(args.child))
+        spec = json.loads(args.child)
+        if "startup" in spec:
+            startup_child(spec)
+        else:
+            child_main(spec)
         return 0
+    if args.startup and (args.only or args.profile):
+        parser.error("--startup runs the start-up section alone: not with --only or --profile")
 
     unknown = [n for n in (args.only or args.profile or "").split(",") if n and n not in BY_NAME]
     if unknown:
         parser.error(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
     methods = multiprocessing.get_all_start_methods()
-    chosen = [BY_NAME[n] for n in args.only.split(",")] if args.only else list(BACKENDS)
+    chosen = [BY_NAME[n] for n in args.only.split(",")] if args.only else [] if args.startup else list(BACKENDS)
     skipped = [b for b in chosen if b.method and b.method not in methods]
     chosen = [b for b in chosen if b not in skipped]
     # pairs of processes per backend, timed rounds per process, blocks of one-task cells, cells per block, edits
+    # and rounds of start-ups
     if args.quick:
-        plan = {"reps": 1, "rounds": 6, "scale": 0.5, "one_blocks": 4, "one_cells": 4, "edits": 4}
+        plan = {"reps": 1, "rounds": 6, "scale": 0.5, "one_blocks": 4, "one_cells": 4, "edits": 4,
+                "startup_rounds": (2, 4)}
     else:
-        plan = {"reps": 4, "rounds": 6, "scale": 1.0, "one_blocks": 3, "one_cells": 5, "edits": 4}
+        plan = {"reps": 4, "rounds": 6, "scale": 1.0, "one_blocks": 3, "one_cells": 5, "edits": 4,
+                "startup_rounds": (3, 9)}
     if args.reps:
         plan["reps"] = args.reps
     if args.rounds:
         plan["rounds"] = args.rounds
+        plan["startup_rounds"] = (args.rounds, args.rounds)
     if args.scale:
         plan["scale"] = args.scale
 
@@ -571,7 +845,8 @@ def main() -> int:
             return 2
         if args.profile:
             return profile(BY_NAME[args.profile], plan, str(snapshot))
-        return benchmark(args, chosen, skipped, str(snapshot), origin, state, digest, plan)
+        startup = args.startup or not (args.only or args.quick)
+        return benchmark(args, chosen, skipped, startup, str(snapshot), origin, state, digest, plan)
     finally:
         shutil.rmtree(snapshot, ignore_errors=True)
 
@@ -590,28 +865,60 @@ def profile(backend: Backend, plan: dict, pythonpath: str) -> int:
     return proc.returncode
 
 
-def benchmark(args, chosen: list[Backend], skipped: list[Backend], pythonpath: str, origin: str, state: str,
-              digest: str, plan: dict) -> int:
+def benchmark(args, chosen: list[Backend], skipped: list[Backend], startup: bool, pythonpath: str, origin: str,
+              state: str, digest: str, plan: dict) -> int:
     started = time.perf_counter()
-    workers, reps, rounds = args.workers, plan["reps"], plan["rounds"]
-    print("hotswap workers benchmark: trivial tasks per second without / with hotswap, and save -> first fresh task")
-    print(f"{versions()}, {os.cpu_count()} CPUs, {workers} workers per pool, {'quick' if args.quick else 'full'} run")
-    if args.before:
-        print("pools made BEFORE %load_ext hotswap (with hotswap: loaded once every worker ran tasks): their tasks "
-              "carry the check until every worker joined, then go plain")
+    measured = ["trivial tasks per second without / with hotswap, and save -> first fresh task"] if chosen else []
+    if startup:
+        measured.append(f"spawn start-up with {STARTUP_MODULES} user modules")
+    print(f"hotswap workers benchmark: {'; '.join(measured)}")
+    print(f"{versions()}, {os.cpu_count()} CPUs, {args.workers} workers per pool, "
+          f"{'quick' if args.quick else 'full'} run")
     print(f"hotswap measured: a copy of {origin} taken at start ({state}; sha256 of files {digest})")
-    print(f"per backend: {reps} pair(s) of fresh processes (without, with), alive together and taking turns: "
-          f"{rounds} timed rounds of N tasks each")
-    print("task: `def f(x): return x` from a module file, one task per pickle (chunksize=1 / batch_size=1), "
-          "timed inside the cell")
     print(f"at start: {load_average()} (on {os.cpu_count()} CPUs; load from other work makes every number noisier)")
-    if reps == 1:
-        print("one pair of processes per backend: the ± below cannot include process-to-process luck; "
-              "use the full run for the verdicts")
     for backend in skipped:
         print(f"skipped {backend.label}: start method {backend.method!r} not available here")
 
     errors: list[str] = []
+    rows = backends_section(args, chosen, pythonpath, plan, errors) if chosen else []
+    startup_rows = startup_section(plan["startup_rounds"], pythonpath, errors) if startup else []
+
+    print()
+    print("Summary")
+    if rows:
+        backends_summary(args, rows)
+    if startup_rows:
+        startup_summary(startup_rows)
+    if errors:
+        print()
+        print("Correctness failures / crashes (exit 1):")
+        for message in errors:
+            print("  " + message.replace("\n", "\n  "))
+    else:
+        if rows:
+            print("  correctness: every first task after a save ran the new code, and so did the later tasks "
+                  "and the session")
+        if startup_rows:
+            print("  correctness: every spawned worker of the start-ups ran the session's versions of the modules")
+    print(f"at end: {load_average()}; {time.perf_counter() - started:.0f} s")
+    return 1 if errors else 0
+
+
+def backends_section(args, chosen: list[Backend], pythonpath: str, plan: dict, errors: list[str]) -> list[dict]:
+    """Sections 1 and 2: per backend, pairs of processes without / with hotswap; prints the tables."""
+    started = time.perf_counter()
+    workers, reps, rounds = args.workers, plan["reps"], plan["rounds"]
+    if args.before:
+        print("pools made BEFORE %load_ext hotswap (with hotswap: loaded once every worker ran tasks): their tasks "
+              "carry the check until every worker joined, then go plain")
+    print(f"per backend: {reps} pair(s) of fresh processes (without, with), alive together and taking turns: "
+          f"{rounds} timed rounds of N tasks each")
+    print("task: `def f(x): return x` from a module file, one task per pickle (chunksize=1 / batch_size=1), "
+          "timed inside the cell")
+    if reps == 1:
+        print("one pair of processes per backend: the ± below cannot include process-to-process luck; "
+              "use the full run for the verdicts")
+
     results: dict[str, dict] = {}
     print("running:", end="", flush=True)
     for backend in chosen:
@@ -694,9 +1001,77 @@ def benchmark(args, chosen: list[Backend], skipped: list[Backend], pythonpath: s
               f"{fmt_ms(row['extra']):>11} {row['fresh_ok']:>3}/{row['fresh_n']:<3} {row['workers_seen']:>7}")
     print("   (fresh = first tasks after a save that ran the new code; workers = distinct workers seen running it "
           "afterwards)")
+    return rows
 
+
+def startup_section(rounds: tuple[int, int], pythonpath: str, errors: list[str]) -> list[dict]:
+    """Section 3: spawn start-up with the session's package, one session per variant; prints the table."""
+    started = time.perf_counter()
     print()
-    print("Summary")
+    print("running: start-up", end="", flush=True)
+    try:
+        res = measure_startup(rounds, pythonpath)
+    except ChildFailed as error:
+        errors.append(str(error))
+        print(f" CRASH  ({time.perf_counter() - started:.0f} s)")
+        return []
+    errors += res["failures"]
+    print(f"  ({time.perf_counter() - started:.0f} s)")
+    rows = [{"variant": v,
+             "s": {b.name: median(res["s"][v.name][b.name]) for b in STARTUP_POOLS},
+             "ratio": {b.name: median(res["ratio"][v.name][b.name]) for b in STARTUP_POOLS},
+             "range": {b.name: (min(res["ratio"][v.name][b.name]), max(res["ratio"][v.name][b.name]))
+                       for b in STARTUP_POOLS},
+             "ok": res["ok"][v.name], "n": res["rounds"] * len(STARTUP_POOLS)}
+            for v in STARTUP_VARIANTS]
+
+    edited = ", ".join(f"m{i:03d}" for i in STARTUP_EDITED[:3])
+    print()
+    print(f"3. Spawn start-up with {STARTUP_MODULES} user modules: wall time from making a pool of ONE spawned worker "
+          "to the result of its first task,")
+    print(f"   which imports the session's package benchapp ({STARTUP_MODULES} modules of ~1.5 KB, each importing "
+          "two others; the session also")
+    print(f"   imported benchapp/big.py, a {BIG_BYTES / 1e6:.0f} MB generated table the task does not import), timed "
+          "inside the cell. One session per row,")
+    print(f"   alive together; {res['rounds']} round(s), each session in turn making one pool of each kind per round. "
+          "Medians over the rounds;")
+    print("   ratio = median over rounds of (row / no extension in the same round), min-max in brackets. "
+          f"b2: {len(STARTUP_EDITED)} modules ({edited}, ...)")
+    print("   edited and reloaded in the session before the start-ups; b3: those and big.py; autoreload: b3's edits. "
+          "__pycache__ written and")
+    print("   read as by default (hotswap compiles the user modules it imports from their source). ran = timed "
+          "start-ups whose worker ran")
+    print(f"   the session's version of each of the {STARTUP_MODULES} modules (big.py's: checked in an untimed "
+          "warm-up, once per pool, where it was edited)")
+    print((f"   {'':<40}" + "".join(f"{b.label:<36}" for b in STARTUP_POOLS)).rstrip())
+    print(f"   {'session':<40}" + f"{'s':>8}   {'ratio (min-max)':<25}" * len(STARTUP_POOLS) + "ran")
+    for row in rows:
+        cells = ""
+        for b in STARTUP_POOLS:
+            low, high = row["range"][b.name]
+            ratio = "baseline" if row is rows[0] else f"{row['ratio'][b.name]:.2f}x ({low:.2f}-{high:.2f})"
+            cells += f"{row['s'][b.name]:>8.3f}   {ratio:<25}"
+        print(f"   {row['variant'].label:<40}{cells}{row['ok']}/{row['n']}")
+    return rows
+
+
+def startup_summary(rows: list[dict]) -> None:
+    hotswap = [row for row in rows if row["variant"].extension == "hotswap"]
+    pools = " / ".join(b.label for b in STARTUP_POOLS)
+    print(f"  spawn start-up with {STARTUP_MODULES} user modules, with / without hotswap ({pools}): "
+          + ", ".join(f"{row['variant'].name} " + "/".join(f"{row['ratio'][b.name]:.2f}x" for b in STARTUP_POOLS)
+                      for row in hotswap))
+    print(f"  target: spawn start-up with {STARTUP_MODULES} user modules within {TARGET_STARTUP - 1:.0%} of a worker "
+          f"without hotswap (<= {TARGET_STARTUP:.2f}x), in each journal state, both pools")
+    baseline = rows[0]["s"]
+    for row in hotswap:
+        ok = all(row["ratio"][b.name] <= TARGET_STARTUP for b in STARTUP_POOLS)
+        print(f"  {'PASS' if ok else 'FAIL'} {row['variant'].label}: "
+              + ", ".join(f"{b.label} {row['ratio'][b.name]:.2f}x ({row['s'][b.name]:.3f} s against "
+                          f"{baseline[b.name]:.3f} s)" for b in STARTUP_POOLS))
+
+
+def backends_summary(args, rows: list[dict]) -> None:
     print("  tasks/s with / without hotswap: " + ", ".join(f"{r['backend'].name} {r['ratio']:.3f}x" for r in rows))
     print("  save -> first fresh task, later saves (1st save): "
           + ", ".join(f"{r['backend'].name} {fmt_ms(r['fresh'])} ({fmt_ms(r['first'])})" for r in rows))
@@ -713,16 +1088,6 @@ def benchmark(args, chosen: list[Backend], skipped: list[Backend], pythonpath: s
             where += f" (a task still wrapped, before its worker joined: {row['wrapped']:.2f} µs)"
         print(f"  {'PASS' if ok else 'FAIL'} {b.label}: from tasks/s {row['overhead']:+.2f} µs/task "
               f"(±{row['noise']:.2f}){note}; {where}")
-    if errors:
-        print()
-        print("Correctness failures / crashes (exit 1):")
-        for message in errors:
-            print("  " + message.replace("\n", "\n  "))
-    else:
-        print("  correctness: every first task after a save ran the new code, and so did the later tasks "
-              "and the session")
-    print(f"at end: {load_average()}; {time.perf_counter() - started:.0f} s")
-    return 1 if errors else 0
 
 
 if __name__ == "__main__":
