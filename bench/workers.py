@@ -159,7 +159,7 @@ def loads_cost(blocks=400, calls=100):
     """ns per ForkingPickler.loads of a pool-style task: the current one and the plain one, in short
     interleaved blocks; the 10th percentile of each (the machine's other load only slows blocks down)."""
     current = ForkingPickler.loads
-    workers = sys.modules.get("hotswap._workers")
+    workers = sys.modules.get("hotswap._join")
     plain = getattr(workers, "_plain_loads", None) or current
     payload = ForkingPickler.dumps((7, 0, _target, (0,), {}))  # (job, index, function, args, kwargs)
     # a pool made before %load_ext hotswap: each task comes wrapped, and unpickles behind a checkpoint
@@ -837,7 +837,7 @@ def main() -> int:
 
     origin, snapshot, state, digest = snapshot_source(args.src)
     try:
-        preflight = subprocess.run([sys.executable, "-c", "import hotswap._ipython, hotswap._workers"],
+        preflight = subprocess.run([sys.executable, "-c", "import hotswap._ipython, hotswap._join"],
                                    env={**os.environ, "PYTHONPATH": str(snapshot)}, capture_output=True, text=True,
                                    timeout=60, check=False)
         if preflight.returncode != 0:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -465,3 +467,51 @@ def test_a_pool_made_before_loading_is_left_as_it_was_by_unload_and_joins_again(
         assert pool.versions() == {"v2"}
     finally:
         cell(backend.stop)
+
+
+# -- a spawned worker starts as fast as without hotswap -------------------------------------
+
+WORKER_STATE = """
+import sys
+
+def hotswap_in_worker():
+    return sorted(name for name in sys.modules if name.startswith("hotswap"))
+
+def code_origin(name):
+    module = sys.modules[name]
+    return module.f.__code__.co_filename
+"""
+
+
+def test_a_spawned_worker_imports_no_reload_machinery_until_an_edit_reaches_it(library, modules, cell):
+    probe = modules.named("probe")
+    modules.write(probe, WORKER_STATE)
+    cell(f"import {probe} as probe")
+    cell("pool = mp.get_context('spawn').Pool(1)")
+    try:
+        assert versions(cell, "pool") == {"v1"}
+        loaded = cell("pool.apply(probe.hotswap_in_worker)")
+        assert "hotswap._engine" not in loaded and "hotswap._watch" not in loaded, loaded
+        calls = cell("pool.apply(lib.f, (0,))[2]")
+        library("v2")
+        version, _, after = cell("pool.apply(lib.f, (0,))")
+        assert version == "v2" and after == calls + 1  # followed, its state kept
+        assert "hotswap._engine" in cell("pool.apply(probe.hotswap_in_worker)")
+    finally:
+        cell("pool.terminate(); pool.join()")
+
+
+def test_a_worker_runs_the_sessions_version_not_a_broken_save_on_disk(library, modules, cell, capfd):
+    library("v2")
+    cell("1")
+    modules.write(modules.name, "def f(x):\n    return (\n")  # broken: the session keeps v2
+    cell("1")
+    capfd.readouterr()
+    for _ in range(2):  # the second worker loads the bytecode the first one cached
+        cell("pool = mp.get_context('spawn').Pool(1)")
+        try:
+            assert cell("pool.apply(lib.f, (0,))[0]") == "v2"
+        finally:
+            cell("pool.terminate(); pool.join()")
+    journal = Path(os.environ["HOTSWAP_JOURNAL"])
+    assert any("." in name and not name.endswith(".tmp") for name in os.listdir(journal / "texts"))

@@ -8,7 +8,7 @@ Load it as a drop-in replacement for IPython's autoreload::
 Before each cell, one pass of a one-way pipeline runs; its modules, in the order
 an edit goes through them:
 
-1. **detect** (``_events``, ``_watch``, ``_source``): the kernel's file events say
+1. **detect** (``_events``, ``_watch``, ``_userfiles``, ``_source``): the kernel's file events say
    which folders changed; the watchlist reads which watched files have a new
    version (stat, then a hash of the bytes). Only the user's own modules are
    watched, from their import on (``_adopt``: those imported before loading).
@@ -26,8 +26,8 @@ an edit goes through them:
    kept for a save that brings it back.
 6. **dependents follow** (``_dependents``, ``_follow``, ``_leaves``): names that
    changed are re-bound where they were imported, and what reads them re-runs.
-7. **workers** (``_journal``, ``_pools``, ``_workers``, ``_dask``): the texts
-   that ran go to worker processes, which run the same reload step (``_engine``).
+7. **workers** (``_journal``, ``_pools``, ``_join``, ``_workers``, ``_dask``): the
+   texts that ran go to worker processes, which run the same reload step (``_engine``).
 8. **report** (``_report``, ``_status``, ``_frontend``, ``_ipython``, ``_repl``):
    one plain message per module.
 
@@ -38,12 +38,15 @@ The engine (``Reloader``) does not need IPython; ``_ipython`` is the thin glue.
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+import importlib
 
-from ._outcomes import Failure, Reloaded
-from ._reloader import Mode, Outcome, Reloader
-from ._repl import enable, errors, status
+TYPE_CHECKING = False  # (not ``typing``'s: a worker imports this package, and need not import ``typing``)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._outcomes import Failure, Reloaded
+    from ._reloader import Mode, Outcome, Reloader
+    from ._repl import enable, errors, status
 
 __all__ = [
     "Failure",
@@ -60,9 +63,28 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-# A library never configures logging; this only stops Python's last-resort
-# handler from printing our warnings a second time.
-logging.getLogger("hotswap").addHandler(logging.NullHandler())
+
+# Imported when first used: a worker process imports ``hotswap`` to join the session, and must
+# start as fast as one without it (see ``_join``).
+_LAZY = {
+    "Failure": "._outcomes",
+    "Reloaded": "._outcomes",
+    "Mode": "._reloader",
+    "Outcome": "._reloader",
+    "Reloader": "._reloader",
+    "enable": "._repl",
+    "errors": "._repl",
+    "status": "._repl",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hotswap' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -24,6 +24,9 @@ from ._vocab import exported
 __all__ = ["Frontend"]
 
 logger = logging.getLogger("hotswap")
+# A library never configures logging; this only stops Python's last-resort
+# handler from printing our warnings a second time.
+logger.addHandler(logging.NullHandler())
 
 
 class Frontend:

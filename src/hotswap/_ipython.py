@@ -21,7 +21,7 @@ from traitlets.config import Configurable
 from ._frontend import Frontend
 from ._reloader import Mode, Reloader
 from ._status import Status
-from ._watch import is_user_file, real_path
+from ._userfiles import is_user_file, real_path
 
 __all__ = ["Hotswap", "Session", "load", "unload", "session_of"]
 

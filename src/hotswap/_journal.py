@@ -9,7 +9,8 @@ A temporary folder, named in ``HOTSWAP_JOURNAL`` (child processes inherit it):
   before its first reload: its *base*). A few hundred bytes per module: a
   worker reads it once per version, not once per import.
 - ``texts/<digest>``: each text, once, named by its content; written once,
-  dropped when no index of the last two versions names it.
+  dropped when no index of the last two versions names it (with its bytecode,
+  ``<digest>.<tag>``, which the first worker to import it writes).
 - ``generation``: an 8-byte counter the session bumps after writing the index;
   workers map it to memory and read it before each task.
 - ``joined/<pid>``: a worker that joined, holding the version it runs (for
@@ -40,10 +41,11 @@ try:
 except ImportError:  # Windows: journals of killed sessions are not swept
     fcntl = None  # type: ignore[assignment]
 
+from ._join import COUNTER, ENVIRONMENT, write_atomically
 from ._pools import join_pools, pool_versions
 from ._source import SourceVersion
+from ._userfiles import is_user_file
 from ._watch import Watchlist
-from ._workers import COUNTER, ENVIRONMENT, write_atomically
 
 __all__ = ["Journal"]
 
@@ -64,7 +66,6 @@ class Journal:
         self._restore: list[Callable[[], None]] = []
         self._watchlist: Watchlist | None = None
         self._readers = False  # a pool or executor was made or found: workers may read the index
-        self._late = False  # one was made before loading: its workers may need the base texts
         self._unwritten = False  # versions published since the index was last written
         self._cannot_write: str | None = None  # why the last write failed (said once)
         self._news: list[str] = []  # what the journal itself has to say at the next cell
@@ -140,17 +141,14 @@ class Journal:
         return entry
 
     def _watched_on_request(self, name: str, path: str) -> bool:
-        """Watched although not the user's code: marked with ``%aimport``."""
+        """Watched although not the user's code by the default rule: marked with ``%aimport``, or
+        under ``c.Hotswap.include_paths``."""
         watchlist = self._watchlist
-        return watchlist is not None and watchlist.get(name) is not None and not watchlist.is_user(path)
+        return watchlist is not None and watchlist.get(name) is not None and not is_user_file(path)
 
-    def readers_come(self, *, late: bool = False) -> None:
-        """A pool or an executor is made or found (``late``: made before loading, its workers may
-        have imported modules before joining): from now on, every version is written at once."""
+    def readers_come(self) -> None:
+        """A pool or an executor is made or found: from now on, every version is written at once."""
         self._readers = True
-        if late and not self._late:
-            self._late = True
-            self._unwritten = self._unwritten or any("base_digest" in entry for entry in self._texts.values())
         if self._unwritten:
             self._write()
 
@@ -186,7 +184,7 @@ class Journal:
             record = {"path": entry["path"], "digest": entry["digest"]}
             self._store(entry["digest"], entry["text"])
             named.add(entry["digest"])
-            if self._late and "base_digest" in entry:
+            if "base_digest" in entry:
                 self._store(entry["base_digest"], entry["base_text"])
                 record["base"] = entry["base_digest"]
                 named.add(entry["base_digest"])
@@ -223,7 +221,7 @@ class Journal:
         """Texts no index of the last two versions names (a worker may still be reading the one before)."""
         named = self._named[0] | self._named[1]
         for name in os.listdir(self._path("texts")):
-            if name not in named and not name.endswith(".tmp"):
+            if name.split(".")[0] not in named and not name.endswith(".tmp"):  # (<digest>.<tag>: its bytecode)
                 try:
                     os.remove(self._path("texts", name))
                 except OSError:

@@ -2,7 +2,7 @@
 
 ``multiprocessing.Pool``, ``concurrent.futures.ProcessPoolExecutor`` and loky's
 executor (joblib's) made after hotswap was loaded start their workers with
-hotswap's initializer (``_workers.worker_init``), wrapped around the user's own,
+hotswap's initializer (``_join.worker_init``), wrapped around the user's own,
 in every start method: fork, spawn, forkserver. Pools made before loading cannot
 be given an initializer: their tasks carry a ``Checkpoint`` (``FreshTask``) until
 every worker alive has joined, and the workers they start later join at start-up
@@ -24,12 +24,13 @@ from concurrent.futures import ProcessPoolExecutor
 from types import ModuleType
 from typing import Any
 
+from . import _join
+from ._join import ENVIRONMENT, Checkpoint, FreshTask, join_then_work, worker_init
 from ._watch import Watchlist
-from ._workers import ENVIRONMENT, Checkpoint, FreshTask, tell_internal, worker_init
 
 __all__ = ["join_pools", "pool_versions"]
 
-ReadersCome = Callable[..., None]  # ``readers_come(late=False)``: see ``Journal.readers_come``
+ReadersCome = Callable[[], None]  # see ``Journal.readers_come``
 
 _LOKY = ("joblib.externals.loky.process_executor", "loky.process_executor")
 _JOINED = "_hotswap_journal"  # set on a pool or executor whose workers start with hotswap's initializer
@@ -153,7 +154,7 @@ def _wrap_submit(executor_class: type, folder: str, readers_come: ReadersCome) -
         if state.get(_JOINED) != folder:
             joiner = state.get(_LATE)
             if joiner is None or joiner.folder != folder:
-                readers_come(late=True)
+                readers_come()
                 _POOLS.add(self)
                 processes = state.get("_processes")
                 joiner, restore = _join_later(self, folder, lambda: list(processes or ()))
@@ -220,7 +221,7 @@ def _join_live_pools(folder: str, readers_come: ReadersCome) -> list[Callable[[]
             or isinstance(getattr(pool, "_taskqueue", None), _FreshTaskQueue)
         ):
             continue
-        readers_come(late=True)
+        readers_come()
         _POOLS.add(pool)
         workers: list[Any] = pool._pool  # type: ignore[attr-defined]
         joiner = _LateJoiner(folder, functools.partial(_pids_of, workers))
@@ -231,7 +232,6 @@ def _join_live_pools(folder: str, readers_come: ReadersCome) -> list[Callable[[]
 
 
 _plain_pool_worker: Callable[..., None] = getattr(multiprocessing.pool, "worker")  # noqa: B009
-_session_pid = 0
 
 
 def _patch_pool_worker(folder: str) -> Callable[[], None]:
@@ -242,11 +242,11 @@ def _patch_pool_worker(folder: str) -> Callable[[], None]:
     exits (``maxtasksperchild``, a crash) with a new one started with it. But
     it names the worker's function, ``multiprocessing.pool.worker``, when it
     starts each process: while hotswap is loaded, that name holds
-    ``_join_then_work`` (pickled by reference for spawn and forkserver).
+    ``_join.join_then_work`` (pickled by reference for spawn and forkserver: a
+    worker imports only ``_join``).
     """
-    global _session_pid
-    _session_pid = os.getpid()
-    patched = functools.partial(_join_then_work, folder)
+    _join.pool_worker_of_session = (os.getpid(), _plain_pool_worker)
+    patched = functools.partial(join_then_work, folder)
     setattr(multiprocessing.pool, "worker", patched)  # noqa: B010
 
     def restore() -> None:
@@ -254,16 +254,6 @@ def _patch_pool_worker(folder: str) -> Callable[[], None]:
             setattr(multiprocessing.pool, "worker", _plain_pool_worker)  # noqa: B010
 
     return restore
-
-
-def _join_then_work(folder: str, *args: Any, **kwargs: Any) -> None:
-    """``multiprocessing.pool.worker`` while hotswap is loaded: join (in a process of its own), then work."""
-    if os.getpid() != _session_pid:  # a ThreadPool's "workers" are threads of the session
-        try:
-            worker_init(folder, None)
-        except Exception as error:  # noqa: BLE001 - the pool's worker must run anyway
-            tell_internal(folder, error)
-    _plain_pool_worker(*args, **kwargs)
 
 
 _POOLS: weakref.WeakSet[Any] = weakref.WeakSet()  # pools and executors that joined, for ``%hotswap``

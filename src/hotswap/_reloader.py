@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
-from . import _workers
+from . import _join
 from ._engine import ReloadStep
 from ._graph import ImportGraph
 from ._jobs import Job, Outcome, Pass
@@ -29,8 +29,9 @@ from ._journal import Journal
 from ._leaves import followed_outcomes
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion
+from ._userfiles import is_user_file
 from ._warmup import WarmUp
-from ._watch import Change, Watched, Watchlist, is_user_file
+from ._watch import Change, Watched, Watchlist
 
 __all__ = ["Event", "Mode", "Outcome", "Reloader"]
 
@@ -108,7 +109,7 @@ class Reloader:
         if self.workers and self.journal is None:
             self.journal = Journal()
             self.journal.start(self.watchlist)
-            _workers.session_step = self.step
+            _join.session_step = self.step
 
     def stop(self) -> None:
         self.warm_up.close()
@@ -116,8 +117,8 @@ class Reloader:
         if self.journal is not None:
             self.journal.stop()
             self.journal = None
-            if _workers.session_step is self.step:
-                _workers.session_step = None
+            if _join.session_step is self.step:
+                _join.session_step = None
 
     def worker_failures(self) -> list[str]:
         """What worker processes could not apply, each said once (cheap when no edit happened)."""

@@ -15,18 +15,14 @@ really changed.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import os
-import site
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.machinery import (
-    EXTENSION_SUFFIXES,
     ExtensionFileLoader,
     ModuleSpec,
     SourceFileLoader,
@@ -37,6 +33,7 @@ from typing import Any
 
 from ._adopt import code_it_was_imported_from, ran_before, remember_running, runs_this_text, saved_since_start
 from ._events import Inotify, is_network_path, open_inotify
+from ._join import spec_after
 from ._source import (
     SourceVersion,
     digest_of,
@@ -45,67 +42,14 @@ from ._source import (
     stat_signature,
     unpin_from_linecache,
 )
+from ._userfiles import is_user_extension, is_user_file
 
-__all__ = ["Change", "Watched", "Watchlist", "is_user_extension", "is_user_file"]
+__all__ = ["Change", "Watched", "Watchlist"]
 
 _NEVER = frozenset({"__main__", "__mp_main__"})
 _SAVE_GAP = 0.05  # seconds a file may be missing while an editor saves it
 # Returned for a deleted file: a sentinel version whose digest matches nothing.
 _GONE = SourceVersion(path="", data=b"", digest="gone", signature=(0, 0, 0, 0), read_at_ns=0)
-_OWN_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
-
-
-def _library_roots() -> tuple[str, ...]:
-    roots: set[str] = set()
-    paths = sysconfig.get_paths()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        if key in paths:
-            roots.add(paths[key])
-    try:
-        roots.update(site.getsitepackages())
-        roots.add(site.getusersitepackages())
-    except AttributeError:  # some embedded interpreters lack these
-        pass
-    return tuple(os.path.realpath(r).rstrip(os.sep) + os.sep for r in roots if r)
-
-
-_LIBRARY_ROOTS = _library_roots()
-
-
-def is_user_file(path: str) -> bool:
-    """Is this the user's own Python source (not the stdlib, not an installed package)?
-
-    Editable installs count as the user's code: their files live in the
-    user's tree, not under site-packages.
-    """
-    if not path.endswith(".py"):
-        return False
-    return _in_user_tree(path)
-
-
-def is_user_extension(path: str) -> bool:
-    """A compiled extension module built in the user's tree (e.g. with Cython, in place)."""
-    return path.endswith(tuple(EXTENSION_SUFFIXES)) and _in_user_tree(path)
-
-
-def real_path(path: str) -> str:
-    """``os.path.realpath``, resolving each folder once: a load looks at every loaded module."""
-    folder, name = os.path.split(path)
-    real = os.path.join(_real_folder(folder), name)
-    return os.path.realpath(real) if os.path.islink(real) else real
-
-
-@functools.lru_cache(maxsize=4096)
-def _real_folder(folder: str) -> str:
-    return os.path.realpath(folder)
-
-
-def _in_user_tree(path: str) -> bool:
-    real = real_path(path)
-    parts = real.split(os.sep)
-    if "site-packages" in parts or "dist-packages" in parts:
-        return False
-    return not real.startswith(_LIBRARY_ROOTS) and not real.startswith(_OWN_DIR)
 
 
 def source_path(module: ModuleType) -> str | None:
@@ -448,6 +392,13 @@ class _RecordingLoader(SourceFileLoader):
         self.watchlist = watchlist
         self._bytecode = cache_from_source(original.path)
 
+    def path_stats(self, path: str) -> Mapping[str, Any]:
+        overrides = self.watchlist.overrides
+        if overrides is not None and path in overrides():
+            # the text is not the file's: its stat must not go into a bytecode cache of it
+            raise OSError("a worker's module from the session's text: no bytecode cache")
+        return super().path_stats(path)
+
     def get_data(self, path: str) -> bytes:
         if path == self._bytecode:
             # __pycache__ is trusted on size and whole-second mtime: never use it
@@ -500,24 +451,11 @@ class _ImportHook:
         watchlist = self.watchlist
         if watchlist is None or self not in sys.meta_path:
             return None
-        spec = self._spec_of_the_others(fullname, path, target)
+        spec = spec_after(self, fullname, path, target)
         if spec is None or not isinstance(spec.origin, str):
             return spec
         _take_over_loader(watchlist, fullname, spec, spec.origin)
         return spec
-
-    def _spec_of_the_others(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None
-    ) -> ModuleSpec | None:
-        """The spec the finders after this one give."""
-        for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
-            find = getattr(finder, "find_spec", None)
-            if find is None:
-                return None  # a legacy finder: let the import system take over
-            spec: ModuleSpec | None = find(fullname, path, target)
-            if spec is not None:
-                return spec
-        return None
 
     def invalidate_caches(self) -> None:
         pass

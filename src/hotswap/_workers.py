@@ -1,305 +1,71 @@
-"""Workers: in a worker process, catch up with the session before each task.
+"""Workers: the session's reload step in a worker process, once an edit reaches it.
 
-A pool worker joins the session's journal (``_journal``) at start-up
-(``worker_init``, see ``_pools``) or, in a pool made before hotswap was loaded,
-when it unpickles a task's ``Checkpoint``. Workers read tasks through
-``ForkingPickler.loads``; the worker side wraps it: one read of the
-memory-mapped generation counter (well under a microsecond) and, only when it
-moved, the journal is read and the session's reload step (``_engine``) runs here:
-each changed module is brought to the journal's text, in place, state kept,
-transactional, and its dependents follow, as in the session. Between tasks, never
-while one runs. A worker of a pool made before loading does not know which text a
-module it imported before joining runs: it asks the module's code whether it runs
-the journal's base text of it, else its file's.
+``_join`` is what a worker imports to follow the session; this module (and the
+reload step, ``_engine``) is imported when a version must first be applied to a
+module the worker imported. The ``Follower`` then watches the worker's modules:
+those it imported from the journal's texts run them; the others are adopted
+(their file's text, asked of their code when the file changed since the worker
+started). A module of the journal the worker imported before its version came
+(or before joining) runs the session's *base* text of it (the text it ran
+before its first reload), else its file's, else an unknown text: it is then re-run
+whole. Dask's workers (``_dask``) use ``apply_versions`` too.
 """
 
 from __future__ import annotations
 
-import json
-import mmap
-import multiprocessing.util
-import os
-import struct
 import sys
-import traceback
-from collections.abc import Callable, Iterator, Mapping
-from multiprocessing.reduction import ForkingPickler
 from types import ModuleType
 from typing import Any
 
 from ._adopt import runs_this_text
 from ._engine import ReloadStep
+from ._join import INLINE, Joined, JournalTexts
 from ._outcomes import Failure
 from ._report import describe_failure
 from ._source import SourceVersion, digest_of
-from ._watch import Watchlist, real_path, source_path
+from ._userfiles import real_path
+from ._watch import Watchlist, source_path
 
-__all__ = [
-    "COUNTER",
-    "ENVIRONMENT",
-    "Checkpoint",
-    "FreshTask",
-    "adopt_imported_before",
-    "apply_versions",
-    "catch_up_with",
-    "tell_internal",
-    "worker_init",
-    "write_atomically",
-]
-
-ENVIRONMENT = "HOTSWAP_JOURNAL"  # names the session's journal folder; child processes inherit it
-COUNTER = struct.Struct("<Q")  # the journal's generation: bumped after each index written
+__all__ = ["Follower", "adopt_imported_before", "apply_versions"]
 
 
-class Checkpoint:
-    """Pickled in a task ahead of it: unpickling it brings the worker up to date (``_fresh(folder)``)."""
+class Follower:
+    """A worker's reload step, made when an edit first reaches a module it imported.
 
-    __slots__ = ("folder",)
-
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-
-    def __reduce__(self) -> tuple[Callable[..., object], tuple[str]]:
-        return _fresh, (self.folder,)
-
-
-class FreshTask:
-    """A task for a worker that did not join at start-up: unpickled, the worker catches up, then
-    the task itself comes out (the worker never sees this wrapper)."""
-
-    __slots__ = ("checkpoint", "task")
-
-    def __init__(self, task: object, checkpoint: Checkpoint) -> None:
-        self.task = task
-        self.checkpoint = checkpoint
-
-    def __reduce__(self) -> tuple[Callable[..., object], tuple[Checkpoint, object]]:
-        # args unpickle in order: the checkpoint first; one global (``_fresh``) for both, pickled once
-        return _fresh, (self.checkpoint, self.task)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # a thread pool may call it in-process
-        return self.task(*args, **kwargs)  # type: ignore[operator]
-
-
-_NO_TASK = object()
-
-
-def _fresh(first: object, task: object = _NO_TASK) -> object:
-    """Unpickling, in a worker: ``_fresh(folder)`` joins and catches up (a ``Checkpoint``);
-    ``_fresh(None, task)`` then gives the task itself (a ``FreshTask``)."""
-    if task is _NO_TASK:
-        if isinstance(first, str):
-            catch_up_with(first)
-        return None
-    return task
-
-
-class _Worker:
-    """In a worker process: the journal it follows and the versions its modules run.
-
-    A forked worker inherits the session's watchlist (the versions its modules
-    ran at the fork); it never reads the session's event queue. A spawned
-    worker watches its own imports, and imports a module of the journal from
-    the journal's text, so it never sees a save the session has not applied.
-    The index is read once per version (``_index``), not at each import.
+    A forked worker has the session's (its modules ran the session's versions
+    at the fork; the session's import hook, inherited, watches what it imports
+    later). A spawned worker makes its own, with an import graph of its own.
     """
 
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-        self.applied = 0
-        self.adopted = False  # the modules it imported before joining are watched
-        self.texts = JournalTexts(folder)
-        self._index: tuple[int, dict[str, dict[str, str]]] = (0, {})  # generation -> modules
-        self._imports: tuple[int, _JournalImports] = (0, _JournalImports({}, self.texts))
-        if session_step is not None:
-            self.step = session_step
-            self.adopted = True  # the session's, as they were at the fork
-        else:
-            self.step = ReloadStep(Watchlist(events=False))  # its graph: from the texts imported
-            self.step.watchlist.overrides = self._journal_imports
-            self.step.watchlist.start()
-        self._counter: mmap.mmap | None = None
-        self._map_counter()
-        self._mark = _Mark(folder)
+    def __init__(self, joined: Joined, session_step: ReloadStep | None) -> None:
+        self.joined = joined
+        self.adopted = session_step is not None  # the modules it imported before are watched
+        self.step = session_step or ReloadStep(Watchlist(events=False))
 
-    def _map_counter(self) -> mmap.mmap | None:
-        """The session's counter, mapped; ``None`` while the journal cannot be read (its folder
-        cleaned away): tasks run with the versions the worker has, and each looks again (one
-        failed ``open``) until the session has made it again."""
-        try:
-            with open(os.path.join(self.folder, "generation"), "rb") as counter:
-                self._counter = mmap.mmap(counter.fileno(), COUNTER.size, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            return None
-        return self._counter
-
-    def generation(self) -> int:
-        counter = self._counter or self._map_counter()
-        if counter is None:
-            return self.applied
-        generation: int = COUNTER.unpack_from(counter)[0]
-        return generation
-
-    def _modules(self) -> dict[str, dict[str, str]] | None:
-        """The index of the journal's current version, read once per version (``None``: unreadable)."""
-        generation = self.generation()
-        if generation == self._index[0]:
-            return self._index[1]
-        try:
-            with open(os.path.join(self.folder, "index.json"), "rb") as index:
-                modules: dict[str, dict[str, str]] = json.loads(index.read())["modules"]
-        except (OSError, ValueError, KeyError):
-            return None
-        self._index = (generation, modules)
-        return modules
-
-    def _journal_imports(self) -> Mapping[str, bytes]:
-        """Path -> text of the modules of the journal, for the imports of this worker."""
-        modules = self._modules() or {}
-        if self._imports[0] != self._index[0]:
-            trusted = {e["path"]: e for name, e in modules.items() if self._refusal(name, e, None) is None}
-            self._imports = (self._index[0], _JournalImports(trusted, self.texts))
-        return self._imports[1]
-
-    def _refusal(self, name: str, entry: dict[str, str], running_at: str | None) -> str | None:
-        return refusal(name, entry, self.step.watchlist, running_at)
-
-    def catch_up(self) -> None:
+    def catch_up(self, modules: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
         """Bring every module this worker imported to the journal's versions, and their dependents
-        along: the session's reload step, run here."""
-        generation = self.generation()
-        if generation == self.applied:
-            return
-        modules = self._modules()
-        if modules is None:
-            return  # the journal is being made again: the next task looks again
+        along. Returns (key, message) for each failure, the key naming the version that failed."""
+        self._watch_imports(modules)
+        failures = apply_versions(modules, self.step, self.joined.texts)
+        return [(f"{failure.module}-{key}", describe_failure(failure)) for failure, key in failures]
+
+    def _watch_imports(self, modules: dict[str, dict[str, str]]) -> None:
+        """Watch what the worker imported since the last look: the journal's texts it runs, and
+        the user's modules it loaded from their files (all of them, the first time)."""
+        watchlist = self.step.watchlist
+        for name, (path, digest, data) in self.joined.from_journal.items():
+            watched = watchlist.get(name)
+            if watched is None or watched.running.digest != digest:
+                watchlist.record(name, SourceVersion(path, data, digest, (0, 0, 0, 0), 0))
+        self.joined.from_journal.clear()
         if not self.adopted:
-            adopt_imported_before(self.step.watchlist, modules)
+            adopt_imported_before(watchlist, modules)
             self.adopted = True
-        for failure, key in apply_versions(modules, self.step, self.texts):
-            self._tell(f"{failure.module}-{key}", describe_failure(failure))
-        self.applied = generation
-        self._mark.runs(generation)
-
-    def catch_up_guarded(self) -> None:
-        """``catch_up``; a task never fails because of hotswap, and an internal error is said once."""
-        try:
-            self.catch_up()
-        except Exception as error:  # noqa: BLE001 - the worker's boundary
-            self.applied = self.generation()  # the same error would come again for every task
-            tell_internal(self.folder, error)
-
-    def _tell(self, key: str, message: str) -> None:
-        _tell(self.folder, key, message)
-
-
-class _Mark:
-    """``joined/<pid>``: this worker joined (a pool made before loading then sends its tasks plain),
-    and the version it runs (for ``%hotswap``). Taken away when the worker process ends."""
-
-    def __init__(self, folder: str) -> None:
-        self.path = os.path.join(folder, "joined", str(os.getpid()))
-        self.descriptor: int | None = None
-        self._open()
-
-    def _open(self) -> None:
-        try:
-            self.descriptor = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-        except OSError:
-            return  # the journal's folder is gone: the session makes it again at its next write
-        multiprocessing.util.Finalize(None, self._leave, exitpriority=0)
-
-    def runs(self, generation: int) -> None:
-        if self.descriptor is None:
-            self._open()
-        if self.descriptor is not None:
-            try:
-                os.pwrite(self.descriptor, COUNTER.pack(generation), 0)
-            except OSError:
-                pass
-
-    def _leave(self) -> None:
-        try:
-            os.remove(self.path)
-        except OSError:
-            pass
-
-
-class JournalTexts:
-    """The texts of the journal's versions, by the digest the index names; ``INLINE``: in the entry."""
-
-    def __init__(self, folder: str | None) -> None:
-        self.folder = folder
-
-    def text(self, entry: dict[str, str]) -> bytes | None:
-        if self.folder is None:
-            return entry["text"].encode("utf-8")
-        return self._read(entry["digest"])
-
-    def base(self, entry: dict[str, str]) -> bytes | None:
-        if self.folder is None:
-            base = entry.get("base_text")
-            return None if base is None else base.encode("utf-8")
-        digest = entry.get("base")
-        return None if digest is None else self._read(digest)
-
-    def _read(self, digest: str) -> bytes | None:
-        assert self.folder is not None
-        try:
-            with open(os.path.join(self.folder, "texts", digest), "rb") as text:
-                return text.read()
-        except OSError:
-            return None
-
-
-INLINE = JournalTexts(None)  # Dask ships the texts inside the plugin
-
-
-class _JournalImports(Mapping[str, bytes]):
-    """Path -> a module's text in the journal, read when the module is imported (and checked
-    against its digest: a text that does not match is not used, and the file is imported)."""
-
-    def __init__(self, entries: dict[str, dict[str, str]], texts: JournalTexts) -> None:
-        self._entries = entries
-        self._texts = texts
-
-    def __getitem__(self, path: str) -> bytes:
-        entry = self._entries[path]
-        data = self._texts.text(entry)
-        if data is None or digest_of(data) != entry["digest"]:
-            raise KeyError(path)
-        return data
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Readers see the whole file or the one before, never half of it."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as out:
-        out.write(data)
-    os.replace(temporary, path)
-
-
-def _tell(folder: str, key: str, message: str) -> None:
-    """A note for the session (which prints it once), from this worker."""
-    note = os.path.join(folder, "failures", f"{os.getpid()}-{key}.txt")
-    message = message.replace("hotswap:", f"hotswap: worker {os.getpid()}:", 1)
-    try:
-        with open(note, "w", encoding="utf-8") as out:
-            out.write(message)
-    except OSError:
-        pass
-
-
-def tell_internal(folder: str, error: BaseException) -> None:
-    where = "".join(traceback.format_exception(error)[-3:]).rstrip()
-    _tell(folder, "internal", f"hotswap: internal error while catching up with the session "
-          f"({type(error).__name__}: {error}); this worker keeps the versions it had. Please report it:\n{where}")
+        imported, self.joined.imported = self.joined.imported, []
+        for name in imported:
+            module = sys.modules.get(name)
+            if isinstance(module, ModuleType) and name not in modules:
+                watchlist.adopt(module)
 
 
 def apply_versions(
@@ -418,43 +184,3 @@ def _text_of(module: Any) -> SourceVersion | None:
         return None
     version = SourceVersion(path, data, digest_of(data), (0, 0, 0, 0), 0)
     return version if runs_this_text(module, version) else None
-
-
-_worker: _Worker | None = None
-session_step: ReloadStep | None = None  # set in the session; a forked worker inherits it
-_plain_loads = ForkingPickler.loads
-
-
-def _loads_up_to_date(data: Any, /, **kwargs: Any) -> Any:
-    """``ForkingPickler.loads`` in a worker: catch up with the session before each task."""
-    worker = _worker
-    if worker is not None and worker.generation() != worker.applied:
-        worker.catch_up_guarded()
-    return _plain_loads(data, **kwargs)
-
-
-def catch_up_with(folder: str) -> None:
-    """Unpickling a ``Checkpoint`` in a worker of a pool made before loading: join, catch up."""
-    worker = _worker
-    if worker is None or worker.folder != folder:
-        try:
-            worker_init(folder, None)
-        except Exception as error:  # noqa: BLE001 - a task must never fail because of hotswap
-            tell_internal(folder, error)
-    elif worker.generation() != worker.applied:
-        worker.catch_up_guarded()
-
-
-def worker_init(folder: str, initializer: Callable[..., object] | None, *initargs: Any) -> None:
-    """A pool worker's initializer: install the worker side, then run the user's own. hotswap's
-    part never raises: the worker must start, and run its tasks, whatever the journal's state."""
-    global _worker
-    if _worker is None or _worker.folder != folder:
-        try:
-            _worker = _Worker(folder)
-            ForkingPickler.loads = _loads_up_to_date
-            _worker.catch_up_guarded()
-        except Exception as error:  # noqa: BLE001 - the worker's boundary
-            tell_internal(folder, error)
-    if initializer is not None:
-        initializer(*initargs)

@@ -1,0 +1,70 @@
+"""Which files are the user's own code: what hotswap watches, and what a worker may take from
+the journal. The standard library only: every worker process imports it (see ``_join``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import site
+import sysconfig
+from importlib.machinery import EXTENSION_SUFFIXES
+
+__all__ = ["is_user_extension", "is_user_file", "real_path"]
+
+_OWN_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
+
+
+def _library_roots() -> tuple[str, ...]:
+    """Where the standard library and installed packages live (asked at import: asked later, from
+    inside an import hook, the imports ``sysconfig`` makes would come back to it)."""
+    roots: set[str] = set()
+    paths = sysconfig.get_paths()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if key in paths:
+            roots.add(paths[key])
+    try:
+        roots.update(site.getsitepackages())
+        roots.add(site.getusersitepackages())
+    except AttributeError:  # some embedded interpreters lack these
+        pass
+    return tuple(os.path.realpath(r).rstrip(os.sep) + os.sep for r in roots if r)
+
+
+_LIBRARY_ROOTS = _library_roots()
+
+
+def is_user_file(path: str) -> bool:
+    """Is this the user's own Python source (not the stdlib, not an installed package)?
+
+    Editable installs count as the user's code: their files live in the
+    user's tree, not under site-packages.
+    """
+    if not path.endswith(".py"):
+        return False
+    return _in_user_tree(path)
+
+
+def is_user_extension(path: str) -> bool:
+    """A compiled extension module built in the user's tree (e.g. with Cython, in place)."""
+    return path.endswith(tuple(EXTENSION_SUFFIXES)) and _in_user_tree(path)
+
+
+def real_path(path: str) -> str:
+    """``os.path.realpath``, resolving each folder once: a load looks at every loaded module."""
+    folder, name = os.path.split(path)
+    real = os.path.join(_real_folder(folder), name)
+    return os.path.realpath(real) if os.path.islink(real) else real
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
+def _in_user_tree(path: str) -> bool:
+    real = real_path(path)
+    parts = real.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return False
+    return not real.startswith(_LIBRARY_ROOTS) and not real.startswith(_OWN_DIR)
