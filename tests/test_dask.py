@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 DASK_LIBRARY = """
@@ -93,3 +103,152 @@ def test_a_dask_task_waiting_for_another_does_not_hold_an_edit_back(dask_library
         assert cell("waiting.result(timeout=30)") == "v2"  # the task it sent runs the new code
     finally:
         cell("client.close(); cluster.close()")
+
+
+# -- sessions in processes of their own, on one cluster --------------------------------------
+
+DRIVER = Path(__file__).with_name("dask_session.py")
+
+
+class Session:
+    """A hotswap session in its own process (``dask_session.py``), driven cell by cell."""
+
+    def __init__(self, path: list[Path], log: Path) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([*map(str, path), *sys.path])
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(DRIVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log, text=True, env=env,
+        )
+        self.answers: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.said = ""  # all the session printed on stderr
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.answers.put(line)
+
+    def cell(self, source: str, timeout: float = 60) -> Any:
+        """Run a cell; it must succeed; its value."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(source) + "\n")
+        self.process.stdin.flush()
+        try:
+            answer = json.loads(self.answers.get(timeout=timeout))
+        except queue.Empty:
+            raise AssertionError(f"no answer to {source!r} in {timeout} s; {self.log.name}") from None
+        self.said += answer["stderr"]
+        assert answer["error"] is None, (source, answer)
+        return answer["value"]
+
+    def wait_to_hear(self, words: str) -> None:
+        """Run empty cells until the session said ``words`` (workers answer in the background)."""
+        deadline = time.monotonic() + 30
+        while words not in self.said and time.monotonic() < deadline:
+            self.cell("1")
+            time.sleep(0.05)
+        assert words in self.said, self.said
+
+    def end(self, timeout: float = 60) -> int:
+        """End the session as a user does (end of input: the process exits normally)."""
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"the session did not end in {timeout} s") from None
+        self.log.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def cluster(modules, monkeypatch):
+    """A cluster of two worker processes (they import the test's modules), and a client of the test."""
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] is in the test extra")
+    # the nannies spawn, and read __main__.__spec__ (another test's %reset may have removed it)
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    """``start(*path)``: a session in its own process, with ``path`` first on its sys.path."""
+    started: list[Session] = []
+
+    def start(*path: Path) -> Session:
+        session = Session(list(path), tmp_path / f"session-{len(started)}.log")
+        started.append(session)
+        return session
+
+    yield start
+    for session in started:
+        session.end()
+    for session in started:
+        log = Path(session.log.name).read_text()
+        assert "internal error" not in session.said + log, session.said + log
+
+
+def _connect(session: Session, client: Any, *names: str) -> None:
+    imports = ", ".join(f"{name} as {label}" for name, label in zip(names, ("lib", "other")))
+    session.cell(f"import {imports}\nfrom distributed import Client\nclient = Client({client.scheduler.address!r})")
+
+
+def _versions(session: Session) -> set[str]:
+    """What the session's tasks, and every worker, run of ``lib.version``."""
+    tasks = session.cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")
+    every = session.cell("list(client.run(lib.version).values())")
+    return set(tasks) | set(every)
+
+
+def test_two_sessions_on_one_cluster_each_follow_their_own_edits(cluster, sessions, modules):
+    """Each session's tasks run its latest versions, however the edits of the two alternate."""
+    a, b = modules.named("a"), modules.named("b")
+    for name in (a, b):
+        modules.write(name, "def version():\n    return 'v1'\n")
+    first, second = sessions(modules.root), sessions(modules.root)
+    _connect(first, cluster, a)
+    _connect(second, cluster, b)
+    assert _versions(first) == _versions(second) == {"v1"}
+    for version in ("v2", "v3", "v4"):
+        modules.write(a, f"def version():\n    return {version!r}\n")
+        assert _versions(first) == {version}
+        modules.write(b, f"def version():\n    return {version + 'b'!r}\n")
+        assert _versions(second) == {version + "b"}
+        assert _versions(first) == {version}
+    assert "hotswap" not in first.said + second.said, first.said + second.said
+
+
+def test_a_module_two_sessions_edit_with_different_texts_keeps_the_first_and_tells_the_second(
+    cluster, sessions, modules
+):
+    """Workers run one text of a module: the session that sent it first keeps it; the other is told,
+    naming the module and the worker, and never changes what the first one's tasks run."""
+    shared = modules.named("shared")
+    modules.write(shared, "def version():\n    return 'a1'\n")  # on the workers' path and the first's
+    elsewhere = modules.root / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f"{shared}.py").write_text("def version():\n    return 'b1'\n")  # the second's own
+    first, second = sessions(modules.root), sessions(elsewhere, modules.root)
+    _connect(first, cluster, shared)
+    _connect(second, cluster, shared)
+    assert second.cell("lib.__file__") == str(elsewhere / f"{shared}.py")
+    assert _versions(first) == {"a1"}
+
+    modules.write(shared, "def version():\n    return 'a2'\n")
+    assert _versions(first) == {"a2"}
+    (elsewhere / f"{shared}.py").write_text("def version():\n    return 'b2'\n")
+    second.cell("lib.version()")
+    second.wait_to_hear(f"{shared} not updated")
+    for address in cluster.scheduler_info()["workers"]:
+        assert f"Dask worker {address}: {shared} not updated" in second.said, second.said
+    assert "keeps running that session's version" in second.said
+    assert _versions(first) == {"a2"}
+    assert "not updated" not in first.said, first.said

@@ -2,11 +2,21 @@
 
 Imported only when the user's session has ``distributed`` loaded. Workers on
 other machines do not share the session's files: the texts themselves travel,
-inside a worker plugin registered (under one name, so a new registration
-replaces the old) on every live client after each reload and on clients made
-since. Workers that join later (``cluster.scale``, restarts) get the plugin,
-so they start from the current versions; modules they import later come from
-those texts too.
+inside a worker plugin registered on every live client after each reload and on
+clients made since. Workers that join later (``cluster.scale``, restarts) get
+the plugin, so they start from the current versions; modules they import later
+come from those texts too.
+
+**Sessions.** Several sessions (notebooks, people) may share a cluster. Each
+session has an identity (host, pid, a random token made once per process), and
+its plugin is registered under a name of its own (``hotswap-<identity>``): a
+new registration replaces the session's own plugin, never another session's.
+On a worker, each session's versions, the generation it runs and its failures
+are kept apart. The worker process is shared, though, and its modules are one:
+the first session that sends a text of a module owns it there; another text of
+that module from another session is refused (the worker keeps the owner's, the
+refused session is told, naming the module and the worker). Imports come from
+the union of the sessions' texts, each module from its owner's.
 
 When a client appears (the first cell after it was made, or after loading), a
 plugin with no versions yet is registered in a background thread: each worker
@@ -37,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -50,9 +61,8 @@ from ._report import describe_failure
 from ._watch import Watchlist
 from ._workers import adopt_imported_before, apply_versions
 
-__all__ = ["HotswapPlugin", "follow_clients", "report"]
+__all__ = ["HotswapPlugin", "follow_clients", "identity", "plugin_name", "report"]
 
-PLUGIN_NAME = "hotswap"
 SETTLE_SECONDS = 0.25  # how long a registration waits for tasks running on a worker
 _NO_KEY = object()
 
@@ -103,25 +113,46 @@ class _Gate:
 
 
 class _OnWorker:
-    """hotswap's state on one Dask worker."""
+    """hotswap's state on one Dask worker: one process, one set of modules, shared by the
+    sessions whose clients use this worker."""
 
     def __init__(self, worker: Any) -> None:
         self.gate = _Gate()
-        self.step = ReloadStep(Watchlist(events=False))  # the session's reload step, run here
+        self.step = ReloadStep(Watchlist(events=False))  # the sessions' reload step, run here
         self.watchlist = self.step.watchlist
         self.watchlist.start()
         self.adopted = False  # the modules it imported before are watched
-        self.texts: dict[str, bytes] = {}
+        self.sessions: dict[str, _Session] = {}  # by identity, in the order they came
+        self.owners: dict[str, str] = {}  # module -> the session whose text of it this worker runs
+        self.texts: dict[str, bytes] = {}  # path -> text to import: the owners' texts
         self.watchlist.overrides = lambda: self.texts
-        self.pending: tuple[int, dict[str, dict[str, str]]] | None = None
-        self.applied = 0  # the generation this worker runs
-        self.messages: list[str] = []  # failures of the last version applied
         self.settling: asyncio.Future[None] | None = None
         executors: dict[str, Any] = getattr(worker, "executors", {})
         for name, executor in executors.items():
             # the pools that run tasks in this process ("offload" (de)serializes messages)
             if name != "offload" and "ThreadPoolExecutor" in type(executor).__name__:
                 _gate_submit(executor, self.gate)
+
+    def join(self, identity: str, modules: dict[str, dict[str, str]]) -> _Session:
+        """A session's versions arrive: it owns the modules nobody sent before; another text of a
+        module another session owns is refused (the worker runs one text of each module)."""
+        session = self.sessions.setdefault(identity, _Session(identity))
+        session.modules = modules
+        session.refused = {}
+        for name, entry in modules.items():
+            owner = self.owners.setdefault(name, identity)
+            if owner != identity and self.sessions[owner].modules[name]["digest"] != entry["digest"]:
+                session.refused[name] = owner
+        self._gather_texts()
+        return session
+
+    def _gather_texts(self) -> None:
+        """Imports come from the union of the sessions' texts, each module from its owner's."""
+        texts: dict[str, bytes] = {}
+        for name, owner in self.owners.items():
+            entry = self.sessions[owner].modules[name]
+            texts.setdefault(entry["path"], entry["text"].encode("utf-8"))
+        self.texts = texts
 
     def needs_applying(self, modules: dict[str, dict[str, str]]) -> bool:
         """Does a module this worker imported run another text? (Modules not imported yet will
@@ -134,21 +165,53 @@ class _OnWorker:
         return False
 
     async def settle(self, worker: Any) -> None:
-        """Wait until no task runs, then apply the newest pending version and open the gate."""
+        """Wait until no task runs, then apply each session's newest pending version and open the gate."""
         try:
             while self.gate.running(worker):
                 await asyncio.sleep(0.005)
-            if self.pending is not None:
-                generation, modules = self.pending
-                self.pending = None
-                if not self.adopted:
-                    adopt_imported_before(self.watchlist, modules)
-                    self.adopted = True
-                failures = apply_versions(modules, self.step)
-                self.messages = [describe_failure(failure) for failure, _ in failures]
-                self.applied = generation
+            for session in list(self.sessions.values()):
+                if session.pending is not None:
+                    self._apply(session)
         finally:
             self.gate.open()
+
+    def _apply(self, session: _Session) -> None:
+        assert session.pending is not None
+        generation, modules = session.pending
+        session.pending = None
+        if not self.adopted:
+            every = {name: entry for s in self.sessions.values() for name, entry in s.modules.items()}
+            adopt_imported_before(self.watchlist, every)
+            self.adopted = True
+        failures = apply_versions(modules, self.step)
+        session.messages = session.refusals() + [describe_failure(failure) for failure, _ in failures]
+        session.applied = generation
+
+
+class _Session:
+    """One session's part of a worker: the versions it sent, which it runs, and what failed."""
+
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+        self.modules: dict[str, dict[str, str]] = {}  # its last versions (path, digest, text)
+        self.refused: dict[str, str] = {}  # module -> the session whose other text of it runs here
+        self.applied = 0  # the generation of this session this worker runs
+        self.messages: list[str] = []  # refusals and failures of the last version applied
+        self.pending: tuple[int, dict[str, dict[str, str]]] | None = None
+
+    def accepted(self) -> dict[str, dict[str, str]]:
+        """The versions this worker runs for the session (not those another session owns)."""
+        return {name: entry for name, entry in self.modules.items() if name not in self.refused}
+
+    def refusals(self) -> list[str]:
+        """What the session is told of the modules refused, each said once per worker."""
+        return [
+            f"hotswap: {name} not updated: another session on this cluster ({owner}) sent another "
+            f"text of it first; this worker keeps running that session's version of {name}, and "
+            f"this session's tasks run it too (give the module another name in one session, or "
+            f"use a cluster of its own)"
+            for name, owner in self.refused.items()
+        ]
 
 
 def _gate_submit(executor: Any, gate: _Gate) -> None:
@@ -173,9 +236,10 @@ def _on_worker(worker: Any) -> _OnWorker:
 
 
 class HotswapPlugin(WorkerPlugin):
-    """On a worker: apply the session's versions between tasks, and import later modules from them."""
+    """On a worker: apply a session's versions between tasks, and import later modules from them."""
 
-    def __init__(self, generation: int, modules: dict[str, dict[str, str]]) -> None:
+    def __init__(self, identity: str, generation: int, modules: dict[str, dict[str, str]]) -> None:
+        self.identity = identity
         self.generation = generation
         self.modules = modules
         self.origin = _process()
@@ -184,13 +248,14 @@ class HotswapPlugin(WorkerPlugin):
         if _process() == self.origin:
             return  # a worker in the session's process (processes=False): its modules are the session's
         state = _on_worker(worker)
-        state.texts = {entry["path"]: entry["text"].encode("utf-8") for entry in self.modules.values()}
-        if self.generation <= state.applied:
+        session = state.join(self.identity, self.modules)
+        if self.generation <= session.applied:
             return
-        if state.pending is None and not state.needs_applying(self.modules):
-            state.applied, state.messages = self.generation, []
+        modules = session.accepted()
+        if session.pending is None and not state.needs_applying(modules):
+            session.applied, session.messages = self.generation, session.refusals()
             return
-        state.pending = (self.generation, self.modules)
+        session.pending = (self.generation, modules)
         state.gate.close()  # from now on, tasks wait for the new version
         if state.settling is None or state.settling.done():
             state.settling = asyncio.ensure_future(state.settle(worker))
@@ -201,15 +266,33 @@ def _process() -> tuple[str, int]:
     return socket.gethostname(), os.getpid()
 
 
-def report(generation: int, dask_worker: Any = None) -> tuple[int, list[str]]:
-    """On a worker (``client.run``): the generation it runs, and what failed in it."""
+def report(identity: str, dask_worker: Any = None) -> tuple[int, list[str]]:
+    """On a worker (``client.run``): the generation of the session it runs, and what failed in it."""
     state: _OnWorker | None = getattr(dask_worker, "_hotswap", None)
-    if state is None:
+    session = state.sessions.get(identity) if state is not None else None
+    if session is None:
         return 0, []
-    return state.applied, list(state.messages)
+    return session.applied, list(session.messages)
 
 
 # -- the session's side ------------------------------------------------------------------
+
+_identity: tuple[int, str] | None = None  # (pid, identity): a process forked from the session is another
+
+
+def identity() -> str:
+    """This session, among all that may share a cluster: its host, its pid and a random token
+    (pids repeat across machines and containers, and over time)."""
+    global _identity
+    if _identity is None or _identity[0] != os.getpid():
+        _identity = (os.getpid(), f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}")
+    return _identity[1]
+
+
+def plugin_name() -> str:
+    """The plugin's name on the scheduler: one per session, so sessions never replace each other's."""
+    return f"hotswap-{identity()}"
+
 
 _registered: dict[int, int] = {}  # id(client) -> generation registered on its workers
 _background: dict[int, threading.Thread] = {}  # id(client) -> its first registration, under way
@@ -276,7 +359,7 @@ def _register_after_first(client: Any, generation: int, modules: dict[str, dict[
 
 def _register(client: Any, generation: int, modules: dict[str, dict[str, str]]) -> str | None:
     try:
-        client.register_plugin(HotswapPlugin(generation, modules), name=PLUGIN_NAME)
+        client.register_plugin(HotswapPlugin(identity(), generation, modules), name=plugin_name())
     except Exception as error:  # noqa: BLE001 - the session must not fail for a cluster
         return f"hotswap: could not send the new versions to Dask workers: {type(error).__name__}: {error}"
     return None
@@ -295,7 +378,7 @@ class _Poll:
 
     def _ask(self, client: Any) -> None:
         try:
-            self._replies = client.run(report, self.generation)
+            self._replies = client.run(report, identity())
         except Exception as error:  # noqa: BLE001 - a worker may be gone
             self._error = error
 
