@@ -252,3 +252,87 @@ def test_a_module_two_sessions_edit_with_different_texts_keeps_the_first_and_tel
     assert "keeps running that session's version" in second.said
     assert _versions(first) == {"a2"}
     assert "not updated" not in first.said, first.said
+
+
+# -- the session leaves: unload, exit ---------------------------------------------------------
+
+PLUGINS = "client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.worker_plugins))"
+
+
+def _hotswap_plugins(client: Any) -> list[str]:
+    plugins = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.worker_plugins))
+    return [name for name in plugins if name.startswith("hotswap")]
+
+
+def test_after_unload_workers_and_restarted_workers_import_from_disk(dask_library, cell, modules):
+    """%unload_ext takes the session's plugin away: a module imported later, and every module after
+    a restart, come from the file, not from the last text the session sent."""
+    late = modules.named("late")
+    modules.write(late, "def version():\n    return 'late1'\n")
+    cell(f"import {late} as late")
+    cell(
+        "from distributed import Client, LocalCluster\n"
+        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        "client = Client(cluster)"
+    )
+    try:
+        dask_library("v2")
+        modules.write(late, "def version():\n    return 'late2'\n")  # sent, not imported by workers yet
+        assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
+        assert [name for name in cell(PLUGINS) if name.startswith("hotswap")]
+
+        cell("%unload_ext hotswap")
+        assert [name for name in cell(PLUGINS) if name.startswith("hotswap")] == []
+        modules.write(late, "def version():\n    return 'late3'\n")
+        assert set(cell("client.gather(client.map(lambda i: late.version(), range(8), pure=False))")) == {"late3"}
+        dask_library("v3")
+        cell("client.restart()")
+        assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v3"}
+    finally:
+        cell("client.close(); cluster.close()")
+
+
+def test_a_session_that_ends_takes_its_plugin_away(cluster, sessions, modules):
+    """A session that exits normally leaves no plugin: workers restarted later import from disk."""
+    name = modules.named("ends")
+    modules.write(name, "def version():\n    return 'v1'\n")
+    session = sessions(modules.root)
+    _connect(session, cluster, name)
+    modules.write(name, "def version():\n    return 'v2'\n")
+    assert _versions(session) == {"v2"}
+    assert len(_hotswap_plugins(cluster)) == 1
+
+    started = time.monotonic()
+    assert session.end() == 0
+    assert time.monotonic() - started < 15
+    assert _hotswap_plugins(cluster) == []
+    modules.write(name, "def version():\n    return 'v3'\n")
+    cluster.restart()
+    assert set(cluster.run(lambda: __import__(name).version()).values()) == {"v3"}
+
+
+def test_unloading_with_a_scheduler_that_does_not_answer_takes_bounded_time_and_says_so(
+    dask_library, cell, capfd, monkeypatch
+):
+    import hotswap._dask
+
+    cell(
+        "from distributed import Client, LocalCluster\n"
+        "cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        "client = Client(cluster)"
+    )
+    try:
+        dask_library("v2")
+        assert cell("client.submit(lib.version, pure=False).result()") == "v2"
+        monkeypatch.setattr(hotswap._dask, "LEAVE_SECONDS", 0.5, raising=False)
+        cell("import threading; threading.Thread(target=client.run_on_scheduler, args=(time.sleep, 3)).start()")
+        time.sleep(0.2)  # the scheduler sleeps: it answers nothing for 3 s
+        capfd.readouterr()
+        started = time.monotonic()
+        cell("%unload_ext hotswap")
+        assert time.monotonic() - started < 2
+        err = capfd.readouterr().err
+        assert "could not take this session's plugin away from the Dask scheduler tcp://" in err, err
+        assert "no answer in 0.5 s" in err and "workers that restart start from them" in err, err
+    finally:
+        cell("client.close(); cluster.close()")

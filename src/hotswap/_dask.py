@@ -18,6 +18,18 @@ that module from another session is refused (the worker keeps the owner's, the
 refused session is told, naming the module and the worker). Imports come from
 the union of the sessions' texts, each module from its owner's.
 
+**Leaving.** A plugin stays on the scheduler after its client is gone, and
+workers restarted later would start from its texts: the last a dead session
+sent, not what is on disk. So ``%unload_ext`` and the session's exit (an
+``atexit`` handler registered when a client is first followed, after
+``distributed``'s own, so it runs before they close the clients) unregister the
+session's plugin from every live client's scheduler, in bounded time. Its
+``teardown`` on each worker drops the session's texts: imports come from disk
+again. A new registration of the same plugin also tears the old one down, then
+sets the new one up, so a worker drops the session only if its plugin is not
+back by the next turn of its event loop. Each loading of hotswap in a session
+is a new *epoch*: generations start afresh, never compared with an earlier one.
+
 When a client appears (the first cell after it was made, or after loading), a
 plugin with no versions yet is registered in a background thread: each worker
 imports hotswap then, not at the first save, and no cell waits for it. The
@@ -46,11 +58,14 @@ worker still waiting for its running tasks is asked again at the next cell.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import logging
 import os
 import secrets
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -61,10 +76,12 @@ from ._report import describe_failure
 from ._watch import Watchlist
 from ._workers import adopt_imported_before, apply_versions
 
-__all__ = ["HotswapPlugin", "follow_clients", "identity", "plugin_name", "report"]
+__all__ = ["HotswapPlugin", "follow_clients", "identity", "leave_clients", "plugin_name", "report"]
 
 SETTLE_SECONDS = 0.25  # how long a registration waits for tasks running on a worker
+LEAVE_SECONDS = 5.0  # how long unloading (or exiting) waits for the schedulers to drop the plugin
 _NO_KEY = object()
+logger = logging.getLogger(__name__)
 
 
 class _Gate:
@@ -133,10 +150,13 @@ class _OnWorker:
             if name != "offload" and "ThreadPoolExecutor" in type(executor).__name__:
                 _gate_submit(executor, self.gate)
 
-    def join(self, identity: str, modules: dict[str, dict[str, str]]) -> _Session:
+    def join(self, identity: str, epoch: int, modules: dict[str, dict[str, str]]) -> _Session:
         """A session's versions arrive: it owns the modules nobody sent before; another text of a
         module another session owns is refused (the worker runs one text of each module)."""
-        session = self.sessions.setdefault(identity, _Session(identity))
+        session = self.sessions.get(identity)
+        if session is None or session.epoch != epoch:  # hotswap was loaded again in that session
+            self.leave(identity)
+            session = self.sessions[identity] = _Session(identity, epoch)
         session.modules = modules
         session.refused = {}
         for name, entry in modules.items():
@@ -145,6 +165,14 @@ class _OnWorker:
                 session.refused[name] = owner
         self._gather_texts()
         return session
+
+    def leave(self, identity: str) -> None:
+        """A session is gone (unloaded, ended): its texts and what it owned are dropped, so imports
+        come from disk again (or from the next session that sends a text of those modules)."""
+        if self.sessions.pop(identity, None) is None:
+            return
+        self.owners = {name: owner for name, owner in self.owners.items() if owner != identity}
+        self._gather_texts()
 
     def _gather_texts(self) -> None:
         """Imports come from the union of the sessions' texts, each module from its owner's."""
@@ -191,8 +219,9 @@ class _OnWorker:
 class _Session:
     """One session's part of a worker: the versions it sent, which it runs, and what failed."""
 
-    def __init__(self, identity: str) -> None:
+    def __init__(self, identity: str, epoch: int) -> None:
         self.identity = identity
+        self.epoch = epoch  # which loading of hotswap in that session sent it
         self.modules: dict[str, dict[str, str]] = {}  # its last versions (path, digest, text)
         self.refused: dict[str, str] = {}  # module -> the session whose other text of it runs here
         self.applied = 0  # the generation of this session this worker runs
@@ -238,8 +267,9 @@ def _on_worker(worker: Any) -> _OnWorker:
 class HotswapPlugin(WorkerPlugin):
     """On a worker: apply a session's versions between tasks, and import later modules from them."""
 
-    def __init__(self, identity: str, generation: int, modules: dict[str, dict[str, str]]) -> None:
+    def __init__(self, identity: str, epoch: int, generation: int, modules: dict[str, dict[str, str]]) -> None:
         self.identity = identity
+        self.epoch = epoch
         self.generation = generation
         self.modules = modules
         self.origin = _process()
@@ -248,7 +278,7 @@ class HotswapPlugin(WorkerPlugin):
         if _process() == self.origin:
             return  # a worker in the session's process (processes=False): its modules are the session's
         state = _on_worker(worker)
-        session = state.join(self.identity, self.modules)
+        session = state.join(self.identity, self.epoch, self.modules)
         if self.generation <= session.applied:
             return
         modules = session.accepted()
@@ -261,16 +291,39 @@ class HotswapPlugin(WorkerPlugin):
             state.settling = asyncio.ensure_future(state.settle(worker))
         await asyncio.wait({state.settling}, timeout=SETTLE_SECONDS)
 
+    def teardown(self, worker: Any) -> None:
+        """Unregistered (the session unloaded hotswap or ended): its texts leave the worker. A new
+        registration of the session's plugin also tears this one down first, then sets the new
+        one up: the session stays unless its plugin is not back by the next turn of the loop."""
+        state: _OnWorker | None = getattr(worker, "_hotswap", None)
+        if state is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            state.leave(self.identity)
+            return
+        loop.call_soon(_leave_unless_back, worker, state, self.identity)
+
+
+def _leave_unless_back(worker: Any, state: _OnWorker, identity: str) -> None:
+    if _name(identity) not in getattr(worker, "plugins", {}):
+        state.leave(identity)
+
+
+def _name(identity: str) -> str:
+    return f"hotswap-{identity}"
+
 
 def _process() -> tuple[str, int]:
     return socket.gethostname(), os.getpid()
 
 
-def report(identity: str, dask_worker: Any = None) -> tuple[int, list[str]]:
+def report(identity: str, epoch: int, dask_worker: Any = None) -> tuple[int, list[str]]:
     """On a worker (``client.run``): the generation of the session it runs, and what failed in it."""
     state: _OnWorker | None = getattr(dask_worker, "_hotswap", None)
     session = state.sessions.get(identity) if state is not None else None
-    if session is None:
+    if session is None or session.epoch != epoch:
         return 0, []
     return session.applied, list(session.messages)
 
@@ -291,13 +344,90 @@ def identity() -> str:
 
 def plugin_name() -> str:
     """The plugin's name on the scheduler: one per session, so sessions never replace each other's."""
-    return f"hotswap-{identity()}"
+    return _name(identity())
 
 
 _registered: dict[int, int] = {}  # id(client) -> generation registered on its workers
 _background: dict[int, threading.Thread] = {}  # id(client) -> its first registration, under way
 _polls: dict[int, _Poll] = {}  # id(client) -> the question to its workers about the last version sent
 _said: set[str] = set()
+_epoch = 0  # bumped each time the session leaves its clients: what it sends next starts afresh
+_at_exit: int | None = None  # the process whose exit takes the plugin away (a fork is another)
+
+
+def leave_clients() -> list[str]:
+    """Take this session's plugin away from every live client's scheduler (``%unload_ext``, exit).
+
+    Its workers drop the session's texts (imports come from disk again), and
+    workers restarted later no longer start from them. Never raises and never
+    takes much more than ``LEAVE_SECONDS`` (a scheduler gone, or hung, is given up on);
+    returns what could not be done, for the caller to say.
+    """
+    global _epoch
+    clients = [client for client in _live_clients() if id(client) in _registered]
+    under_way = list(_background.values())
+    _registered.clear()
+    _background.clear()
+    _polls.clear()
+    _said.clear()
+    _epoch += 1
+    deadline = time.monotonic() + LEAVE_SECONDS
+    for thread in under_way:  # a first registration must not arrive after its removal
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return _unregister_everywhere(clients, deadline)
+
+
+def _unregister_everywhere(clients: list[Any], deadline: float) -> list[str]:
+    """Unregister the plugin once per scheduler, all at once, each waited for until ``deadline``."""
+    by_scheduler = {_address(client): client for client in reversed(clients)}
+    problems: list[str] = []
+    threads = {}
+    for address, client in by_scheduler.items():
+        thread = threading.Thread(target=_unregister, args=(client, address, problems), daemon=True)
+        thread.start()
+        threads[address] = thread
+    for address, thread in threads.items():
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            problems.append(_not_removed(address, f"no answer in {LEAVE_SECONDS:g} s"))
+    return problems
+
+
+def _unregister(client: Any, address: str, problems: list[str]) -> None:
+    try:
+        client.unregister_worker_plugin(plugin_name())
+    except ValueError:
+        pass  # not there: its registration failed (said then), or the scheduler restarted since
+    except Exception as error:  # noqa: BLE001 - unloading and exiting must not fail for a cluster
+        problems.append(_not_removed(address, f"{type(error).__name__}: {error}"))
+
+
+def _not_removed(address: str, why: str) -> str:
+    return (
+        f"hotswap: could not take this session's plugin away from the Dask scheduler {address} ({why}); "
+        "its workers keep running this session's last versions, and workers that restart start from "
+        "them, until the scheduler restarts"
+    )
+
+
+def _address(client: Any) -> str:
+    return str(getattr(client.scheduler, "address", None) or "(no address)")
+
+
+def _leave_at_exit_once() -> None:
+    """At the session's exit, leave the clients. Registered after ``distributed`` was imported, so
+    it runs before distributed's own exit handlers (last in, first out) close the clients."""
+    global _at_exit
+    if _at_exit != os.getpid():
+        _at_exit = os.getpid()
+        atexit.register(_leave_at_exit, os.getpid())
+
+
+def _leave_at_exit(pid: int) -> None:
+    if os.getpid() == pid:  # not in a child forked from the session, which ends with its handlers
+        for problem in leave_clients():
+            logger.warning(problem)
+            print(problem, file=sys.stderr)
 
 
 def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[str]:
@@ -313,6 +443,7 @@ def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[
         if _registered.get(key) == generation:
             continue
         _registered[key] = generation
+        _leave_at_exit_once()
         if not modules:  # nothing to carry yet: workers import hotswap now, in the background
             thread = threading.Thread(target=_register, args=(client, generation, modules), daemon=True)
             _background[key] = thread
@@ -359,7 +490,7 @@ def _register_after_first(client: Any, generation: int, modules: dict[str, dict[
 
 def _register(client: Any, generation: int, modules: dict[str, dict[str, str]]) -> str | None:
     try:
-        client.register_plugin(HotswapPlugin(identity(), generation, modules), name=plugin_name())
+        client.register_plugin(HotswapPlugin(identity(), _epoch, generation, modules), name=plugin_name())
     except Exception as error:  # noqa: BLE001 - the session must not fail for a cluster
         return f"hotswap: could not send the new versions to Dask workers: {type(error).__name__}: {error}"
     return None
@@ -378,7 +509,7 @@ class _Poll:
 
     def _ask(self, client: Any) -> None:
         try:
-            self._replies = client.run(report, identity())
+            self._replies = client.run(report, identity(), _epoch)
         except Exception as error:  # noqa: BLE001 - a worker may be gone
             self._error = error
 

@@ -110,7 +110,13 @@ class Reloader:
             self.journal.start(self.watchlist)
             _workers.session_step = self.step
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Stop watching and following; returns what could not be undone, for the caller to say."""
+        problems = []
+        if "hotswap._dask" in sys.modules:  # Dask's workers and schedulers forget this session
+            from ._dask import leave_clients
+
+            problems = leave_clients()
         self.warm_up.close()
         self.watchlist.stop()
         if self.journal is not None:
@@ -118,6 +124,7 @@ class Reloader:
             self.journal = None
             if _workers.session_step is self.step:
                 _workers.session_step = None
+        return problems
 
     def worker_failures(self) -> list[str]:
         """What worker processes could not apply, each said once (cheap when no edit happened)."""
