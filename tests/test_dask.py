@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -334,5 +335,36 @@ def test_unloading_with_a_scheduler_that_does_not_answer_takes_bounded_time_and_
         err = capfd.readouterr().err
         assert "could not take this session's plugin away from the Dask scheduler tcp://" in err, err
         assert "no answer in 0.5 s" in err and "workers that restart start from them" in err, err
+    finally:
+        cell("client.close(); cluster.close()")
+
+
+# -- clients come and go ----------------------------------------------------------------------
+
+
+def _kept_of(client: Any) -> list[str]:
+    """hotswap's books (module-level mappings of ``hotswap._dask``) that hold ``client``, or its id."""
+    import hotswap._dask
+
+    books = [(name, value) for name, value in vars(hotswap._dask).items() if isinstance(value, Mapping)]
+    return [name for name, book in books if client in book or id(client) in book]
+
+
+def test_a_closed_client_is_forgotten_and_a_new_one_followed(dask_library, cell):
+    cell(
+        "from distributed import Client, LocalCluster\n"
+        "cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        "client = Client(cluster)"
+    )
+    try:
+        dask_library("v2")
+        assert cell("client.submit(lib.version, pure=False).result()") == "v2"
+        old = cell("client")
+        assert _kept_of(old)
+        cell("client.close(); client = Client(cluster)")
+        cell("1")
+        assert _kept_of(old) == []
+        dask_library("v3")
+        assert set(cell("client.gather(client.map(lambda i: lib.version(), range(4), pure=False))")) == {"v3"}
     finally:
         cell("client.close(); cluster.close()")

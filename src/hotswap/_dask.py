@@ -66,6 +66,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -347,9 +348,17 @@ def plugin_name() -> str:
     return _name(identity())
 
 
-_registered: dict[int, int] = {}  # id(client) -> generation registered on its workers
-_background: dict[int, threading.Thread] = {}  # id(client) -> its first registration, under way
-_polls: dict[int, _Poll] = {}  # id(client) -> the question to its workers about the last version sent
+class _Followed:
+    """What the session knows of one client. Kept by the client object, weakly, and dropped once the
+    client is not running: a closed client is forgotten, and a new one (whatever its ``id``) is new."""
+
+    def __init__(self) -> None:
+        self.registered: int | None = None  # the generation registered on its workers
+        self.background: threading.Thread | None = None  # its first registration, under way
+        self.poll: _Poll | None = None  # the question to its workers about the last version sent
+
+
+_clients: weakref.WeakKeyDictionary[Any, _Followed] = weakref.WeakKeyDictionary()
 _said: set[str] = set()
 _epoch = 0  # bumped each time the session leaves its clients: what it sends next starts afresh
 _at_exit: int | None = None  # the process whose exit takes the plugin away (a fork is another)
@@ -364,11 +373,9 @@ def leave_clients() -> list[str]:
     returns what could not be done, for the caller to say.
     """
     global _epoch
-    clients = [client for client in _live_clients() if id(client) in _registered]
-    under_way = list(_background.values())
-    _registered.clear()
-    _background.clear()
-    _polls.clear()
+    clients = [client for client in _live_clients() if client in _clients]
+    under_way = [followed.background for followed in _clients.values() if followed.background is not None]
+    _clients.clear()
     _said.clear()
     _epoch += 1
     deadline = time.monotonic() + LEAVE_SECONDS
@@ -437,22 +444,32 @@ def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[
     make of a version is asked in the background, and said at a later cell.
     """
     problems: list[str] = []
+    _forget_closed()
     for client in _live_clients():
-        key = id(client)
-        problems += _news_from(client)
-        if _registered.get(key) == generation:
+        followed = _clients.get(client)
+        if followed is None:
+            followed = _clients[client] = _Followed()
+            _leave_at_exit_once()
+        problems += _news_from(client, followed)
+        if followed.registered == generation:
             continue
-        _registered[key] = generation
-        _leave_at_exit_once()
+        followed.registered = generation
         if not modules:  # nothing to carry yet: workers import hotswap now, in the background
             thread = threading.Thread(target=_register, args=(client, generation, modules), daemon=True)
-            _background[key] = thread
+            followed.background = thread
             thread.start()
             continue
-        problem = _register_after_first(client, generation, modules)
+        problem = _register_after_first(client, followed, generation, modules)
         if problem:
             problems.append(problem)
     return problems
+
+
+def _forget_closed() -> None:
+    """Clients closed (or reconnecting: their scheduler may be another) are dropped from the books."""
+    for client in list(_clients):
+        if getattr(client, "status", "") != "running":
+            _clients.pop(client, None)
 
 
 def _live_clients() -> Iterator[Any]:
@@ -463,28 +480,29 @@ def _live_clients() -> Iterator[Any]:
             yield client
 
 
-def _news_from(client: Any) -> list[str]:
+def _news_from(client: Any, followed: _Followed) -> list[str]:
     """What the client's workers said of the last version sent, once they answered."""
-    key = id(client)
-    poll = _polls.get(key)
+    poll = followed.poll
     if poll is None or poll.thread.is_alive():
         return []
-    del _polls[key]
+    followed.poll = None
     news = poll.news()
     if not poll.done:  # tasks still running there: ask again at the next cell
-        _polls[key] = _Poll(client, poll.generation)
+        followed.poll = _Poll(client, poll.generation)
     return news
 
 
-def _register_after_first(client: Any, generation: int, modules: dict[str, dict[str, str]]) -> str | None:
+def _register_after_first(
+    client: Any, followed: _Followed, generation: int, modules: dict[str, dict[str, str]]
+) -> str | None:
     """Register a version once the client's first registration (if under way) ended, so the two
     cannot arrive out of order; then ask its workers, in the background, what they made of it."""
-    earlier = _background.pop(id(client), None)
+    earlier, followed.background = followed.background, None
     if earlier is not None:
         earlier.join()
     problem = _register(client, generation, modules)
     if problem is None:
-        _polls[id(client)] = _Poll(client, generation)
+        followed.poll = _Poll(client, generation)
     return problem
 
 
