@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -368,3 +369,49 @@ def test_a_closed_client_is_forgotten_and_a_new_one_followed(dask_library, cell)
         assert set(cell("client.gather(client.map(lambda i: lib.version(), range(4), pure=False))")) == {"v3"}
     finally:
         cell("client.close(); cluster.close()")
+
+
+# -- the status -------------------------------------------------------------------------------
+
+
+def _status_until(cell: Any, pattern: str) -> str:
+    """``%hotswap`` as text, asked at each cell until a line matches ``pattern`` (answers come in
+    the background)."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = str(cell("%hotswap"))
+        if re.search(pattern, text) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
+def test_the_status_says_which_version_each_clients_workers_run(dask_library, cell, shell):
+    from hotswap._ipython import session_of
+
+    cell(
+        "from distributed import Client, LocalCluster\n"
+        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        "client = Client(cluster)"
+    )
+    try:
+        address = re.escape(cell("client.scheduler.address"))
+        dask_library("v2")
+        assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
+        journal = session_of(shell).reloader.journal
+        v2 = journal.generation
+        line = rf"\n  Dask {address}: 2 workers, 2 on version {v2} \(current\)"
+        assert re.search(rf"workers:{line}", _status_until(cell, line))
+        assert "<th>workers</th>" in cell("%hotswap")._repr_html_()
+
+        cell("running = client.submit(lib.slow, 3, pure=False); time.sleep(0.3)")  # one worker is busy
+        dask_library("v3")
+        cell("1")
+        v3 = journal.generation
+        line = rf"Dask {address}: 2 workers, 1 on version {v3} \(current\), 1 on version {v2} \(waiting for running tasks\)"
+        assert re.search(line, _status_until(cell, line))
+        cell("running.result()")
+        line = rf"Dask {address}: 2 workers, 2 on version {v3} \(current\)"
+        assert re.search(line, _status_until(cell, line))
+    finally:
+        cell("client.close(); cluster.close()")
+    assert "workers:" not in str(cell("%hotswap"))  # no live client: no line

@@ -53,12 +53,18 @@ version when they end (tasks sent meanwhile wait for it).
 background thread after each registration, and said at a following cell, as
 failures of local pools are (the save's own cell does not wait for them); a
 worker still waiting for its running tasks is asked again at the next cell.
+The last answers also give the status (``%hotswap``) its lines: which version
+each client's workers run (``versions``), without asking anything then.
+
+**Clients** are kept by object, weakly, and dropped once not running: a closed
+client is forgotten, and a new one is followed, whatever its ``id``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import logging
 import os
 import secrets
@@ -77,7 +83,7 @@ from ._report import describe_failure
 from ._watch import Watchlist
 from ._workers import adopt_imported_before, apply_versions
 
-__all__ = ["HotswapPlugin", "follow_clients", "identity", "leave_clients", "plugin_name", "report"]
+__all__ = ["HotswapPlugin", "follow_clients", "identity", "leave_clients", "plugin_name", "report", "versions"]
 
 SETTLE_SECONDS = 0.25  # how long a registration waits for tasks running on a worker
 LEAVE_SECONDS = 5.0  # how long unloading (or exiting) waits for the schedulers to drop the plugin
@@ -320,13 +326,17 @@ def _process() -> tuple[str, int]:
     return socket.gethostname(), os.getpid()
 
 
-def report(identity: str, epoch: int, dask_worker: Any = None) -> tuple[int, list[str]]:
-    """On a worker (``client.run``): the generation of the session it runs, and what failed in it."""
+Reply = tuple[int, list[str], list[str]]  # a worker's generation of the session, failures, modules refused
+
+
+def report(identity: str, epoch: int, dask_worker: Any = None) -> Reply:
+    """On a worker (``client.run``): the generation of the session it runs, what failed in it, and
+    the modules it runs another session's text of."""
     state: _OnWorker | None = getattr(dask_worker, "_hotswap", None)
     session = state.sessions.get(identity) if state is not None else None
     if session is None or session.epoch != epoch:
-        return 0, []
-    return session.applied, list(session.messages)
+        return 0, [], []
+    return session.applied, list(session.messages), sorted(session.refused)
 
 
 # -- the session's side ------------------------------------------------------------------
@@ -356,6 +366,12 @@ class _Followed:
         self.registered: int | None = None  # the generation registered on its workers
         self.background: threading.Thread | None = None  # its first registration, under way
         self.poll: _Poll | None = None  # the question to its workers about the last version sent
+        self.heard: _Poll | None = None  # the last question answered: what the status shows
+
+    def answer(self) -> _Poll | None:
+        """The workers' latest answer (a question answered, not yet said, counts)."""
+        poll = self.poll
+        return poll if poll is not None and not poll.thread.is_alive() else self.heard
 
 
 _clients: weakref.WeakKeyDictionary[Any, _Followed] = weakref.WeakKeyDictionary()
@@ -455,7 +471,7 @@ def follow_clients(generation: int, modules: dict[str, dict[str, str]]) -> list[
             continue
         followed.registered = generation
         if not modules:  # nothing to carry yet: workers import hotswap now, in the background
-            thread = threading.Thread(target=_register, args=(client, generation, modules), daemon=True)
+            thread = threading.Thread(target=_register_first, args=(client, followed, generation), daemon=True)
             followed.background = thread
             thread.start()
             continue
@@ -485,11 +501,17 @@ def _news_from(client: Any, followed: _Followed) -> list[str]:
     poll = followed.poll
     if poll is None or poll.thread.is_alive():
         return []
-    followed.poll = None
+    followed.poll, followed.heard = None, poll
     news = poll.news()
     if not poll.done:  # tasks still running there: ask again at the next cell
         followed.poll = _Poll(client, poll.generation)
     return news
+
+
+def _register_first(client: Any, followed: _Followed, generation: int) -> None:
+    """In the background: the plugin without versions, then the question (for the status)."""
+    if _register(client, generation, {}) is None:
+        followed.poll = _Poll(client, generation)
 
 
 def _register_after_first(
@@ -520,23 +542,23 @@ class _Poll:
     def __init__(self, client: Any, generation: int) -> None:
         self.generation = generation
         self.done = True
-        self._replies: dict[str, tuple[int, list[str]]] = {}
-        self._error: BaseException | None = None
+        self.replies: dict[str, Reply] = {}  # worker address -> its reply
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._ask, args=(client,), daemon=True)
         self.thread.start()
 
     def _ask(self, client: Any) -> None:
         try:
-            self._replies = client.run(report, identity(), _epoch)
+            self.replies = client.run(report, identity(), _epoch)
         except Exception as error:  # noqa: BLE001 - a worker may be gone
-            self._error = error
+            self.error = error
 
     def news(self) -> list[str]:
         """Failures, each said once; ``done`` stays False while a worker has not applied the version."""
-        if self._error is not None:
-            return [f"hotswap: could not ask Dask workers whether they run the new versions: {self._error}"]
+        if self.error is not None:
+            return [f"hotswap: could not ask Dask workers whether they run the new versions: {self.error}"]
         problems = []
-        for address, (applied, messages) in sorted(self._replies.items()):
+        for address, (applied, messages, _) in sorted(self.replies.items()):
             if applied < self.generation:
                 self.done = False  # tasks still running there: the version applies when they end
                 continue
@@ -546,3 +568,40 @@ class _Poll:
                     _said.add(said)
                     problems.append(said)
         return problems
+
+
+def versions(generation: int) -> list[str]:
+    """For the status: one line per live client, which version of the session its workers run, from
+    the last answer of its workers (asked in the background: the status never waits for a cluster).
+
+    >>> versions(3)  # doctest: +SKIP
+    ['Dask tcp://127.0.0.1:8786: 2 workers, 1 on version 3 (current), 1 on version 2 (waiting for running tasks)']
+    """
+    lines = []
+    for client in _live_clients():
+        followed = _clients.get(client)
+        if followed is not None:
+            lines.append(f"Dask {_address(client)}: {_describe(followed.answer(), generation)}")
+    return lines
+
+
+def _describe(poll: _Poll | None, generation: int) -> str:
+    """``2 workers, 2 on version 3 (current)``, from one answer of a client's workers."""
+    if poll is None:
+        return "its workers have not answered yet"
+    if poll.error is not None:
+        return f"could not ask its workers ({type(poll.error).__name__}: {poll.error})"
+    replies = poll.replies.values()
+    counts = collections.Counter(applied for applied, _, _ in replies)
+    parts = [f"{len(replies)} worker{'s' if len(replies) != 1 else ''}"]
+    for applied, count in sorted(counts.items(), reverse=True):
+        if applied == generation:
+            parts.append(f"{count} on version {applied} (current)")
+        elif poll.generation == generation:
+            parts.append(f"{count} on version {applied} (waiting for running tasks)")
+        else:
+            parts.append(f"{count} on version {applied} (version {generation} on its way)")
+    refused = sorted({name for _, _, names in replies for name in names})
+    if refused:
+        parts.append(f"another session's text of {', '.join(refused)} runs there")
+    return ", ".join(parts)

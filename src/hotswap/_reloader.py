@@ -137,6 +137,18 @@ class Reloader:
             problems += follow_clients(self.journal.generation, self.journal.texts)
         return problems
 
+    def worker_versions(self) -> list[str]:
+        """For the status: one line per set of workers following the session, the version they run
+        (from what they last answered: never waits for a worker)."""
+        if self.journal is None:
+            return []
+        lines = []
+        if "distributed.client" in sys.modules:
+            from ._dask import versions
+
+            lines += versions(self.journal.generation)
+        return lines
+
     def include(self, name: str) -> ModuleType:
         """Import ``name`` and mark it for reloading in every mode (``%aimport name``)."""
         self.excluded.pop(name, None)
