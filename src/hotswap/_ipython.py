@@ -377,4 +377,5 @@ def unload(shell: Any) -> None:
     shell.magics_manager.registry.pop(HotswapMagics.__name__, None)
     for event, callback in session._retired_hooks:
         shell.events.register(event, getattr(callback, "__wrapped__", callback))  # unwrapped: no double adapter
-    session.reloader.stop()
+    for problem in session.reloader.stop():
+        session._warn(problem)

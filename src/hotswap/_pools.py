@@ -270,7 +270,8 @@ def pool_versions(joined: str, generation: int) -> list[str]:
         for pid in pids:
             version = _version_of(joined, pid)
             counts[version] = counts.get(version, 0) + 1
-        lines.append(f"{_kind(pool)} ({len(pids)} worker(s)): " + _versions_said(counts, generation))
+        workers = f"{len(pids)} worker" + ("s" if len(pids) > 1 else "")
+        lines.append(f"{_kind(pool)}: {workers}, " + _versions_said(counts, generation))
     return lines
 
 
@@ -294,7 +295,7 @@ def _versions_said(counts: dict[int | None, int], generation: int) -> str:
     parts = []
     for version, count in sorted(counts.items(), key=lambda item: -1 if item[0] is None else item[0], reverse=True):
         if version is None:
-            parts.append(f"{count} not joined yet (join with their next task)")
+            parts.append(f"{count} not joined yet (starting, or made before loading: join with their next task)")
         elif version == generation:
             parts.append(f"{count} on version {version} (current)")
         else:

@@ -111,7 +111,13 @@ class Reloader:
             self.journal.start(self.watchlist)
             _join.session_step = self.step
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Stop watching and following; returns what could not be undone, for the caller to say."""
+        problems = []
+        if "hotswap._dask" in sys.modules:  # Dask's workers and schedulers forget this session
+            from ._dask import leave_clients
+
+            problems = leave_clients()
         self.warm_up.close()
         self.watchlist.stop()
         if self.journal is not None:
@@ -119,6 +125,7 @@ class Reloader:
             self.journal = None
             if _join.session_step is self.step:
                 _join.session_step = None
+        return problems
 
     def worker_failures(self) -> list[str]:
         """What worker processes could not apply, each said once (cheap when no edit happened)."""
@@ -130,6 +137,18 @@ class Reloader:
 
             problems += follow_clients(self.journal.generation, self.journal.texts)
         return problems
+
+    def worker_versions(self) -> list[str]:
+        """For the status: one line per set of workers following the session, the version they run
+        (from what they last answered: never waits for a worker)."""
+        if self.journal is None:
+            return []
+        lines = self.journal.versions()  # local pools
+        if "distributed.client" in sys.modules:
+            from ._dask import versions
+
+            lines += versions(self.journal.generation)
+        return lines
 
     def include(self, name: str) -> ModuleType:
         """Import ``name`` and mark it for reloading in every mode (``%aimport name``)."""

@@ -28,6 +28,7 @@ class Status:
     detection: str
     recent: tuple[Event, ...]
     broken: tuple[Event, ...]
+    workers: tuple[str, ...] = ()  # one line per set of workers following the session
 
     @classmethod
     def of(cls, reloader: Reloader) -> Status:
@@ -39,6 +40,7 @@ class Status:
             detection=reloader.watchlist.detection,
             recent=tuple(reloader.history)[-8:],
             broken=tuple(reloader.broken.values()),
+            workers=tuple(reloader.worker_versions()),
         )
 
     def __str__(self) -> str:
@@ -47,6 +49,9 @@ class Status:
             + (f" under {', '.join(self.roots)}" if self.roots else ""),
             f"changes found by: {self.detection}",
         ]
+        if self.workers:
+            lines.append("workers:")
+            lines += ["  " + line for line in self.workers]
         if self.broken:
             lines.append("waiting for a good save:")
             for event in self.broken:
@@ -73,6 +78,8 @@ class Status:
             + "</td></tr>",
             f"<tr><th>changes found by</th><td>{e(self.detection)}</td></tr>",
         ]
+        if self.workers:
+            rows.append(f"<tr><th>workers</th><td>{'<br>'.join(e(line) for line in self.workers)}</td></tr>")
         for event in self.broken:
             text = "<br>".join(e(line) for line in _broken_lines(event))
             rows.append(f"<tr><th style='color:#b00'>broken</th><td><pre style='margin:0'>{text}</pre></td></tr>")
