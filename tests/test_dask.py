@@ -60,10 +60,10 @@ def test_dask_workers_get_hotswap_when_the_client_appears_not_at_the_first_save(
         cell("1")  # the next cell: the plugin goes out, in the background
         joined = cell(
             "_deadline = time.monotonic() + 60\n"
-            "while not all(client.run(lambda: 'hotswap._dask' in sys.modules).values()) "
+            "while not all(client.run(lambda: 'hotswap._dask_worker' in sys.modules).values()) "
             "and time.monotonic() < _deadline:\n"
             "    time.sleep(0.05)\n"
-            "all(client.run(lambda: 'hotswap._dask' in sys.modules).values())"
+            "all(client.run(lambda: 'hotswap._dask_worker' in sys.modules).values())"
         )
         assert joined, "no save yet: the workers should have hotswap already"
         dask_library("v2")

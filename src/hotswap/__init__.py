@@ -26,7 +26,8 @@ an edit goes through them:
    kept for a save that brings it back.
 6. **dependents follow** (``_dependents``, ``_follow``, ``_leaves``): names that
    changed are re-bound where they were imported, and what reads them re-runs.
-7. **workers** (``_journal``, ``_pools``, ``_join``, ``_workers``, ``_dask``): the
+7. **workers** (``_journal``, ``_pools``, ``_join``, ``_workers``, ``_dask``,
+   ``_dask_worker``): the
    texts that ran go to worker processes, which run the same reload step (``_engine``).
 8. **report** (``_report``, ``_status``, ``_frontend``, ``_ipython``, ``_repl``):
    one plain message per module.
