@@ -382,8 +382,16 @@ def test_a_pool_made_before_loading_is_left_as_it_was_by_unload_and_joins_again(
 WORKER_STATE = """
 import sys
 
+AT_START = []
+
 def hotswap_in_worker():
     return sorted(name for name in sys.modules if name.startswith("hotswap"))
+
+def remember_start():  # the user's initializer: runs right after hotswap's
+    AT_START.extend(hotswap_in_worker())
+
+def at_start():
+    return AT_START
 
 def code_origin(name):
     module = sys.modules[name]
@@ -391,20 +399,24 @@ def code_origin(name):
 """
 
 
-def test_a_spawned_worker_imports_no_reload_machinery_until_an_edit_reaches_it(library, modules, cell):
+def test_a_spawned_worker_starts_without_the_reload_machinery_and_warms_up_later(library, modules, cell):
     probe = modules.named("probe")
     modules.write(probe, WORKER_STATE)
     cell(f"import {probe} as probe")
-    cell("pool = mp.get_context('spawn').Pool(1)")
+    cell("pool = mp.get_context('spawn').Pool(1, initializer=probe.remember_start)")
     try:
         assert versions(cell, "pool") == {"v1"}
-        loaded = cell("pool.apply(probe.hotswap_in_worker)")
-        assert "hotswap._engine" not in loaded and "hotswap._watch" not in loaded, loaded
+        at_start = cell("pool.apply(probe.at_start)")
+        assert "hotswap._join" in at_start, at_start
+        assert "hotswap._engine" not in at_start and "hotswap._watch" not in at_start, at_start
+        deadline = time.monotonic() + 20  # then, in the background, with no edit yet
+        while "hotswap._engine" not in cell("pool.apply(probe.hotswap_in_worker)") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "hotswap._engine" in cell("pool.apply(probe.hotswap_in_worker)")
         calls = cell("pool.apply(lib.f, (0,))[2]")
         library("v2")
         version, _, after = cell("pool.apply(lib.f, (0,))")
         assert version == "v2" and after == calls + 1  # followed, its state kept
-        assert "hotswap._engine" in cell("pool.apply(probe.hotswap_in_worker)")
     finally:
         cell("pool.terminate(); pool.join()")
 

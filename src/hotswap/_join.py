@@ -27,6 +27,7 @@ import multiprocessing.util
 import os
 import struct
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from importlib.machinery import ModuleSpec, SourceFileLoader
@@ -62,6 +63,7 @@ __all__ = [
 
 ENVIRONMENT = "HOTSWAP_JOURNAL"  # names the session's journal folder; child processes inherit it
 COUNTER = struct.Struct("<Q")  # the journal's generation: bumped after each index written
+WARM_UP_AFTER = 0.5  # seconds after a spawned worker joined: it imports the reload step (``_warm_up``)
 
 Modules = dict[str, dict[str, str]]  # the index: module -> its entry (path, digest, base, aimport)
 
@@ -129,6 +131,11 @@ class Joined:
         self._counter: mmap.mmap | None = None
         self._map_counter()
         self._mark = _Mark(folder)
+        self._following = threading.Lock()  # the follower: made by the warm-up or by a catch-up
+        if session_step is None:
+            warm_up = threading.Timer(WARM_UP_AFTER, self._warm_up)
+            warm_up.daemon = True
+            warm_up.start()
 
     def _map_counter(self) -> mmap.mmap | None:
         """The session's counter, mapped; ``None`` while the journal cannot be read (its folder
@@ -177,15 +184,31 @@ class Joined:
         if modules and self._finder is None and session_step is None:
             self._finder = _JournalFinder(self)
             sys.meta_path.insert(0, self._finder)
-        if self.follower is None and (session_step is not None or self._runs_another_text(modules)):
-            from ._workers import Follower
-
-            self.follower = Follower(self, session_step)
-        if self.follower is not None:
-            for key, message in self.follower.catch_up(modules):
-                _tell(self.folder, key, message)
+        with self._following:
+            if self.follower is None and (session_step is not None or self._runs_another_text(modules)):
+                self._make_follower()
+            if self.follower is not None:
+                for key, message in self.follower.catch_up(modules):
+                    _tell(self.folder, key, message)
         self.applied = generation
         self._mark.runs(generation)
+
+    def _make_follower(self) -> Follower:
+        from ._workers import Follower
+
+        self.follower = Follower(self, session_step)
+        return self.follower
+
+    def _warm_up(self) -> None:
+        """In the background, once the worker has started: import the reload step and watch what
+        the worker imported, so that the first edit costs what later ones do. (Not at start-up:
+        a worker must start as fast as without hotswap.)"""
+        try:
+            with self._following:
+                if self.follower is None:
+                    self._make_follower().watch_imports(self.modules() or {})
+        except Exception as error:  # noqa: BLE001 - a thread of the worker's: said, never raised
+            tell_internal(self.folder, error)
 
     def _runs_another_text(self, modules: Modules) -> bool:
         """Does a module of the journal that this worker imported run another text than the journal's?"""

@@ -45,27 +45,33 @@ class Follower:
     def catch_up(self, modules: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
         """Bring every module this worker imported to the journal's versions, and their dependents
         along. Returns (key, message) for each failure, the key naming the version that failed."""
-        self._watch_imports(modules)
+        self.watch_imports(modules)
         failures = apply_versions(modules, self.step, self.joined.texts)
         return [(f"{failure.module}-{key}", describe_failure(failure)) for failure, key in failures]
 
-    def _watch_imports(self, modules: dict[str, dict[str, str]]) -> None:
+    def watch_imports(self, modules: dict[str, dict[str, str]]) -> None:
         """Watch what the worker imported since the last look: the journal's texts it runs, and
-        the user's modules it loaded from their files (all of them, the first time)."""
+        the user's modules it loaded from their files (all of them, the first time). (Taken one
+        by one: the worker may be importing meanwhile, see ``Joined._warm_up``.)"""
         watchlist = self.step.watchlist
-        for name, (path, digest, data) in self.joined.from_journal.items():
+        from_journal, imported = self.joined.from_journal, self.joined.imported
+        while from_journal:
+            name, (path, digest, data) = from_journal.popitem()
             watched = watchlist.get(name)
             if watched is None or watched.running.digest != digest:
                 watchlist.record(name, SourceVersion(path, data, digest, (0, 0, 0, 0), 0))
-        self.joined.from_journal.clear()
         if not self.adopted:
             adopt_imported_before(watchlist, modules)
             self.adopted = True
-        imported, self.joined.imported = self.joined.imported, []
-        for name in imported:
+        later = []
+        while imported:
+            name = imported.pop()
             module = sys.modules.get(name)
-            if isinstance(module, ModuleType) and name not in modules:
+            if module is None:
+                later.append(name)  # being imported now: looked at next time
+            elif isinstance(module, ModuleType) and name not in modules:
                 watchlist.adopt(module)
+        imported.extend(later)
 
 
 def apply_versions(
