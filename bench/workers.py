@@ -330,6 +330,21 @@ def big_marker():
 # --------------------------------------------------------------------------
 
 
+def steady_session(root: Path, files: list[Path]):
+    """The child's shell, with ``root`` on ``sys.path`` and its files saved a while ago (the
+    steady state: nothing looks freshly saved); returns the shell and its namespace."""
+    past = time.time() - 10
+    for path in files:
+        os.utime(path, (past, past))
+    sys.path.insert(0, str(root))
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    ns = shell.user_ns
+    ns["bench_clock"] = time.perf_counter_ns
+    return shell, ns
+
+
 def run(shell, source: str) -> None:
     result = shell.run_cell(source)
     if not result.success:
@@ -357,17 +372,8 @@ def child_main(spec: dict) -> None:
     module = root / "benchlib.py"
     module.write_text(LIBRARY)
     (root / "benchprobe.py").write_text(PROBE)
-    past = time.time() - 10  # saved a while ago: the steady state
-    for path in root.iterdir():
-        os.utime(path, (past, past))
-    sys.path.insert(0, str(root))
+    shell, ns = steady_session(root, list(root.iterdir()))
     failures: list[str] = []
-
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    ns = shell.user_ns
-    ns["bench_clock"] = time.perf_counter_ns
     before = spec.get("before", False)  # the pool is made before %load_ext hotswap
     if spec["hotswap"] and not before:
         run(shell, "%load_ext hotswap")
@@ -494,17 +500,8 @@ def startup_child(spec: dict) -> None:
         (package / f"m{index:03d}.py").write_text(small_module(index, 0))
     (package / "big.py").write_text(big_module(0))
     (root / "benchstart.py").write_text(STARTUP_TASKS)
-    past = time.time() - 10  # saved a while ago: the steady state
-    for path in [*root.iterdir(), *package.iterdir()]:
-        os.utime(path, (past, past))
-    sys.path.insert(0, str(root))
+    shell, ns = steady_session(root, [*root.iterdir(), *package.iterdir()])
     failures: list[str] = []
-
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    ns = shell.user_ns
-    ns["bench_clock"] = time.perf_counter_ns
     if variant.extension:
         run(shell, f"%load_ext {variant.extension}")
         run(shell, "%autoreload 2")
@@ -686,11 +683,7 @@ def measure(backend: Backend, spec: dict, reps: int, rounds: int, one_blocks: in
             out["fresh_ok"] += edits["fresh_ok"]
             out["fresh_n"] += len(edits["fresh_us"])
             out["workers_seen"].append(edits["workers_seen"])
-            for child in children.values():
-                child.send("done")
-                result = child.expect("RESULT", timeout=120)
-                assert isinstance(result, dict)
-                out["failures"] += result["failures"]
+            out["failures"] += finish(children.values())
         finally:
             for child in children.values():
                 child.close()
@@ -732,15 +725,22 @@ def measure_startup(rounds: tuple[int, int], pythonpath: str) -> dict:
                     out["s"][name][pool].append(value)
                     out["ratio"][name][pool].append(value / seconds["none"])
             out["rounds"] += 1
-        for child in children.values():
-            child.send("done")
-            result = child.expect("RESULT", timeout=120)
-            assert isinstance(result, dict)
-            out["failures"] += result["failures"]
+        out["failures"] += finish(children.values())
     finally:
         for child in children.values():
             child.close()
     return out
+
+
+def finish(children) -> list[str]:
+    """Tell each child it is done; the failures they report."""
+    failures = []
+    for child in children:
+        child.send("done")
+        result = child.expect("RESULT", timeout=120)
+        assert isinstance(result, dict)
+        failures += result["failures"]
+    return failures
 
 
 def median(values: list[float]) -> float:

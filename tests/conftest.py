@@ -11,6 +11,8 @@
             which is on ``sys.path`` for the test only; afterwards the modules
             are gone from ``sys.modules``.
 ``cell``    ``cell("f()")`` runs one cell, asserts it succeeded, returns its value.
+``status_until``
+            ``%hotswap`` as text once it says what a test waits for (workers answer late).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,6 +113,24 @@ def run(shell: InteractiveShell, source: str) -> Any:
 def cell(ipython: InteractiveShell) -> Callable[[str], Any]:
     """``cell("f()")``: run a cell in the test's shell, assert success, return the value."""
     return lambda source: run(ipython, source)
+
+
+@pytest.fixture
+def status_until(cell: Callable[[str], Any]) -> Callable[..., str]:
+    """``status_until(pattern, tasks="1")``: ``%hotswap`` as text once a line matches the regular
+    expression ``pattern``, or after 30 s. Workers answer, and catch up, in their own time: the
+    cell ``tasks`` runs between two looks (e.g. tasks for a pool's workers)."""
+
+    def look(pattern: str, tasks: str = "1") -> str:
+        deadline = time.monotonic() + 30
+        while True:
+            text = str(cell("%hotswap"))
+            if re.search(pattern, text) or time.monotonic() > deadline:
+                return text
+            cell(tasks)
+            time.sleep(0.05)
+
+    return look
 
 
 # -- modules on disk ----------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,23 @@ def dask_library(shell, modules, cell):
     return save
 
 
-def test_dask_workers_get_hotswap_when_the_client_appears_not_at_the_first_save(dask_library, cell):
+@contextlib.contextmanager
+def local_cluster(cell: Callable[[str], Any], workers: int = 1, threads: int = 1) -> Iterator[None]:
+    """``cluster`` and ``client`` in the test's shell for the block: a real scheduler and workers."""
     cell(
         "from distributed import Client, LocalCluster\n"
-        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        f"cluster = LocalCluster(n_workers={workers}, threads_per_worker={threads}, processes=True, "
+        "dashboard_address=None)\n"
         "client = Client(cluster)"
     )
     try:
+        yield
+    finally:
+        cell("client.close(); cluster.close()")
+
+
+def test_dask_workers_get_hotswap_when_the_client_appears_not_at_the_first_save(dask_library, cell):
+    with local_cluster(cell, workers=2):
         cell("1")  # the next cell: the plugin goes out, in the background
         joined = cell(
             "_deadline = time.monotonic() + 60\n"
@@ -68,17 +79,10 @@ def test_dask_workers_get_hotswap_when_the_client_appears_not_at_the_first_save(
         assert joined, "no save yet: the workers should have hotswap already"
         dask_library("v2")
         assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
-    finally:
-        cell("client.close(); cluster.close()")
 
 
 def test_a_threaded_dask_worker_applies_an_edit_between_tasks_never_during_one(dask_library, cell):
-    cell(
-        "from distributed import Client, LocalCluster\n"
-        "cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None)\n"
-        "client = Client(cluster)"
-    )
-    try:
+    with local_cluster(cell, threads=2):
         assert cell("client.submit(lib.slow, 0, pure=False).result()") == ("v1", "v1")
         cell("running = client.submit(lib.slow, 2.0, pure=False); time.sleep(0.5)")  # in one thread
         dask_library("v2")
@@ -86,25 +90,16 @@ def test_a_threaded_dask_worker_applies_an_edit_between_tasks_never_during_one(d
         assert cell("later.result()") == ("v2", "v2")  # sent after the edit: new code
         assert cell("running.result()") == ("v1", "v1")  # running during the edit: its code throughout
         assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
-    finally:
-        cell("client.close(); cluster.close()")
 
 
 def test_a_dask_task_waiting_for_another_does_not_hold_an_edit_back(dask_library, cell):
     """A task that seceded (``worker_client``) waits for tasks it sends: they must not wait for it."""
-    cell(
-        "from distributed import Client, LocalCluster\n"
-        "cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
-        "client = Client(cluster)"
-    )
-    try:
+    with local_cluster(cell):
         assert cell("client.submit(lib.version, pure=False).result()") == "v1"
         cell("waiting = client.submit(lib.delegate, 1.5, pure=False); time.sleep(0.5)")
         dask_library("v2")
         cell("1")  # the edit is applied: the seceded task does not hold it back
         assert cell("waiting.result(timeout=30)") == "v2"  # the task it sent runs the new code
-    finally:
-        cell("client.close(); cluster.close()")
 
 
 # -- sessions in processes of their own, on one cluster --------------------------------------
@@ -272,12 +267,7 @@ def test_after_unload_workers_and_restarted_workers_import_from_disk(dask_librar
     late = modules.named("late")
     modules.write(late, "def version():\n    return 'late1'\n")
     cell(f"import {late} as late")
-    cell(
-        "from distributed import Client, LocalCluster\n"
-        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)\n"
-        "client = Client(cluster)"
-    )
-    try:
+    with local_cluster(cell, workers=2):
         dask_library("v2")
         modules.write(late, "def version():\n    return 'late2'\n")  # sent, not imported by workers yet
         assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
@@ -291,8 +281,6 @@ def test_after_unload_workers_and_restarted_workers_import_from_disk(dask_librar
         dask_library("v3 from disk")
         cell("client.restart()")
         assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v3 from disk"}
-    finally:
-        cell("client.close(); cluster.close()")
 
 
 def test_a_session_that_ends_takes_its_plugin_away(cluster, sessions, modules):
@@ -319,12 +307,7 @@ def test_unloading_with_a_scheduler_that_does_not_answer_takes_bounded_time_and_
 ):
     import hotswap._dask
 
-    cell(
-        "from distributed import Client, LocalCluster\n"
-        "cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
-        "client = Client(cluster)"
-    )
-    try:
+    with local_cluster(cell):
         dask_library("v2")
         assert cell("client.submit(lib.version, pure=False).result()") == "v2"
         monkeypatch.setattr(hotswap._dask, "LEAVE_SECONDS", 0.5, raising=False)
@@ -337,8 +320,6 @@ def test_unloading_with_a_scheduler_that_does_not_answer_takes_bounded_time_and_
         err = capfd.readouterr().err
         assert "could not take this session's plugin away from the Dask scheduler tcp://" in err, err
         assert "no answer in 0.5 s" in err and "workers that restart start from them" in err, err
-    finally:
-        cell("client.close(); cluster.close()")
 
 
 # -- clients come and go ----------------------------------------------------------------------
@@ -353,12 +334,7 @@ def _kept_of(client: Any) -> list[str]:
 
 
 def test_a_closed_client_is_forgotten_and_a_new_one_followed(dask_library, cell):
-    cell(
-        "from distributed import Client, LocalCluster\n"
-        "cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
-        "client = Client(cluster)"
-    )
-    try:
+    with local_cluster(cell):
         dask_library("v2")
         assert cell("client.submit(lib.version, pure=False).result()") == "v2"
         old = cell("client")
@@ -368,40 +344,22 @@ def test_a_closed_client_is_forgotten_and_a_new_one_followed(dask_library, cell)
         assert _kept_of(old) == []
         dask_library("v3")
         assert set(cell("client.gather(client.map(lambda i: lib.version(), range(4), pure=False))")) == {"v3"}
-    finally:
-        cell("client.close(); cluster.close()")
 
 
 # -- the status -------------------------------------------------------------------------------
 
 
-def _status_until(cell: Any, pattern: str) -> str:
-    """``%hotswap`` as text, asked at each cell until a line matches ``pattern`` (answers come in
-    the background)."""
-    deadline = time.monotonic() + 30
-    while True:
-        text = str(cell("%hotswap"))
-        if re.search(pattern, text) or time.monotonic() > deadline:
-            return text
-        time.sleep(0.05)
-
-
-def test_the_status_says_which_version_each_clients_workers_run(dask_library, cell, shell):
+def test_the_status_says_which_version_each_clients_workers_run(dask_library, cell, shell, status_until):
     from hotswap._ipython import session_of
 
-    cell(
-        "from distributed import Client, LocalCluster\n"
-        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)\n"
-        "client = Client(cluster)"
-    )
-    try:
+    with local_cluster(cell, workers=2):
         address = re.escape(cell("client.scheduler.address"))
         dask_library("v2")
         assert set(cell("client.gather(client.map(lambda i: lib.version(), range(8), pure=False))")) == {"v2"}
         journal = session_of(shell).reloader.journal
         v2 = journal.generation
         line = rf"\n  Dask {address}: 2 workers, 2 on version {v2} \(current\)"
-        assert re.search(rf"workers:{line}", _status_until(cell, line))
+        assert re.search(rf"workers:{line}", status_until(line))
         assert "<th>workers</th>" in cell("%hotswap")._repr_html_()
 
         cell("running = client.submit(lib.slow, 3, pure=False); time.sleep(0.3)")  # one worker is busy
@@ -409,10 +367,8 @@ def test_the_status_says_which_version_each_clients_workers_run(dask_library, ce
         cell("1")
         v3 = journal.generation
         line = rf"Dask {address}: 2 workers, 1 on version {v3} \(current\), 1 on version {v2} \(waiting for running tasks\)"
-        assert re.search(line, _status_until(cell, line))
+        assert re.search(line, status_until(line))
         cell("running.result()")
         line = rf"Dask {address}: 2 workers, 2 on version {v3} \(current\)"
-        assert re.search(line, _status_until(cell, line))
-    finally:
-        cell("client.close(); cluster.close()")
+        assert re.search(line, status_until(line))
     assert "workers:" not in str(cell("%hotswap"))  # no live client: no line

@@ -437,32 +437,20 @@ def test_a_worker_runs_the_sessions_version_not_a_broken_save_on_disk(library, m
     assert any("." in name and not name.endswith(".tmp") for name in os.listdir(journal / "texts"))
 
 
-def status_until(cell, words: str, tasks: str = "1") -> str:
-    """``%hotswap`` once it says ``words`` (a spawned worker takes a while to start; a worker
-    catches up with its next task: ``tasks`` give it some), or after 20 s."""
-    deadline = time.monotonic() + 20
-    said = str(cell("%hotswap"))
-    while words not in said and time.monotonic() < deadline:
-        cell(tasks)
-        time.sleep(0.1)
-        said = str(cell("%hotswap"))
-    return said
-
-
-def test_the_status_says_which_version_each_pools_workers_run(library, cell):
+def test_the_status_says_which_version_each_pools_workers_run(library, cell, status_until):
     cell("pool = mp.get_context('spawn').Pool(2)")
     try:
         assert versions(cell, "pool") == {"v1"}
-        said = status_until(cell, "2 on version")
-        now = re.search(r"multiprocessing.Pool \(spawn\): 2 workers, 2 on version (\d+) \(current\)", said)
-        assert now, said
+        line = r"multiprocessing.Pool \(spawn\): 2 workers, 2 on version (\d+) \(current\)"
+        now = re.search(line, status_until(line))  # (a spawned worker takes a while to start)
+        assert now
         library("v2")
         cell("1")
         said = str(cell("%hotswap"))
         assert f"2 on version {now[1]} (catch up before their next task)" in said, said
         caught_up = f"multiprocessing.Pool (spawn): 2 workers, 2 on version {int(now[1]) + 1} (current)"
         assert versions(cell, "pool") == {"v2"}
-        said = status_until(cell, caught_up, tasks="pool.map(lib.f, range(16))")
+        said = status_until(re.escape(caught_up), tasks="pool.map(lib.f, range(16))")
         assert caught_up in said, said
     finally:
         cell("pool.terminate(); pool.join()")
