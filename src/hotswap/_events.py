@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import struct
 import sys
@@ -258,8 +259,10 @@ def open_inotify() -> Inotify | None:
     return Inotify(fd, libc) if fd >= 0 else None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_network_path(path: str) -> bool:
-    """On a network file system, changes made on another machine raise no local event."""
+    """On a network file system, changes made on another machine raise no local event. (Asked of
+    a folder at each import of a module in it: answered once per folder.)"""
     fstype = _mount_types().get(_mount_point(path), "")
     return fstype.split(".")[0] in _NETWORK_FILE_SYSTEMS
 
