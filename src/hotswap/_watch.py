@@ -15,6 +15,7 @@ really changed.
 
 from __future__ import annotations
 
+import _imp
 import itertools
 import os
 import sys
@@ -27,7 +28,7 @@ from importlib.machinery import (
     ModuleSpec,
     SourceFileLoader,
 )
-from importlib.util import cache_from_source
+from importlib.util import MAGIC_NUMBER, cache_from_source, source_hash
 from types import CodeType, ModuleType
 from typing import Any
 
@@ -380,10 +381,17 @@ def _gone(watched: Watched) -> Change | None:
 
 
 class _RecordingLoader(SourceFileLoader):
-    """Hands importlib the bytes it records as the module's source, and never bytecode.
+    """Hands importlib the bytes it records as the module's source, and bytecode only when it is
+    known to be of those bytes.
 
-    Only ``get_data`` is overridden, so importlib compiles and runs the module
-    itself and tracebacks of a failing import look exactly as without hotswap.
+    Only the data importlib reads and writes is intercepted, so importlib compiles
+    and runs the module itself and tracebacks of a failing import look exactly as
+    without hotswap. ``__pycache__`` is trusted only in its checked hash-based form
+    (PEP 552): importlib then compares a hash of the source it was given (the bytes
+    recorded) with the one the file holds; a timestamp-based file (trusted on size
+    and whole-second mtime, which an edit may keep) is never read, and the bytecode
+    importlib compiles is written checked and hash-based, once: a valid file is
+    never written again.
     """
 
     def __init__(self, original: SourceFileLoader, watchlist: Watchlist) -> None:
@@ -391,18 +399,21 @@ class _RecordingLoader(SourceFileLoader):
         self.original = original
         self.watchlist = watchlist
         self._bytecode = cache_from_source(original.path)
+        self._source: bytes | None = None  # the bytes recorded, once read
+
+    def _overridden(self, path: str) -> bool:
+        """A worker's module from the session's text, not its file's: no bytecode cache of it."""
+        overrides = self.watchlist.overrides
+        return overrides is not None and path in overrides()
 
     def path_stats(self, path: str) -> Mapping[str, Any]:
-        overrides = self.watchlist.overrides
-        if overrides is not None and path in overrides():
-            # the text is not the file's: its stat must not go into a bytecode cache of it
+        if self._overridden(path):
             raise OSError("a worker's module from the session's text: no bytecode cache")
         return super().path_stats(path)
 
     def get_data(self, path: str) -> bytes:
         if path == self._bytecode:
-            # __pycache__ is trusted on size and whole-second mtime: never use it
-            raise OSError("hotswap compiles user modules from their source")
+            return _checked_bytecode(path)
         if path != self.path:
             return super().get_data(path)
         data = self.watchlist.overrides().get(path) if self.watchlist.overrides else None
@@ -411,6 +422,7 @@ class _RecordingLoader(SourceFileLoader):
         else:
             version = read_version(path)
         self.watchlist.record(self.name, version)
+        self._source = version.data
         module = sys.modules.get(self.name)
         if module is not None and getattr(module, "__loader__", None) is self:
             # Leave no trace: the module looks exactly as a plain import makes it.
@@ -418,6 +430,30 @@ class _RecordingLoader(SourceFileLoader):
             if module.__spec__ is not None:
                 module.__spec__.loader = self.original
         return version.data
+
+    def _cache_bytecode(self, source_path: str, bytecode_path: str, data: bytes) -> None:
+        """importlib compiled the bytes recorded: write the bytecode checked and hash-based."""
+        if self._source is None or source_path != self.path:
+            return
+        if len(data) < 16 or data[:4] != MAGIC_NUMBER:
+            return
+        pyc = MAGIC_NUMBER + _CHECKED_HASH.to_bytes(4, "little") + source_hash(self._source) + data[16:]
+        super()._cache_bytecode(source_path, bytecode_path, pyc)  # type: ignore[misc]
+
+
+_CHECKED_HASH = 0b11  # PEP 552 flags: hash-based, checked against the source at each import
+
+
+def _checked_bytecode(path: str) -> bytes:
+    """A ``__pycache__`` file's bytes, if it is checked and hash-based (importlib then compares its
+    hash with the source's); any other kind says nothing sure of the source, and is not read."""
+    if _imp.check_hash_based_pycs == "never":  # (``--check-hash-based-pycs never``: not compared)
+        raise OSError("hash-based bytecode is not checked in this interpreter")
+    with open(path, "rb") as cached:
+        data = cached.read()
+    if len(data) < 16 or data[:4] != MAGIC_NUMBER or int.from_bytes(data[4:8], "little") != _CHECKED_HASH:
+        raise OSError("a bytecode cache trusted on size and mtime: compiled again from the source")
+    return data
 
 
 class _ThenLoader:
