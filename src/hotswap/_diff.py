@@ -35,12 +35,13 @@ import dataclasses
 import difflib
 import enum
 import functools
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import CodeType
-from typing import NamedTuple
 
+from ._bounded import MIB, SizedCache
 from ._parse import (
     DEFINITIONS,
     ParsedText,
@@ -166,7 +167,7 @@ def _why_whole_module(old: ParsedText, new: ParsedText) -> str | None:
     return f"{twice!r} is defined more than once" if twice else None
 
 
-_UNCHANGED: dict[tuple[str, str], Plan] = {}
+_UNCHANGED: SizedCache[tuple[str, str], Plan] = SizedCache(16 * MIB, 4096)  # a plan holds its parsed text
 
 
 def unchanged_plan(text: str, path: str, digest: str, *, keep: bool = True) -> Plan:
@@ -180,9 +181,7 @@ def unchanged_plan(text: str, path: str, digest: str, *, keep: bool = True) -> P
     key = (path, digest)
     cached = _UNCHANGED.get(key)
     if cached is None:
-        if len(_UNCHANGED) > 4096:
-            _UNCHANGED.clear()
-        cached = _UNCHANGED[key] = _plan_of_unchanged(parsed_text(text, path))
+        cached = _UNCHANGED.put(key, _plan_of_unchanged(parsed_text(text, path)), len(text))
     return cached
 
 
@@ -390,12 +389,9 @@ def attributes_written(body: list[ast.stmt]) -> frozenset[tuple[str, str]]:
     return frozenset(filter(None, map(attribute_of_name, written)))
 
 
-class _Compiled(NamedTuple):
-    node: ast.stmt  # (kept while it is: an id is reused once its node is gone)
-    code: CodeType
-
-
-_COMPILED: dict[tuple[int, str, int], _Compiled] = {}
+# a statement's code, kept while its node lives (as long as a parsed text or a plan holds it:
+# those caches are bounded), by file and ``__future__`` flags
+_COMPILED: weakref.WeakKeyDictionary[ast.stmt, dict[tuple[str, int], CodeType]] = weakref.WeakKeyDictionary()
 
 
 def statement_code(nodes: list[ast.stmt], path: str, flags: int) -> CodeType:
@@ -404,29 +400,21 @@ def statement_code(nodes: list[ast.stmt], path: str, flags: int) -> CodeType:
     A single statement's code is kept with its node (a module that follows
     another one's edits re-runs the same statement again and again).
     """
-    key = (id(nodes[0]), path, flags)
     if len(nodes) == 1:
-        cached = _COMPILED.get(key)
-        if cached is not None and cached.node is nodes[0]:
-            return cached.code
+        codes = _COMPILED.get(nodes[0])
+        if codes is not None and (path, flags) in codes:
+            return codes[path, flags]
     module = ast.Module(body=nodes, type_ignores=[])
     code: CodeType = compile(module, path, "exec", flags=flags, dont_inherit=True)
     if len(nodes) == 1:
-        if len(_COMPILED) > 4096:
-            _COMPILED.clear()
-        _COMPILED[key] = _Compiled(nodes[0], code)
+        _COMPILED.setdefault(nodes[0], {})[path, flags] = code
     return code
 
 
 KEEP = "__hotswap_keep__"  # stands for each decorator of a bare definition: returns what it is given
 
 
-class _Bare(NamedTuple):
-    node: ast.stmt  # (kept while it is: an id is reused once its node is gone)
-    bare: ast.stmt
-
-
-_BARE: dict[int, _Bare] = {}
+_BARE: weakref.WeakKeyDictionary[ast.stmt, ast.stmt] = weakref.WeakKeyDictionary()  # as _COMPILED
 
 
 def without_decorators(node: ast.stmt) -> ast.stmt:
@@ -436,17 +424,15 @@ def without_decorators(node: ast.stmt) -> ast.stmt:
     caller to a function that returns its argument), so the code starts at the
     first decorator's line, as the real definition's does.
     """
-    cached = _BARE.get(id(node))
-    if cached is not None and cached.node is node:
-        return cached.bare
+    cached = _BARE.get(node)
+    if cached is not None:
+        return cached
     bare = copy.copy(node)
     bare.decorator_list = [  # type: ignore[attr-defined]
         ast.copy_location(ast.Name(id=KEEP, ctx=ast.Load()), decorator)
         for decorator in getattr(node, "decorator_list", ())
     ]
-    if len(_BARE) > 4096:
-        _BARE.clear()
-    _BARE[id(node)] = _Bare(node, bare)
+    _BARE[node] = bare
     return bare
 
 

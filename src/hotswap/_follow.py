@@ -13,7 +13,6 @@ general way (``_apply``) runs.
 from __future__ import annotations
 
 import ast
-import functools
 import operator
 import re
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 
 from . import _diff, _parse
 from ._aftercare import caches_of, caches_still_in
+from ._bounded import MIB, SizedCache
 from ._diff import Kind, Plan, Step
 from ._outcomes import Failure, Reloaded, run_failure
 from ._scan import NAMESPACE
@@ -437,13 +437,21 @@ class _NotPlain(Exception):
     """A re-run statement made a function or class: identity must be kept the general way."""
 
 
-@functools.lru_cache(maxsize=8192)
 def used_beyond_import(text: str, name: str) -> bool:
     """Does the text name ``name`` anywhere but the one line that imported it?
 
     Kept per (text, name): a dependent asks again at every edit of what it imports.
     """
-    return len(re.findall(rf"\b{re.escape(name)}\b", text)) > 1
+    answers = _USED.get(text)
+    if answers is None:
+        answers = _USED.put(text, {}, len(text))
+    used = answers.get(name)
+    if used is None:
+        used = answers[name] = len(re.findall(rf"\b{re.escape(name)}\b", text)) > 1
+    return used
+
+
+_USED: SizedCache[str, dict[str, bool]] = SizedCache(16 * MIB, 1024)  # text -> name -> used beyond import
 
 
 def steps_to_visit(plan: Plan, followed: set[str]) -> Iterable[Step]:

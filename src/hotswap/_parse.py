@@ -15,11 +15,11 @@ import __future__
 
 import ast
 import functools
-import threading
 from collections import Counter
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from ._bounded import MIB, SizedCache
 from ._scan import Names, bound_by, names_of
 from ._vocab import assignment_targets, attribute_of_name
 
@@ -187,8 +187,8 @@ def attributes_set(text: str, path: str) -> frozenset[tuple[str, str]]:
     return parsed_text(text, path).attributes_set
 
 
-_TEXTS: dict[tuple[str, str], ParsedText] = {}  # (text, path) -> parsed, the least recent first
-_TEXTS_LOCK = threading.Lock()
+# (text, path) -> parsed: 64 texts, 16 MiB of them (a parsed text holds its tree: several times more)
+_TEXTS: SizedCache[tuple[str, str], ParsedText] = SizedCache(16 * MIB, 64)
 
 
 def parsed_text(text: str, path: str, near: ParsedText | None = None) -> ParsedText:
@@ -196,22 +196,12 @@ def parsed_text(text: str, path: str, near: ParsedText | None = None) -> ParsedT
     known = known_text(text, path)
     if known is not None:
         return known
-    parsed = ParsedText(text, path, near)
-    key = (text, path)
-    with _TEXTS_LOCK:
-        _TEXTS[key] = parsed
-        while len(_TEXTS) > 64:
-            del _TEXTS[next(iter(_TEXTS))]
-    return parsed
+    return _TEXTS.put((text, path), ParsedText(text, path, near), len(text))
 
 
 def known_text(text: str, path: str) -> ParsedText | None:
     """The text, if it was parsed lately (then the most recent)."""
-    with _TEXTS_LOCK:  # (the warm-up thread parses too)
-        known = _TEXTS.pop((text, path), None)
-        if known is not None:
-            _TEXTS[(text, path)] = known  # the most recent last
-    return known
+    return _TEXTS.get((text, path))
 
 
 def _reparsed(near: ParsedText, lines: list[str], text: str, path: str) -> ast.Module | None:

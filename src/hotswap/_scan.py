@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from typing import NamedTuple
 
+from ._bounded import MIB, SizedCache
+
 __all__ = ["NAMESPACE", "Names", "attributes_read", "bound_by", "names_of"]
 
 _DYNAMIC_CALLS = frozenset({"globals", "locals", "vars", "exec", "eval"})
@@ -28,17 +30,16 @@ class Names(NamedTuple):
     mutates: frozenset[str]  # names whose object it may change in place (``REG.append(x)``)
 
 
-_SCANS: dict[str, Names] = {}
+_SCANS: SizedCache[str, Names] = SizedCache(4 * MIB, 4096)  # statement text -> its names
 
 
 def names_of(node: ast.stmt, segment: str) -> Names:
     """What a statement reads and binds, kept by its exact text (``segment``): unchanged text is free."""
     names = _SCANS.get(segment)
     if names is None:
-        if len(_SCANS) > 20_000:
-            _SCANS.clear()
         scan = _Scan.of(node)
-        names = _SCANS[segment] = Names(frozenset(scan.reads), frozenset(scan.binds), scan.dynamic, frozenset(scan.mutates))
+        names = Names(frozenset(scan.reads), frozenset(scan.binds), scan.dynamic, frozenset(scan.mutates))
+        _SCANS.put(segment, names, len(segment) + 512)  # (+ its sets of names)
     return names
 
 
