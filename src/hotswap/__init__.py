@@ -32,7 +32,8 @@ an edit goes through them:
 8. **report** (``_report``, ``_status``, ``_frontend``, ``_ipython``, ``_repl``):
    one plain message per module.
 
-Every step uses the words of ``_vocab`` (sentinels, name tests, type sets).
+Every step uses the words of ``_vocab`` (sentinels, name tests, type sets), and keeps its
+caches in ``_bounded.SizedCache`` (bounded by bytes and count).
 
 The engine (``Reloader``) does not need IPython; ``_ipython`` is the thin glue.
 """
