@@ -144,17 +144,22 @@ def _version_to_apply(
             watched = watchlist.get(name)
     if watched is not None and watched.running.digest == entry["digest"]:
         return None
+    version = _journal_version(name, entry, texts)
+    if watched is None:  # what it runs is unknown: re-run whole from the new text
+        watchlist.record(name, version)
+        unknown = watchlist.get(name)
+        assert unknown is not None
+        unknown.trusted = False
+    return version
+
+
+def _journal_version(name: str, entry: dict[str, str], texts: JournalTexts) -> SourceVersion:
+    """The entry's text, whole (its digest's); else ``_Refused``."""
     data = texts.text(entry)
     if data is None or digest_of(data) != entry["digest"]:
         why = "its text is missing" if data is None else "its text does not match its digest"
         raise _Refused(Failure(name, entry["path"], None, f"not applied: the journal's version of {name}: {why}"))
-    version = SourceVersion(entry["path"], data, entry["digest"], (0, 0, 0, 0), 0)
-    if watched is None:  # what it runs is unknown: re-run whole from the new text
-        watchlist.record(name, version)
-        watched = watchlist.get(name)
-        assert watched is not None
-        watched.trusted = False
-    return version
+    return SourceVersion(entry["path"], data, entry["digest"], (0, 0, 0, 0), 0)
 
 
 def adopt_imported_before(watchlist: Watchlist, modules: dict[str, dict[str, str]]) -> None:
