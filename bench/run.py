@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """hotswap against IPython's own autoreload and against no extension, side by side.
 
-    python bench/run.py            # full run (about 5 minutes on 2 cores)
-    python bench/run.py --quick    # about a minute
+    python bench/run.py            # full run (about 6 minutes on 2 cores)
+    python bench/run.py --quick    # about 2 minutes
     python bench/run.py --profile edit-core          # cProfile of one scenario's cells
     python bench/run.py --profile idle-5000:autoreload
 
@@ -15,6 +15,10 @@ Scenarios (see bench/README.md):
   and a class with 200 000 live instances; the cell after a one-function edit,
   after changing ``core.THRESHOLD``, after editing a method of that class.
 * the same three with a heap of 2 500 000 more live objects (``-heap``).
+* section 4 (``bench/footprint.py``, also runnable alone): the import of 1 000
+  modules, ``%load_ext`` with them loaded, resident memory, memory over 2 000
+  edit cycles and over 80 edits of a 5 MB module, the worst cell with a busy
+  thread; against no extension as well.
 
 Every (reloader, scenario) runs in a fresh subprocess with a real
 ``InteractiveShell``, real ``run_cell`` cells and real module files. The
@@ -744,7 +748,7 @@ def correct_word(result: dict, label: str | None = None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a shorter run (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="a shorter run (about 2 minutes)")
     parser.add_argument("--src", help="the hotswap package (or the directory holding it) to measure; "
                         "default: the one this interpreter imports")
     parser.add_argument("--profile", metavar="SCENARIO[:RELOADER]",
@@ -966,6 +970,14 @@ def benchmark(quick: bool, pythonpath: str, origin: str, state: str, digest: str
             b <= max(s * HEAP_TOLERANCE, s + HEAP_SLACK_US), small["hotswap"],
         )
         targets.append(timed_target(name, measured, ok, big["hotswap"]))
+
+    # 4. Imports, loading, memory, stalls (bench/footprint.py) -----------------
+    import footprint
+
+    found = footprint.section(quick, pythonpath, number="4.")
+    targets.extend(found.targets)
+    errors.extend(found.errors)
+    differences.extend(found.differences)
 
     # targets on idle, at the largest N run
     if idle:
