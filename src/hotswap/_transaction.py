@@ -17,6 +17,7 @@ import functools
 import gc
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -136,10 +137,11 @@ def reloading() -> Iterator[None]:
         return
     with _build_class_lock:
         interval = sys.getswitchinterval()
-        sys.setswitchinterval(_LONG_SWITCH_INTERVAL)
+        sys.setswitchinterval(_held_interval())
         original: Callable[..., Any] = builtins.__build_class__
         builtins.__build_class__ = functools.partial(_build_class, original)
         _reloading = True
+        started = time.perf_counter()
         try:
             with collector_paused():
                 yield
@@ -147,6 +149,7 @@ def reloading() -> Iterator[None]:
             _reloading = False
             builtins.__build_class__ = original
             sys.setswitchinterval(interval)
+            _reload_took(time.perf_counter() - started)
 
 
 @contextmanager
@@ -181,10 +184,22 @@ def _running(run: Run) -> Iterator[None]:
         _current_run = outer
 
 
-# Seconds. Threads that start waiting for the interpreter while a module is re-applied
-# wait this long before asking for it. Not longer: a thread that was already waiting
-# (on the usual 5 ms) can still get one turn, and the reload must then get back soon.
-_LONG_SWITCH_INTERVAL = 0.5
+# Threads that start waiting for the interpreter while modules are re-applied wait longer
+# than usual before asking for it: about twice what a reload takes here (a running average),
+# from 5 ms (Python's own) to 0.5 s. Not a fixed 0.5 s: whenever the reload waits itself (a
+# lock, a system call), a busy thread that gets the interpreter keeps it that long, and a
+# cell stalled for 0.5 s (bench/footprint.py, stalls).
+_SHORTEST_INTERVAL, _LONGEST_INTERVAL = 0.005, 0.5
+_expected_reload = 0.01  # seconds, a running average of what a check's reloads take
+
+
+def _held_interval() -> float:
+    return min(_LONGEST_INTERVAL, max(_SHORTEST_INTERVAL, 2 * _expected_reload))
+
+
+def _reload_took(seconds: float) -> None:
+    global _expected_reload
+    _expected_reload = 0.7 * _expected_reload + 0.3 * seconds
 
 
 class InternalError(Exception):
