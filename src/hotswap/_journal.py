@@ -3,11 +3,12 @@
 A temporary folder, named in ``HOTSWAP_JOURNAL`` (child processes inherit it):
 
 - ``index.json``: for every module changed (or broken) since hotswap started,
-  its path, whether the session watches it only because of ``%aimport``, and
-  the digest of the text of its last good version (and, while a pool made
-  before loading may hold workers that imported it earlier, of the text it ran
-  before its first reload: its *base*). A few hundred bytes per module: a
-  worker reads it once per version, not once per import.
+  its path, whether the session watches it only because it was asked to
+  (``%aimport``, ``include_paths``), the digest of the text of its last good
+  version, and that of the text it ran before its first reload (its *base*: a
+  worker that imported the module before the edit reached it runs that text).
+  A few hundred bytes per module: a worker reads it once per version, not
+  once per import.
 - ``texts/<digest>``: each text, once, named by its content; written once,
   dropped when no index of the last two versions names it (with its bytecode,
   ``<digest>.<tag>``, which the first worker to import it writes).
