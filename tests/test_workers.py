@@ -421,6 +421,29 @@ def test_a_spawned_worker_starts_without_the_reload_machinery_and_warms_up_later
         cell("pool.terminate(); pool.join()")
 
 
+def test_a_warmed_up_worker_watches_what_it_imports_later_and_makes_it_follow(plain_shell, modules, cell):
+    """Imported in the worker after its warm-up, before any edit: a dependent follows all the same."""
+    core, dependent, probe = modules.named("core"), modules.named("dep"), modules.named("probe")
+    modules.write(core, "K = 'v1'\n")
+    modules.write(dependent, DEPENDENT.replace("CORE", core))
+    modules.write(probe, WORKER_STATE)
+    cell("__spec__ = None")
+    cell("%load_ext hotswap")
+    cell("%autoreload 2")
+    cell(f"import multiprocessing as mp, time, {probe} as probe, {dependent} as dep")
+    cell("pool = mp.get_context('spawn').Pool(1)")
+    try:
+        deadline = time.monotonic() + 20  # the worker warms up with nothing of ours imported
+        while "hotswap._engine" not in cell("pool.apply(probe.hotswap_in_worker)") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cell("pool.apply(dep.f, (0,))[0]") == "v1"  # (dep and core are imported there now)
+        modules.write(core, "K = 'v2'\n")
+        assert cell("dep.LIMIT") == "v2"
+        assert cell("pool.apply(dep.f, (0,))[0]") == "v2"
+    finally:
+        cell("pool.terminate(); pool.join()")
+
+
 def test_a_worker_runs_the_sessions_version_not_a_broken_save_on_disk(library, modules, cell, capfd):
     library("v2")
     cell("1")

@@ -21,6 +21,8 @@ reload step (``_workers``, ``_engine``) is imported only when an edit reaches on
 
 from __future__ import annotations
 
+import hashlib
+import json
 import marshal
 import mmap
 import multiprocessing.util
@@ -132,7 +134,9 @@ class Joined:
         self._map_counter()
         self._mark = _Mark(folder)
         self._following = threading.Lock()  # the follower: made by the warm-up or by a catch-up
-        if session_step is None:
+        if session_step is None:  # spawned: what it imports from now on is noted (and the journal's served)
+            self._finder = _JournalFinder(self)
+            sys.meta_path.insert(0, self._finder)
             warm_up = threading.Timer(WARM_UP_AFTER, self._warm_up)
             warm_up.daemon = True
             warm_up.start()
@@ -162,8 +166,6 @@ class Joined:
         generation = self.generation()
         if generation == self._index[0]:
             return self._index[1]
-        import json  # (once there is an edit to read)
-
         try:
             with open(os.path.join(self.folder, "index.json"), "rb") as index:
                 modules: Modules = json.loads(index.read())["modules"]
@@ -181,9 +183,6 @@ class Joined:
         modules = self.modules()
         if modules is None:
             return  # the journal is being made again: the next task looks again
-        if modules and self._finder is None and session_step is None:
-            self._finder = _JournalFinder(self)
-            sys.meta_path.insert(0, self._finder)
         with self._following:
             if self.follower is None and (session_step is not None or self._runs_another_text(modules)):
                 self._make_follower()
@@ -235,8 +234,18 @@ class _JournalFinder:
 
     def __init__(self, joined: Joined) -> None:
         self.joined = joined
+        self._inside = threading.local()  # (an import made while finding: left to the others)
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
+        if getattr(self._inside, "finding", False):
+            return None
+        self._inside.finding = True
+        try:
+            return self._find(fullname, path, target)
+        finally:
+            self._inside.finding = False
+
+    def _find(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None) -> ModuleSpec | None:
         spec = spec_after(self, fullname, path, target)
         if spec is None or type(spec.loader) is not SourceFileLoader or not isinstance(spec.origin, str):
             return spec
@@ -325,8 +334,6 @@ def spec_after(
 
 
 def _digest(data: bytes) -> str:
-    import hashlib
-
     return hashlib.blake2b(data, digest_size=16).hexdigest()  # as ``_source.digest_of``
 
 
