@@ -24,12 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import math
 import mmap
 import multiprocessing.util
 import os
 import struct
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from importlib.machinery import ModuleSpec, SourceFileLoader
@@ -65,7 +67,7 @@ __all__ = [
 
 ENVIRONMENT = "HOTSWAP_JOURNAL"  # names the session's journal folder; child processes inherit it
 COUNTER = struct.Struct("<Q")  # the journal's generation: bumped after each index written
-WARM_UP_AFTER = 0.5  # seconds after a spawned worker joined: it imports the reload step (``_warm_up``)
+WARM_UP_AFTER = 0.5  # seconds after a spawned worker joined: it imports the reload step (``warm_up``)
 
 Modules = dict[str, dict[str, str]]  # the index: module -> its entry (path, digest, base, aimport)
 
@@ -133,13 +135,11 @@ class Joined:
         self._counter: mmap.mmap | None = None
         self._map_counter()
         self._mark = _Mark(folder)
-        self._following = threading.Lock()  # the follower: made by the warm-up or by a catch-up
+        # when the reload step is imported without waiting for an edit (see ``warm_up``)
+        self.warm_at = time.monotonic() + WARM_UP_AFTER if session_step is None else math.inf
         if session_step is None:  # spawned: what it imports from now on is noted (and the journal's served)
             self._finder = _JournalFinder(self)
             sys.meta_path.insert(0, self._finder)
-            warm_up = threading.Timer(WARM_UP_AFTER, self._warm_up)
-            warm_up.daemon = True
-            warm_up.start()
 
     def _map_counter(self) -> mmap.mmap | None:
         """The session's counter, mapped; ``None`` while the journal cannot be read (its folder
@@ -183,31 +183,32 @@ class Joined:
         modules = self.modules()
         if modules is None:
             return  # the journal is being made again: the next task looks again
-        with self._following:
-            if self.follower is None and (session_step is not None or self._runs_another_text(modules)):
-                self._make_follower()
-            if self.follower is not None:
-                for key, message in self.follower.catch_up(modules):
-                    _tell(self.folder, key, message)
+        if self.follower is None and (session_step is not None or self._runs_another_text(modules)):
+            self._make_follower()
+        if self.follower is not None:
+            for key, message in self.follower.catch_up(modules):
+                _tell(self.folder, key, message)
         self.applied = generation
         self._mark.runs(generation)
 
     def _make_follower(self) -> Follower:
         from ._workers import Follower
 
+        self.warm_at = math.inf
         self.follower = Follower(self, session_step)
         return self.follower
 
-    def _warm_up(self) -> None:
-        """In the background, once the worker has started: import the reload step and watch what
-        the worker imported, so that the first edit costs what later ones do. (Not at start-up:
-        a worker must start as fast as without hotswap.)"""
+    def warm_up(self) -> None:
+        """Between two tasks, once the worker has run a while: import the reload step and watch
+        what the worker imported, so that the first edit costs what later ones do. Not at
+        start-up (a worker must start as fast as without hotswap), and not in a thread of its own
+        (its imports would race the task's: Python may then hand one a half-made module)."""
         try:
-            with self._following:
-                if self.follower is None:
-                    self._make_follower().watch_imports(self.modules() or {})
-        except Exception as error:  # noqa: BLE001 - a thread of the worker's: said, never raised
+            if self.follower is None:
+                self._make_follower().watch_imports(self.modules() or {})
+        except Exception as error:  # noqa: BLE001 - the worker's boundary
             tell_internal(self.folder, error)
+        self.warm_at = math.inf
 
     def _runs_another_text(self, modules: Modules) -> bool:
         """Does a module of the journal that this worker imported run another text than the journal's?"""
@@ -434,8 +435,11 @@ _plain_loads = ForkingPickler.loads
 def _loads_up_to_date(data: Any, /, **kwargs: Any) -> Any:
     """``ForkingPickler.loads`` in a worker: catch up with the session before each task."""
     worker = _worker
-    if worker is not None and worker.generation() != worker.applied:
-        worker.catch_up_guarded()
+    if worker is not None:
+        if worker.generation() != worker.applied:
+            worker.catch_up_guarded()
+        elif worker.warm_at < time.monotonic():
+            worker.warm_up()
     return _plain_loads(data, **kwargs)
 
 
