@@ -58,6 +58,8 @@ __all__ = [
     "Joined",
     "JournalTexts",
     "catch_up_with",
+    "leave_no_trace",
+    "read_index",
     "join_then_work",
     "spec_after",
     "tell_internal",
@@ -166,12 +168,9 @@ class Joined:
         generation = self.generation()
         if generation == self._index[0]:
             return self._index[1]
-        try:
-            with open(os.path.join(self.folder, "index.json"), "rb") as index:
-                modules: Modules = json.loads(index.read())["modules"]
-        except (OSError, ValueError, KeyError):
-            return None
-        self._index = (generation, modules)
+        modules = read_index(self.folder)
+        if modules is not None:
+            self._index = (generation, modules)
         return modules
 
     def catch_up(self) -> None:
@@ -251,23 +250,20 @@ class _JournalFinder:
         if spec is None or type(spec.loader) is not SourceFileLoader or not isinstance(spec.origin, str):
             return spec
         self.joined.imported.append(fullname)
-        text = self._journal_text(fullname, spec.origin)
-        if text is not None:
-            digest = self.joined.from_journal[fullname][1]
-            spec.loader = _JournalLoader(spec.loader, text, os.path.join(self.joined.folder, "texts", digest))
+        entry = self._journal_entry(fullname, spec.origin)
+        if entry is not None:
+            data = self.joined.texts.text(entry)
+            if data is not None and _digest(data) == entry["digest"]:  # (else: the file, and the follower says so)
+                self.joined.from_journal[fullname] = (spec.origin, entry["digest"], data)
+                spec.loader = _JournalLoader(spec.loader, data, self.joined.texts.path_of(entry["digest"]))
         return spec
 
-    def _journal_text(self, name: str, path: str) -> bytes | None:
-        """The journal's text of this module, if it names it, it is the session's, and it is whole."""
-        joined = self.joined
-        entry = (joined.modules() or {}).get(name)
+    def _journal_entry(self, name: str, path: str) -> dict[str, str] | None:
+        """The journal's entry for this module, if it names it at this path and it is the session's."""
+        entry = (self.joined.modules() or {}).get(name)
         if entry is None or entry["path"] != path or not (entry.get("aimport") or is_user_file(path)):
             return None
-        data = joined.texts.text(entry)
-        if data is None or _digest(data) != entry["digest"]:
-            return None  # (a damaged text: the file is imported, and the follower says so)
-        joined.from_journal[name] = (path, entry["digest"], data)
-        return data
+        return entry
 
     def invalidate_caches(self) -> None:
         pass
@@ -288,11 +284,7 @@ class _JournalLoader(SourceFileLoader):
         self.cache = f"{cache}.{sys.implementation.cache_tag}"
 
     def get_code(self, fullname: str) -> CodeType:
-        module = sys.modules.get(self.name)
-        if module is not None and getattr(module, "__loader__", None) is self:
-            module.__loader__ = self.original
-            if module.__spec__ is not None:
-                module.__spec__.loader = self.original
+        leave_no_trace(self, self.original)
         code = self._cached_code()
         if code is None:
             code = compile(self.text, self.path, "exec", dont_inherit=True)
@@ -316,6 +308,26 @@ class _JournalLoader(SourceFileLoader):
         except (OSError, ValueError, EOFError, TypeError):
             pass
         return None
+
+
+def leave_no_trace(loader: SourceFileLoader, original: SourceFileLoader) -> None:
+    """A module being loaded by ``loader`` (hotswap's, standing in for ``original``) gets the
+    original back: it looks exactly as a plain import makes it."""
+    module = sys.modules.get(loader.name)
+    if module is not None and getattr(module, "__loader__", None) is loader:
+        module.__loader__ = original
+        if module.__spec__ is not None:
+            module.__spec__.loader = original
+
+
+def read_index(folder: str) -> Modules | None:
+    """The journal's index (module -> entry), or ``None`` while it cannot be read."""
+    try:
+        with open(os.path.join(folder, "index.json"), "rb") as index:
+            modules: Modules = json.loads(index.read())["modules"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return modules
 
 
 def spec_after(
@@ -390,10 +402,13 @@ class JournalTexts:
         digest = entry.get("base")
         return None if digest is None else self._read(digest)
 
-    def _read(self, digest: str) -> bytes | None:
+    def path_of(self, digest: str) -> str:
         assert self.folder is not None
+        return os.path.join(self.folder, "texts", digest)
+
+    def _read(self, digest: str) -> bytes | None:
         try:
-            with open(os.path.join(self.folder, "texts", digest), "rb") as text:
+            with open(self.path_of(digest), "rb") as text:
                 return text.read()
         except OSError:
             return None

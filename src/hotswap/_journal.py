@@ -42,7 +42,7 @@ try:
 except ImportError:  # Windows: journals of killed sessions are not swept
     fcntl = None  # type: ignore[assignment]
 
-from ._join import COUNTER, ENVIRONMENT, write_atomically
+from ._join import COUNTER, ENVIRONMENT, read_index, write_atomically
 from ._pools import join_pools, pool_versions
 from ._source import SourceVersion
 from ._userfiles import is_user_file
@@ -86,11 +86,7 @@ class Journal:
         """The versions an earlier load of hotswap in this process published that the session
         still runs (pools that outlive a reload keep following them; new workers start from them).
         The rest is left out: written over at the next write."""
-        try:
-            with open(self._path("index.json"), "rb") as index:
-                modules: dict[str, dict[str, str]] = json.loads(index.read())["modules"]
-        except (OSError, ValueError, KeyError):
-            return {}
+        modules = read_index(self.folder) or {}
         carried = {}
         for name, record in modules.items():
             watched = watchlist.get(name)

@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from . import _join
-from ._join import ENVIRONMENT, Checkpoint, FreshTask, join_then_work, worker_init
+from ._join import COUNTER, ENVIRONMENT, Checkpoint, FreshTask, join_then_work, worker_init
 from ._watch import Watchlist
 
 __all__ = ["join_pools", "pool_versions"]
@@ -285,10 +285,10 @@ def _workers_of(pool: Any) -> list[int]:
 def _version_of(joined: str, pid: int) -> int | None:
     try:
         with open(os.path.join(joined, str(pid)), "rb") as mark:
-            data = mark.read(8)
+            data = mark.read(COUNTER.size)
     except OSError:
         return None  # not joined yet: it joins with its next task
-    return int.from_bytes(data, "little") if len(data) == 8 else 0
+    return COUNTER.unpack(data)[0] if len(data) == COUNTER.size else 0  # (empty: joined, no edit yet)
 
 
 def _versions_said(counts: dict[int | None, int], generation: int) -> str:

@@ -34,7 +34,7 @@ from typing import Any
 
 from ._adopt import code_it_was_imported_from, ran_before, remember_running, runs_this_text, saved_since_start
 from ._events import Inotify, is_network_path, open_inotify
-from ._join import spec_after
+from ._join import leave_no_trace, spec_after
 from ._source import (
     SourceVersion,
     digest_of,
@@ -423,12 +423,7 @@ class _RecordingLoader(SourceFileLoader):
             version = read_version(path)
         self.watchlist.record(self.name, version)
         self._source = version.data
-        module = sys.modules.get(self.name)
-        if module is not None and getattr(module, "__loader__", None) is self:
-            # Leave no trace: the module looks exactly as a plain import makes it.
-            module.__loader__ = self.original
-            if module.__spec__ is not None:
-                module.__spec__.loader = self.original
+        leave_no_trace(self, self.original)
         return version.data
 
     def _cache_bytecode(self, source_path: str, bytecode_path: str, data: bytes) -> None:
