@@ -76,7 +76,7 @@ class Dependents:
 
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
-        self.graph = ImportGraph()
+        self._graph = ImportGraph()  # (read it through ``graph``: it settles the modules just imported)
         # namespaces that are not modules (the user's), by label
         self.namespaces: dict[str, Callable[[], dict[str, Any]]] = {}
         self.failed: dict[str, Failed] = {}
@@ -86,7 +86,7 @@ class Dependents:
         # with what it depends on: when the module's imports, or the imports from it, last changed
         # (the graph's ``touched``), and the number of watched modules (see ``_is_leaf``)
         self._leaves: dict[tuple[str, str], _LeafAnswer] = {}
-        self.warm_up = WarmUp(self._prepare_follow)
+        self.warm_up = WarmUp(self._prepare_follow, settle=watchlist)
         self._new_dependents: list[str] = []  # imported since the last ``idle``
         self._sources_parsed: set[str] = set()  # by the warm-up
         self._tables: dict[tuple[str, tuple[str, ...]], LeafTable] = {}  # (source, names) -> its leaves
@@ -95,17 +95,32 @@ class Dependents:
 
     # -- the graph ---------------------------------------------------------------------------
 
+    @property
+    def graph(self) -> ImportGraph:
+        """The import graph, with the imports of every module imported so far read in."""
+        if self.watchlist.unsettled:
+            self.watchlist.settle()
+        return self._graph
+
     def read_imports(self, watched: Watched) -> None:
-        """Keep the graph current: a module was imported, or now runs another text."""
+        """Keep the graph current: a module was imported, or now runs another text. (Called with
+        the watchlist's lock held, and with the graph as it is: see ``graph``.)"""
         if watched.compiled:
             return
+        graph = self._graph
         if not watched.trusted and watched.imported_code is not None:  # its file is not what runs
-            self.graph.update_from_code(watched.name, watched.imported_code, package_of(watched))
+            graph.update_from_code(watched.name, watched.imported_code, package_of(watched))
             return
-        self.graph.update_from_text(watched.name, watched.running.text, package_of(watched))
-        if any(self._may_be_user_edge(edge) for edge in self.graph.edges_of(watched.name)):
+        graph.update_from_text(watched.name, watched.running.text, package_of(watched))
+        if any(self._may_be_user_edge(edge) for edge in graph.edges_of(watched.name)):
             self.warm_up.add(watched.name)  # it takes names from other user modules: see ``idle``
             self._new_dependents.append(watched.name)
+
+    def add_namespace_import(self, label: str, source: str, name: str, alias: str) -> None:
+        """A namespace (the user's) did ``from source import name as alias``: no module need be
+        settled for that (a cell after a thousand imports does not wait for their reading)."""
+        with self.watchlist.lock:
+            self._graph.add_namespace_import(label, source, name, alias)
 
     def _may_be_user_edge(self, edge: Edge) -> bool:
         """Is it, or may it be (its source not imported yet), a ``from`` import of a user module?"""
@@ -443,7 +458,11 @@ class Dependents:
         for their texts; here, where it may touch the modules' objects, for their caches and the
         leaf tables of what they take (about 45 µs a module, a fifth of what importing it took,
         in the cell that imported them rather than in the cell after an edit). Nothing to do:
-        nothing done."""
+        nothing done. Modules imported and not settled yet (see ``Watchlist.settle``): the warm-up
+        thread reads their imports first, and this is done at the next cell."""
+        if self.watchlist.unsettled:
+            self.warm_up.start()
+            return
         tables = self._tables_taken_by_new_dependents()
         seen = (self.graph.version, self.watchlist.generation)
         if seen != self._tables_seen:  # imports changed: the tables they made stale, made anew

@@ -59,7 +59,8 @@ class ReloadStep:
 
     def run_jobs(self, jobs: dict[str, Job], *, followers: bool = True) -> Pass:
         work = Pass(jobs, followers=[] if followers else None)
-        with reloading():  # once for all modules; no file is written meanwhile
+        # once for all modules; no file is written meanwhile, no module settled by another thread
+        with reloading(), self.watchlist.lock:
             self._apply_in_order(work)
         for source, where in work.elsewhere.items():
             outcome = work.outcomes.get(source)

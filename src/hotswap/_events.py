@@ -22,6 +22,7 @@ import functools
 import os
 import struct
 import sys
+import time
 
 __all__ = ["Inotify", "open_inotify", "is_network_path"]
 
@@ -65,12 +66,17 @@ class Inotify:
         self._libc = libc
         self._dirs: dict[int, list[str]] = {}  # watch descriptor -> its paths (links can share a folder)
         self._watched: dict[str, int] = {}  # path -> watch descriptor
+        self._since: dict[str, int] = {}  # path -> when its watch was made (``time.time_ns``)
         self._wanted: set[str] = set()  # the folders asked for (a module's file is there)
         # wanted folders without a watch for now (they are gone) -> the paths whose coming back
         # to look out for: the folder, and where it led when a link on its way points elsewhere
         self._orphans: dict[str, tuple[str, ...]] = {}
         self._blind: set[str] = set()  # orphans not even an ancestor could be watched for: tried each drain
         self._links: set[str] = set()  # wanted folders that are symlinks: their parent is watched too
+
+    def watched_before(self, directory: str, moment_ns: int) -> bool:
+        """Were a directory's entries watched already at that moment (a change made since is seen)?"""
+        return directory in self._watched and self._since[directory] < moment_ns
 
     def watch(self, directory: str) -> bool:
         """Watch a directory's entries; ``False`` if it cannot be watched (fall back to stat)."""
@@ -138,6 +144,7 @@ class Inotify:
         gone = set(paths)
         for path in paths:
             self._watched.pop(path, None)
+            self._since.pop(path, None)
             below = path + os.sep
             gone.update(p for p in self._watched if p.startswith(below))
         for path in gone - set(paths):
@@ -198,11 +205,14 @@ class Inotify:
         paths = self._dirs.setdefault(wd, [])
         if path not in paths:
             paths.append(path)
+        if path not in self._watched:
+            self._since[path] = time.time_ns()
         self._watched[path] = wd
         return True
 
     def _unwatch(self, path: str) -> None:
         wd = self._watched.pop(path, None)
+        self._since.pop(path, None)
         paths = self._dirs.get(wd) if wd is not None else None
         if wd is None or paths is None:
             return

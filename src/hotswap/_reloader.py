@@ -67,6 +67,7 @@ class Reloader:
         self, is_user: Callable[[str], bool] = is_user_file, *, events: bool = True, workers: bool = True
     ) -> None:
         self.watchlist = Watchlist(is_user, events=events)
+        self.watchlist.settle_later = True  # what an import derives: read after the cell (``idle``)
         self.step = ReloadStep(self.watchlist)  # what applies texts and makes dependents follow
         self.workers = workers  # edits reach the workers of local pools
         self.journal: Journal | None = None
@@ -166,7 +167,7 @@ class Reloader:
 
     def track_import(self, namespace: str, source: str, name: str, alias: str) -> None:
         """``namespace`` (a label in ``namespaces``) did ``from source import name as alias``."""
-        self.graph.add_namespace_import(namespace, source, name, alias)
+        self.step.dependents.add_namespace_import(namespace, source, name, alias)
 
     def check(self, *, everything: bool = False, followers: bool = True) -> list[Outcome]:
         """Apply what changed on disk; ``everything`` is ``%autoreload now``.

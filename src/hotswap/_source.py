@@ -42,7 +42,7 @@ class SourceVersion:
     data: bytes
     digest: str
     signature: StatSignature
-    read_at_ns: int
+    read_at_ns: int  # when the read began (time.time_ns)
     # what later steps derive from this exact text, kept with it and dropped with it
     memo: dict[object, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -53,10 +53,24 @@ class SourceVersion:
         Raises ``UndecodableSource`` (a ``SyntaxError``, as Python's import says)
         when the bytes are not text in the file's encoding.
         """
+        data = self.data
+        if b"\r" not in data and b"coding" not in data[: _second_line_end(data)] and not data.startswith(codecs.BOM_UTF8):
+            try:  # plain UTF-8 with ``\n`` lines, most files: what the full decoding would give
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
         try:
-            return importlib.util.decode_source(self.data)
+            return importlib.util.decode_source(data)
         except (SyntaxError, UnicodeDecodeError, LookupError) as error:
-            raise undecodable(self.path, self.data, error) from None
+            raise undecodable(self.path, data, error) from None
+
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        """The text's lines as ``linecache`` holds them (each ending with a newline)."""
+        lines = self.text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        return lines
 
     def changed_at_ns(self) -> int:
         """When the file was last written or renamed (the later of its mtime and ctime)."""
@@ -117,6 +131,12 @@ def _declared_encoding(data: bytes) -> str | None:
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
+def _second_line_end(data: bytes) -> int:
+    """Where a coding line may end: it is one of the first two lines (PEP 263)."""
+    end = data.find(b"\n", data.find(b"\n") + 1)
+    return len(data) if end < 0 else end
+
+
 def _first_bad_byte(data: bytes, encoding: str) -> int | None:
     try:
         data.decode(encoding)
@@ -134,24 +154,42 @@ def digest_of(data: bytes) -> str:
 def read_version(path: str) -> SourceVersion:
     """Read ``path`` so that the signature recorded is never newer than the bytes.
 
-    The stat is taken before the read; if the file changed while we read it,
-    read again, so a recorded (signature, bytes) pair never hides a write.
-    Raises ``OSError`` when the file cannot be read.
+    The signature is taken from the open file before it is read: a write during
+    the read leaves it older than the bytes, so the next check reads the file
+    again (a newer one would hide that write). Raises ``OSError`` when the file
+    cannot be read.
     """
-    for _ in range(5):
-        before = os.stat(path)
-        with open(path, "rb") as f:
-            data = f.read()
-        after = os.stat(path)
-        if stat_signature(before) == stat_signature(after):
-            break
+    started_ns = time.time_ns()
+    status, data = _read(path)
     return SourceVersion(
         path=path,
         data=data,
         digest=digest_of(data),
-        signature=stat_signature(before),
-        read_at_ns=time.time_ns(),
+        signature=stat_signature(status),
+        read_at_ns=started_ns,
     )
+
+
+def read_bytes(path: str) -> bytes:
+    """A file's bytes (``OSError`` if it cannot be read)."""
+    return _read(path)[1]
+
+
+def _read(path: str) -> tuple[os.stat_result, bytes]:
+    """A file's stat, taken from the open file, then its bytes. (``os`` calls, not ``open``:
+    this runs at every import, and costs a third of what ``open`` would.)"""
+    descriptor = os.open(path, _READ_FLAGS)
+    try:
+        status = os.fstat(descriptor)
+        data = os.read(descriptor, status.st_size + 1)
+        if len(data) != status.st_size:  # it grew or shrank meanwhile (or a short read): to the end
+            data += b"".join(iter(functools.partial(os.read, descriptor, 1 << 20), b""))
+    finally:
+        os.close(descriptor)
+    return status, data
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def pin_in_linecache(version: SourceVersion) -> None:
@@ -162,12 +200,16 @@ def pin_in_linecache(version: SourceVersion) -> None:
     an mtime is never dropped by ``linecache.checkcache``.
     """
     try:
-        lines = version.text.splitlines(keepends=True)
+        lines = version.lines
     except UndecodableSource:
         return  # never ran: linecache reads the file itself
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
     linecache.cache[version.path] = (len(version.data), None, lines, version.path)
+
+
+def is_pinned(version: SourceVersion) -> bool:
+    """Does ``linecache`` hold this version's lines, as ``pin_in_linecache`` put them?"""
+    entry = linecache.cache.get(version.path)
+    return entry is not None and len(entry) == 4 and entry[1] is None and entry[2] is version.__dict__.get("lines")
 
 
 def unpin_from_linecache(path: str) -> None:

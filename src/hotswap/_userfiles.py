@@ -38,16 +38,20 @@ def is_user_file(path: str) -> bool:
     """Is this the user's own Python source (not the stdlib, not an installed package)?
 
     Editable installs count as the user's code: their files live in the
-    user's tree, not under site-packages.
+    user's tree, not under site-packages. (Asked at every import: answered once
+    per folder, unless the file is a link.)
     """
     if not path.endswith(".py"):
         return False
-    return _in_user_tree(path)
+    if os.path.islink(path):
+        return _in_user_tree(os.path.realpath(path))
+    folder, _name = os.path.split(path)
+    return _user_folder(folder)
 
 
 def is_user_extension(path: str) -> bool:
     """A compiled extension module built in the user's tree (e.g. with Cython, in place)."""
-    return path.endswith(tuple(EXTENSION_SUFFIXES)) and _in_user_tree(path)
+    return path.endswith(tuple(EXTENSION_SUFFIXES)) and _in_user_tree(real_path(path))
 
 
 def real_path(path: str) -> str:
@@ -62,8 +66,12 @@ def _real_folder(folder: str) -> str:
     return os.path.realpath(folder)
 
 
-def _in_user_tree(path: str) -> bool:
-    real = real_path(path)
+@functools.lru_cache(maxsize=4096)
+def _user_folder(folder: str) -> bool:
+    return _in_user_tree(os.path.join(_real_folder(folder), ""))
+
+
+def _in_user_tree(real: str) -> bool:
     parts = real.split(os.sep)
     if "site-packages" in parts or "dist-packages" in parts:
         return False

@@ -1,6 +1,8 @@
 """Warm-up: while the user is idle, work out how each new dependent will follow.
 
-The first edit of a module that hundreds of others take names from would
+Modules just imported are settled first (``Watchlist.settle``: their lines pinned,
+their imports read), so that a cell importing a thousand modules does not wait
+for it. Then: the first edit of a module that hundreds of others take names from would
 otherwise parse each of them in the cell after the save (a few hundred µs
 each: 200 dependents, tens of ms). After a cell that imported modules, one
 background thread does that work for them while the interpreter waits for the
@@ -17,18 +19,30 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 __all__ = ["WarmUp"]
+
+
+class Settles(Protocol):
+    """Modules recorded and not settled yet (``Watchlist``)."""
+
+    @property
+    def unsettled(self) -> int: ...
+
+    def settle(self, until: Callable[[], bool] | None = None) -> None: ...
 
 
 class WarmUp:
     """Names of modules to prepare, and the thread that prepares them."""
 
-    def __init__(self, prepare: Callable[[str], None]) -> None:
+    def __init__(self, prepare: Callable[[str], None], settle: Settles | None = None) -> None:
         self._prepare = prepare
+        self._settles = settle
         self._pending: deque[str] = deque()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._closed = False
         _ALL.add(self)
 
     def add(self, name: str) -> None:
@@ -40,13 +54,19 @@ class WarmUp:
         return len(self._pending)
 
     @property
+    def _unsettled(self) -> bool:
+        return self._settles is not None and self._settles.unsettled > 0
+
+    @property
     def busy(self) -> bool:
         """Is there work left, or a thread still at it?"""
-        return bool(self._pending) or (self._thread is not None and self._thread.is_alive())
+        return bool(self._pending) or self._unsettled or (self._thread is not None and self._thread.is_alive())
 
     def start(self) -> None:
         """Prepare what is pending, in the background (after a cell: the user is reading its output)."""
-        if not self._pending or self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
+        if not (self._pending or self._unsettled) or self._stop.is_set() or self._closed:
+            return
+        if self._thread is not None and self._thread.is_alive():
             return
         self._thread = threading.Thread(target=self._run, name="hotswap-warm-up", daemon=True)
         self._thread.start()
@@ -61,11 +81,17 @@ class WarmUp:
 
     def close(self) -> None:
         """Stop for good (hotswap is unloaded): nothing pending, and no fork starts it again."""
+        self._closed = True
         self._pending.clear()
         self.stop()
         _ALL.discard(self)
 
     def _run(self) -> None:
+        if self._settles is not None:
+            try:
+                self._settles.settle(until=self._stop.is_set)
+            except Exception:  # noqa: BLE001 - left unsettled: whoever reads the graph next settles them
+                pass
         while self._pending and not self._stop.is_set():
             try:
                 name = self._pending.popleft()

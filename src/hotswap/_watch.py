@@ -1,9 +1,12 @@
 """Detect: which of the user's modules have a new version on disk.
 
-A module is watched from the moment it is imported: an import hook reads,
-hashes and hands importlib its file itself, so the text recorded is exactly
-the code that ran, and an edit saved right after the import is seen. Modules
-imported before hotswap was loaded are adopted once, at load.
+A module is watched from the moment it is imported: the import hook (``_hook``)
+reads, hashes and hands importlib its file itself, so the text recorded is
+exactly the code that ran, and an edit saved right after the import is seen.
+Modules imported before hotswap was loaded are adopted, from a list made at load.
+In the session, what a record derives (its entry indexed, its lines pinned, its
+imports read) is settled after the cell, or by whoever needs it first: a cell
+that imports a thousand modules, and ``%load_ext`` after it, do not wait for it.
 
 Which files to look at comes from file-system events (``_events``): an idle
 check is one non-blocking read, whatever the number of modules. Files where
@@ -15,29 +18,23 @@ really changed.
 
 from __future__ import annotations
 
-import _imp
 import itertools
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.machinery import (
-    ExtensionFileLoader,
-    ModuleSpec,
-    SourceFileLoader,
-)
-from importlib.util import MAGIC_NUMBER, cache_from_source, source_hash
+from importlib.machinery import ExtensionFileLoader, SourceFileLoader
 from types import CodeType, ModuleType
-from typing import Any
 
 from ._adopt import code_it_was_imported_from, ran_before, remember_running, runs_this_text, saved_since_start
 from ._events import Inotify, is_network_path, open_inotify
-from ._join import leave_no_trace, spec_after
+from ._hook import ImportHook
 from ._source import (
     SourceVersion,
-    digest_of,
+    is_pinned,
     pin_in_linecache,
     read_version,
     stat_signature,
@@ -113,12 +110,11 @@ class Watchlist:
         self._modules: dict[str, Watched] = {}
         self._by_path: dict[str, set[str]] = {}  # file (or a link's target) -> modules loaded from it
         self._by_dir: dict[str, set[str]] = {}  # folder -> modules with a file (or link target) there
-        self._lock = threading.Lock()
+        # held while the watched entries, or what is derived from them (``on_record``), change
+        self.lock = threading.RLock()
         self._counter = itertools.count()
-        # bumped whenever a module is recorded, forgotten or found untrusted: what is derived
-        # from the watched entries (see ``Reloader._leaf_table``) is kept until it moves
-        self.generation = 0
-        self._hook: _ImportHook | None = None
+        self._generation = 0  # see ``generation``
+        self._hook: ImportHook | None = None
         self._use_events = events
         self._events: Inotify | None = None
         self._polled: set[str] = set()  # modules whose directory gives no events: stat them
@@ -128,6 +124,14 @@ class Watchlist:
         self.after_import: dict[str, Callable[[ModuleType], None]] = {}
         self._unconfirmed: set[str] = set()  # recorded before their watch existed: stat once
         self.on_record: Callable[[Watched], None] | None = None  # told of each module (re)imported
+        # the session: a module imported is recorded (watched, its lines pinned, ``on_record``
+        # told) at ``settle``, not while it is imported: a cell importing a thousand modules does
+        # not wait for it (its bytes are read and hashed at once: that is what runs)
+        self.settle_later = False
+        # imported (a version) or to adopt (a module), not recorded yet, in order
+        self._fresh: deque[tuple[str, SourceVersion | ModuleType]] = deque()
+        self._unsettled: dict[str, None] = {}  # recorded, not settled yet (in order)
+        self._pinned_elsewhere: list[Watched] = []  # settled on another thread: see ``_confirm_pins``
 
     @property
     def detection(self) -> str:
@@ -139,32 +143,52 @@ class Watchlist:
         return "file-system events (inotify)"
 
     def __contains__(self, name: object) -> bool:
+        self._current()
         return name in self._modules
 
     def __len__(self) -> int:
+        self._current()
         return len(self._modules)
 
     def names(self) -> list[str]:
+        self._current()
         return list(self._modules)
 
     def get(self, name: str) -> Watched | None:
+        if self._fresh:
+            self._current()
         return self._modules.get(name)
+
+    @property
+    def generation(self) -> int:
+        """Bumped whenever a module is recorded, forgotten or found untrusted: what is derived
+        from the watched entries (see ``Dependents._leaf_table``) is kept until it moves."""
+        self._current()
+        return self._generation
+
+    # -- recording ---------------------------------------------------------------------------
 
     def record(self, name: str, version: SourceVersion, *, compiled: bool = False) -> None:
         """A module is (re)imported with exactly this version."""
-        with self._lock:
-            watched = Watched(name, version.path, version, version, next(self._counter), compiled=compiled)
-            replaced = self._modules.get(name)
-            if replaced is not None:
-                self._unindex(replaced)  # (its file may have been a link to elsewhere)
-            self._modules[name] = watched
-            self.generation += 1
+        if self.settle_later and not compiled:
+            self._watch_folder(version.path)  # a save from now on is seen; the rest can wait
+            self._fresh.append((name, version))
+            return
+        with self.lock:
+            self._take_fresh()
+            self._record_now(name, version, compiled=compiled)
+
+    def _record_now(self, name: str, version: SourceVersion, *, compiled: bool = False) -> None:
+        watched = Watched(name, version.path, version, version, next(self._counter), compiled=compiled)
+        replaced = self._modules.get(name)
+        if replaced is not None:
+            self._unindex(replaced)  # (its file may have been a link to elsewhere)
+        self._modules[name] = watched
+        self._generation += 1
+        if not self._index(watched, version.read_at_ns):
             self._unconfirmed.add(name)  # a save between our read and the watch: look once
-            self._index(watched)
         if not compiled:
-            pin_in_linecache(version)
-            if self.on_record is not None:
-                self.on_record(watched)
+            self._changed(watched)
 
     def record_extension(self, name: str, path: str) -> None:
         """A compiled module of the user's: it cannot be reloaded, but a rebuild must be said."""
@@ -173,16 +197,112 @@ class Watchlist:
         except OSError:
             pass
 
-    def _index(self, watched: Watched) -> None:
-        """Find the module by its path, and its link's targets; watch the folders they are in."""
+    def _changed(self, watched: Watched) -> None:
+        """What is derived from a module's entry is to be made again: now, or at ``settle``."""
+        if self.settle_later:
+            self._unsettled[watched.name] = None
+        else:
+            self._settle(watched)
+
+    # -- settling: what a record derives, after the cell -----------------------------------------
+
+    @property
+    def unsettled(self) -> int:
+        """How many modules were imported or adopted, or had their entry changed, since they were
+        last settled."""
+        return len(self._fresh) + len(self._unsettled)
+
+    def settle(self, until: Callable[[], bool] | None = None) -> None:
+        """Record the modules imported (or to adopt) since, pin their lines and tell ``on_record``
+        of them (their imports), oldest first. Called by whoever needs it first: the thread that
+        does it after a cell, asking ``until`` between two modules (it never waits long for the
+        lock: a reload holds it), or what is about to use the import graph (it waits for the
+        module that thread is at, so none is half-done when it returns)."""
+        while True:
+            if until is None:
+                self.lock.acquire()
+            elif until() or not self.lock.acquire(timeout=0.02):
+                if until():
+                    return
+                continue
+            try:
+                if self._fresh:
+                    self._take_one_fresh()
+                elif self._unsettled:
+                    self._settle_one(elsewhere=until is not None)
+                else:
+                    return
+            finally:
+                self.lock.release()
+
+    def _settle(self, watched: Watched) -> None:
+        pin_in_linecache(watched.running)
+        if self.on_record is not None:
+            self.on_record(watched)
+
+    def _current(self) -> None:
+        """The watched entries, with every module imported or to adopt so far in them."""
+        if self._fresh:
+            with self.lock:
+                self._take_fresh()
+
+    def _take_fresh(self) -> None:
+        while self._fresh:
+            self._take_one_fresh()
+
+    def _take_one_fresh(self) -> None:
+        """The oldest fresh module, recorded (taken off the queue once done: whoever finds the queue
+        empty finds nothing half-done)."""
+        name, fresh = self._fresh[0]
+        try:
+            if isinstance(fresh, SourceVersion):
+                self._record_now(name, fresh)
+            elif name not in self._modules:
+                self._adopt_now(fresh, force=False)
+        finally:
+            self._fresh.popleft()
+
+    def _settle_one(self, *, elsewhere: bool = False) -> None:
+        name = next(iter(self._unsettled))
+        try:
+            watched = self._modules.get(name)
+            if watched is not None and not watched.compiled:
+                self._settle(watched)
+                if elsewhere:
+                    self._pinned_elsewhere.append(watched)
+        finally:
+            self._unsettled.pop(name, None)
+
+    def _confirm_pins(self) -> None:
+        """A pin made on another thread loses a race with ``linecache`` reading the file for a
+        traceback here at that moment (its entry is written last): pinned again where it did."""
+        while self._pinned_elsewhere:
+            watched = self._pinned_elsewhere.pop()
+            if self._modules.get(watched.name) is watched and not is_pinned(watched.running):
+                pin_in_linecache(watched.running)
+
+    # -- where the files are -------------------------------------------------------------------
+
+    def _watch_folder(self, path: str) -> None:
         if self._events is not None:
+            self._events.watch(os.path.dirname(path))
+
+    def _index(self, watched: Watched, read_at_ns: int) -> bool:
+        """Find the module by its path, and its link's targets; watch the folders they are in.
+        ``True`` if every one of them was watched before ``read_at_ns`` (a save since is seen)."""
+        events = self._events
+        if events is not None:
             watched.aliases = _link_targets(watched.path)
+        under_watch = events is not None
         for path in (watched.path, *watched.aliases):
             self._by_path.setdefault(path, set()).add(watched.name)
             directory = os.path.dirname(path)
             self._by_dir.setdefault(directory, set()).add(watched.name)
-            if self._events is not None and (is_network_path(directory) or not self._events.watch(directory)):
-                self._polled.add(watched.name)
+            if events is not None:
+                under_watch = under_watch and events.watched_before(directory, read_at_ns)
+                if is_network_path(directory) or not events.watch(directory):
+                    self._polled.add(watched.name)
+        return under_watch
 
     def _unindex(self, watched: Watched) -> None:
         for path in (watched.path, *watched.aliases):
@@ -194,10 +314,17 @@ class Watchlist:
         if self._events is not None and (watched.aliases or os.path.islink(watched.path)):
             if _link_targets(watched.path) != watched.aliases:
                 self._unindex(watched)
-                self._index(watched)
+                self._index(watched, watched.last_read.read_at_ns)
+
+    # -- adopting: modules imported before hotswap was loaded ----------------------------------------
 
     def adopt(self, module: ModuleType, *, force: bool = False) -> bool:
         """Watch a module imported before hotswap was loaded (its file as it is now)."""
+        with self.lock:
+            self._take_fresh()
+            return self._adopt_now(module, force=force)
+
+    def _adopt_now(self, module: ModuleType, *, force: bool) -> bool:
         name = module.__name__
         path = source_path(module)
         if name in self._modules or path is None or not (force or self.is_user(path)):
@@ -208,9 +335,9 @@ class Watchlist:
             return False
         known = ran_before(module, version)
         if known is not None:  # (if not the file's text, the next check applies the file's)
-            self.record(name, known)
+            self._record_now(name, known)
             return True
-        self.record(name, version)
+        self._record_now(name, version)
         if not saved_since_start(version):
             return True
         imported = code_it_was_imported_from(module)
@@ -218,34 +345,44 @@ class Watchlist:
             watched = self._modules[name]
             watched.trusted = False
             watched.imported_code = imported
-            self.generation += 1
-            if self.on_record is not None:
-                self.on_record(watched)  # what it imports: from the code that ran, if known
+            self._generation += 1
+            self._unconfirmed.add(name)  # the next check applies its file's text
+            self._changed(watched)  # what it imports: from the code that ran, if known
         return True
 
     def adopt_loaded(self) -> None:
-        """One walk of ``sys.modules``, at load time only."""
+        """One walk of ``sys.modules``, at load time only. The session (``settle_later``) only
+        picks the user's modules out, and watches their folders: each is read and compared with
+        its file at ``settle``, after the cell."""
         for module in list(sys.modules.values()):
             if not isinstance(module, ModuleType):
                 continue
             path = getattr(module, "__file__", None)
             loader = getattr(getattr(module, "__spec__", None), "loader", None)
             if isinstance(loader, ExtensionFileLoader) and isinstance(path, str):
-                if module.__name__ not in self._modules and is_user_extension(path):
+                if module.__name__ not in self and is_user_extension(path):
                     self.record_extension(module.__name__, path)
-            else:
+            elif not self.settle_later:
                 self.adopt(module)
+            elif (source := source_path(module)) is not None and self.is_user(source):
+                self._watch_folder(source)
+                self._fresh.append((module.__name__, module))
 
     def start(self) -> None:
         if self._use_events and self._events is None:
             self._events = open_inotify()
             for watched in self._modules.values():
-                self._index(watched)
+                self._index(watched, watched.last_read.read_at_ns)
         if self._hook is None:
-            self._hook = _ImportHook(self)
+            self._hook = ImportHook(self)
             sys.meta_path.insert(0, self._hook)
 
     def stop(self) -> None:
+        with self.lock:  # the modules imported since: what they run is remembered (not those to adopt)
+            while self._fresh:
+                name, fresh = self._fresh.popleft()
+                if isinstance(fresh, SourceVersion):
+                    self._record_now(name, fresh)
         for watched in self._modules.values():
             unpin_from_linecache(watched.path)
             module = sys.modules.get(watched.name)
@@ -269,6 +406,8 @@ class Watchlist:
         changed, however many modules are watched; ``everything`` looks at
         every file (``%autoreload now``).
         """
+        self._current()
+        self._confirm_pins()
         names = self._to_look_at(everything)
         if not names:
             return []
@@ -289,7 +428,8 @@ class Watchlist:
             if watched is None or not wanted(name):
                 continue
             if name not in sys.modules:
-                self._forget(name)
+                with self.lock:
+                    self._forget(name)
                 continue
             found.append(watched)
         return found
@@ -314,8 +454,10 @@ class Watchlist:
         return {name for folder in folders for name in self._by_dir.get(folder, ())}
 
     def _forget(self, name: str) -> None:
+        self._take_fresh()
         watched = self._modules.pop(name, None)
-        self.generation += 1
+        self._unsettled.pop(name, None)
+        self._generation += 1
         if watched is not None:
             self._unindex(watched)
         self._polled.discard(name)
@@ -378,126 +520,3 @@ def _gone(watched: Watched) -> Change | None:
         return None
     watched.missing = True
     return Change(watched, None)
-
-
-class _RecordingLoader(SourceFileLoader):
-    """Hands importlib the bytes it records as the module's source, and bytecode only when it is
-    known to be of those bytes.
-
-    Only the data importlib reads and writes is intercepted, so importlib compiles
-    and runs the module itself and tracebacks of a failing import look exactly as
-    without hotswap. ``__pycache__`` is trusted only in its checked hash-based form
-    (PEP 552): importlib then compares a hash of the source it was given (the bytes
-    recorded) with the one the file holds; a timestamp-based file (trusted on size
-    and whole-second mtime, which an edit may keep) is never read, and the bytecode
-    importlib compiles is written checked and hash-based, once: a valid file is
-    never written again.
-    """
-
-    def __init__(self, original: SourceFileLoader, watchlist: Watchlist) -> None:
-        super().__init__(original.name, original.path)
-        self.original = original
-        self.watchlist = watchlist
-        self._bytecode = cache_from_source(original.path)
-        self._source: bytes | None = None  # the bytes recorded, once read
-
-    def _overridden(self, path: str) -> bool:
-        """A worker's module from the session's text, not its file's: no bytecode cache of it."""
-        overrides = self.watchlist.overrides
-        return overrides is not None and path in overrides()
-
-    def path_stats(self, path: str) -> Mapping[str, Any]:
-        if self._overridden(path):
-            raise OSError("a worker's module from the session's text: no bytecode cache")
-        return super().path_stats(path)
-
-    def get_data(self, path: str) -> bytes:
-        if path == self._bytecode:
-            return _checked_bytecode(path)
-        if path != self.path:
-            return super().get_data(path)
-        data = self.watchlist.overrides().get(path) if self.watchlist.overrides else None
-        if data is not None:  # (a worker: the session's text of it)
-            version = SourceVersion(path, data, digest_of(data), (0, 0, 0, 0), time.time_ns())
-        else:
-            version = read_version(path)
-        self.watchlist.record(self.name, version)
-        self._source = version.data
-        leave_no_trace(self, self.original)
-        return version.data
-
-    def _cache_bytecode(self, source_path: str, bytecode_path: str, data: bytes) -> None:
-        """importlib compiled the bytes recorded: write the bytecode checked and hash-based."""
-        if self._source is None or source_path != self.path:
-            return
-        if len(data) < 16 or data[:4] != MAGIC_NUMBER:
-            return
-        pyc = MAGIC_NUMBER + _CHECKED_HASH.to_bytes(4, "little") + source_hash(self._source) + data[16:]
-        super()._cache_bytecode(source_path, bytecode_path, pyc)  # type: ignore[misc]
-
-
-_CHECKED_HASH = 0b11  # PEP 552 flags: hash-based, checked against the source at each import
-
-
-def _checked_bytecode(path: str) -> bytes:
-    """A ``__pycache__`` file's bytes, if it is checked and hash-based (importlib then compares its
-    hash with the source's); any other kind says nothing sure of the source, and is not read."""
-    if _imp.check_hash_based_pycs == "never":  # (``--check-hash-based-pycs never``: not compared)
-        raise OSError("hash-based bytecode is not checked in this interpreter")
-    with open(path, "rb") as cached:
-        data = cached.read()
-    if len(data) < 16 or data[:4] != MAGIC_NUMBER or int.from_bytes(data[4:8], "little") != _CHECKED_HASH:
-        raise OSError("a bytecode cache trusted on size and mtime: compiled again from the source")
-    return data
-
-
-class _ThenLoader:
-    """Runs a callback once a module is imported, then leaves no trace on it."""
-
-    def __init__(self, original: Any, then: Callable[[ModuleType], None]) -> None:
-        self.original = original
-        self.then = then
-
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        module: ModuleType | None = self.original.create_module(spec)
-        return module
-
-    def exec_module(self, module: ModuleType) -> None:
-        module.__loader__ = self.original
-        if module.__spec__ is not None:
-            module.__spec__.loader = self.original
-        self.original.exec_module(module)
-        self.then(module)
-
-
-class _ImportHook:
-    """A meta-path finder placed first: it asks the others, and records user modules."""
-
-    def __init__(self, watchlist: Watchlist) -> None:
-        self.watchlist: Watchlist | None = watchlist
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        watchlist = self.watchlist
-        if watchlist is None or self not in sys.meta_path:
-            return None
-        spec = spec_after(self, fullname, path, target)
-        if spec is None or not isinstance(spec.origin, str):
-            return spec
-        _take_over_loader(watchlist, fullname, spec, spec.origin)
-        return spec
-
-    def invalidate_caches(self) -> None:
-        pass
-
-
-def _take_over_loader(watchlist: Watchlist, fullname: str, spec: ModuleSpec, origin: str) -> None:
-    """Record the module as it is loaded (a user's), or call back once it is (an integration)."""
-    then = watchlist.after_import.get(fullname)
-    if then is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-        spec.loader = _ThenLoader(spec.loader, then)  # type: ignore[assignment]
-    elif type(spec.loader) is SourceFileLoader and watchlist.is_user(origin):
-        spec.loader = _RecordingLoader(spec.loader, watchlist)
-    elif isinstance(spec.loader, ExtensionFileLoader) and is_user_extension(origin):
-        watchlist.record_extension(fullname, origin)

@@ -1,0 +1,234 @@
+"""What an import derives (the module's lines pinned for tracebacks, its imports read into the
+graph) is settled after the cell, on the warm-up thread, or by whoever needs it first: a cell
+importing a thousand modules does not wait for it, and nothing reads a graph that lacks them."""
+
+from __future__ import annotations
+
+import codecs
+import importlib.util
+import linecache
+import threading
+import time
+
+import pytest
+
+import hotswap._ipython as hotswap_ipython
+from hotswap._dependents import Dependents
+from hotswap._source import SourceVersion, digest_of, read_version
+from hotswap._watch import Watchlist
+
+
+def _pinned(path: str) -> bool:
+    entry = linecache.cache.get(path)
+    return entry is not None and len(entry) == 4 and entry[1] is None
+
+
+@pytest.fixture
+def later(tmp_path):
+    """A watchlist that settles later (as the session's does), its graph, and three module files:
+    ``a`` imports ``b``, ``b`` imports ``c``."""
+    watchlist = Watchlist(events=False)
+    watchlist.settle_later = True
+    dependents = Dependents(watchlist)
+    watchlist.on_record = dependents.read_imports
+    files = {}
+    for name, text in {"a": "from b import B\nA = B\n", "b": "from c import C\nB = C\n", "c": "C = 1\n"}.items():
+        files[name] = tmp_path / f"{name}.py"
+        files[name].write_text(text)
+    yield watchlist, dependents, files
+    for path in files.values():
+        linecache.cache.pop(str(path), None)
+    dependents.warm_up.close()
+
+
+# -- the core: recorded now, settled later --------------------------------------------------------
+
+
+def test_a_record_is_settled_only_when_asked(later):
+    watchlist, dependents, files = later
+    for name in "abc":
+        watchlist.record(name, read_version(str(files[name])))
+
+    assert watchlist.unsettled == 3
+    assert not any(_pinned(str(path)) for path in files.values())
+    assert "a" not in dependents._graph
+
+    watchlist.settle()
+    assert watchlist.unsettled == 0
+    assert all(_pinned(str(path)) for path in files.values())
+    assert [(e.source, e.name) for e in dependents._graph.edges_of("a")] == [("b", "B")]
+
+
+def test_reading_the_graph_settles_every_module_first(later):
+    watchlist, dependents, files = later
+    for name in "abc":
+        watchlist.record(name, read_version(str(files[name])))
+
+    assert dependents.graph.order(["a", "c", "b"]) == ["c", "b", "a"]
+    assert watchlist.unsettled == 0 and _pinned(str(files["a"]))
+
+
+def test_a_module_forgotten_before_it_settled_is_not_read(later):
+    watchlist, dependents, files = later
+    watchlist.record("a", read_version(str(files["a"])))
+    watchlist._forget("a")
+
+    assert watchlist.unsettled == 0
+    assert "a" not in dependents.graph and not _pinned(str(files["a"]))
+
+
+def test_a_module_recorded_again_is_settled_with_its_latest_text(later, tmp_path):
+    watchlist, dependents, files = later
+    watchlist.record("a", read_version(str(files["a"])))
+    files["a"].write_text("from c import C\nA = C\n")
+    watchlist.record("a", read_version(str(files["a"])))
+
+    assert watchlist.unsettled == 2  # (two imports of it)
+    assert [(e.source, e.name) for e in dependents.graph.edges_of("a")] == [("c", "C")]
+    assert linecache.getline(str(files["a"]), 1) == "from c import C\n"
+
+
+def test_the_thread_that_settles_never_waits_for_a_reload_holding_the_lock(later):
+    """A reload holds the lock for its whole pass; the warm-up thread asks ``until`` while it
+    waits, so stopping it (before a fork the reload makes, say) never deadlocks."""
+    watchlist, dependents, files = later
+    watchlist.record("a", read_version(str(files["a"])))
+    stop = threading.Event()
+    with watchlist.lock:
+        thread = threading.Thread(target=watchlist.settle, kwargs={"until": stop.is_set})
+        thread.start()
+        time.sleep(0.1)
+        stop.set()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+        assert watchlist.unsettled == 1  # nothing was read while the reload held the lock
+    watchlist.settle()
+    assert "a" in dependents._graph
+
+
+def test_a_pin_lost_to_a_reader_of_the_file_is_made_again_at_the_next_check(later):
+    """``linecache`` reading the file for a traceback while the warm-up thread pins it writes its
+    entry last: the next check pins the text that runs again (before a broken save is read)."""
+    watchlist, dependents, files = later
+    path = str(files["a"])
+    watchlist.record("a", read_version(path))
+    watchlist.settle(until=lambda: False)  # as the warm-up thread does
+    linecache.cache.pop(path)
+    linecache.getlines(path)  # the reader's entry, read from the file, written after the pin
+    files["a"].write_text("broken(\n")
+
+    assert not _pinned(path)
+    watchlist.poll(lambda name: True)
+    assert _pinned(path) and linecache.getline(path, 1) == "from b import B\n"
+
+
+def test_the_warm_up_thread_settles_then_prepares(later):
+    watchlist, dependents, files = later
+    for name in "abc":
+        watchlist.record(name, read_version(str(files[name])))
+    dependents.warm_up.start()
+    deadline = time.monotonic() + 10
+    while dependents.warm_up.busy:
+        assert time.monotonic() < deadline, "the warm-up did not finish"
+        time.sleep(0.01)
+
+    assert watchlist.unsettled == 0 and all(_pinned(str(path)) for path in files.values())
+    assert "b" in dependents._sources_parsed  # a's source prepared, after a was read
+
+
+def test_a_watchlist_that_does_not_settle_later_settles_at_once(tmp_path):
+    """Workers (and anything that never runs a cell) keep the plain behaviour."""
+    path = tmp_path / "m.py"
+    path.write_text("from x import y\n")
+    watchlist, told = Watchlist(events=False), []
+    watchlist.on_record = lambda watched: told.append(watched.name)
+    try:
+        watchlist.record("m", read_version(str(path)))
+        assert watchlist.unsettled == 0 and told == ["m"] and _pinned(str(path))
+    finally:
+        linecache.cache.pop(str(path), None)
+
+
+# -- in the session -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_warm_up(shell):
+    """The session's warm-up closed: nothing is settled in the background, so what the test
+    sees is what the cell itself did, and what reading the graph does."""
+    reloader = hotswap_ipython.session_of(shell).reloader
+    reloader.warm_up.close()
+    return reloader
+
+
+def test_the_cell_that_imports_leaves_the_settling_to_after_it(shell, modules, cell, no_warm_up):
+    names = [modules.named(f"m{i}") for i in range(5)]
+    for name in names:
+        modules.write(name, "X = 1\n")
+    cell("%autoreload 2")
+    cell("import " + ", ".join(names))
+    cell(f"from {names[0]} import X")  # a namespace's import: read without settling the modules
+
+    assert no_warm_up.watchlist.unsettled == len(names)
+    assert not any(_pinned(str(modules.path(name))) for name in names)
+    no_warm_up.graph  # noqa: B018 - reading it settles them
+    assert no_warm_up.watchlist.unsettled == 0
+    assert all(_pinned(str(modules.path(name))) for name in names)
+
+
+def test_an_edit_right_after_the_imports_reaches_every_dependent(shell, modules, cell, no_warm_up):
+    core = modules.named("core")
+    deps = [modules.named(f"dep{i}") for i in range(20)]
+    modules.write(core, "K = 1\n")
+    for dep in deps:
+        modules.write(dep, f"from {core} import K\n\nLIMIT = K * 2\n\ndef limit():\n    return LIMIT\n")
+    cell("%autoreload 2")
+    cell("import " + ", ".join(deps))
+    modules.write(core, "K = 5\n")
+
+    assert cell(f"[__import__(name).limit() for name in {deps!r}]") == [10] * len(deps)
+
+
+def test_a_broken_save_right_after_the_import_keeps_the_running_lines(shell, modules, cell, no_warm_up):
+    name = modules.named("lines")
+    modules.write(name, "def f():\n    return 1 / 0\n")
+    cell("%autoreload 2")
+    cell(f"import {name}")
+    modules.write(name, "# a new first line\n\ndef f(:\n    return 1 / 0\n")
+    shell.run_cell(f"{name}.f()")
+
+    path = str(modules.path(name))
+    assert _pinned(path) and linecache.getline(path, 2) == "    return 1 / 0\n"
+
+
+# -- decoding the bytes read ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"x = 1\n",
+        b"x = 'caf\xc3\xa9'\n",
+        b"x = 1\r\ny = 2\r\n",
+        b"x = 1\ry = 2\r",
+        codecs.BOM_UTF8 + b"x = 'caf\xc3\xa9'\n",
+        b"# -*- coding: latin-1 -*-\nx = 'caf\xe9'\n",
+        b"#!/usr/bin/env python\n# coding: latin-1\nx = 'caf\xe9'\n",
+        b"#!/usr/bin/env python\n# vim: set fileencoding=cp1252 :\nx = '\x80'\n",
+        b"# coding: latin-1\nx = 'caf\xc3\xa9'\n",  # valid UTF-8, declared latin-1: latin-1 it is
+        b"",
+        b"no newline at the end",
+    ],
+)
+def test_a_text_is_decoded_exactly_as_the_import_system_does(data):
+    version = SourceVersion("m.py", data, digest_of(data), (0, 0, 0, 0), 0)
+
+    assert version.text == importlib.util.decode_source(data)
+
+
+def test_bytes_that_are_not_text_are_said_as_the_import_system_would():
+    data = b"x = '\xff'\n"
+    version = SourceVersion("m.py", data, digest_of(data), (0, 0, 0, 0), 0)
+
+    with pytest.raises(SyntaxError, match="not valid UTF-8"):
+        version.text  # noqa: B018
