@@ -64,14 +64,6 @@ class SourceVersion:
         except (SyntaxError, UnicodeDecodeError, LookupError) as error:
             raise undecodable(self.path, data, error) from None
 
-    @functools.cached_property
-    def lines(self) -> list[str]:
-        """The text's lines as ``linecache`` holds them (each ending with a newline)."""
-        lines = self.text.splitlines(keepends=True)
-        if lines and not lines[-1].endswith("\n"):
-            lines[-1] += "\n"
-        return lines
-
     def changed_at_ns(self) -> int:
         """When the file was last written or renamed (the later of its mtime and ctime)."""
         mtime_ns, ctime_ns, _size, _inode = self.signature
@@ -200,19 +192,27 @@ def pin_in_linecache(version: SourceVersion) -> None:
     an mtime is never dropped by ``linecache.checkcache``.
     """
     try:
-        lines = version.lines
+        lines = version.text.splitlines(keepends=True)
     except UndecodableSource:
         return  # never ran: linecache reads the file itself
-    linecache.cache[version.path] = (len(version.data), None, lines, version.path)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    entry = (len(version.data), None, lines, version.path)
+    linecache.cache[version.path] = entry
+    _PINS[version.path] = (entry, version.digest)
 
 
 def is_pinned(version: SourceVersion) -> bool:
     """Does ``linecache`` hold this version's lines, as ``pin_in_linecache`` put them?"""
-    entry = linecache.cache.get(version.path)
-    return entry is not None and len(entry) == 4 and entry[1] is None and entry[2] is version.__dict__.get("lines")
+    entry, digest = _PINS.get(version.path, (None, None))
+    return entry is not None and digest == version.digest and linecache.cache.get(version.path) is entry
+
+
+_PINS: dict[str, tuple[tuple[int, None, list[str], str], str]] = {}  # path -> the entry pinned, its digest
 
 
 def unpin_from_linecache(path: str) -> None:
+    _PINS.pop(path, None)
     entry = linecache.cache.get(path)
     if entry is not None and len(entry) == 4 and entry[1] is None:
         del linecache.cache[path]
