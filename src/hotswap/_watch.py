@@ -360,7 +360,7 @@ class Watchlist:
             path = getattr(module, "__file__", None)
             loader = getattr(getattr(module, "__spec__", None), "loader", None)
             if isinstance(loader, ExtensionFileLoader) and isinstance(path, str):
-                if module.__name__ not in self and is_user_extension(path):
+                if module.__name__ not in self._modules and is_user_extension(path):
                     self.record_extension(module.__name__, path)
             elif not self.settle_later:
                 self.adopt(module)

@@ -1,0 +1,72 @@
+"""Loading hotswap is cheap: nothing it can do later is done at ``%load_ext``. Modules already
+imported are adopted after the cell (or when first needed), and the pool machinery of
+``multiprocessing`` and ``concurrent.futures`` is not imported for the user: pools join when
+the user's code first imports it. Each test runs a fresh interpreter, as a new kernel is."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+_SESSION = textwrap.dedent(
+    """
+    import os, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+
+    def cell(source):
+        result = shell.run_cell(source)
+        assert result.success, (source, result.error_before_exec, result.error_in_exec)
+
+    def save(path, text):
+        time.sleep(1.1)  # (an mtime a second on)
+        with open(path, "w") as file:
+            file.write(text)
+    """
+)
+
+
+def _run(tmp_path: Path, body: str) -> list[str]:
+    script = tmp_path / "session.py"
+    script.write_text(_SESSION + textwrap.dedent(body))
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as a user's
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=240, env=environment
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+
+
+def test_modules_imported_before_loading_are_adopted_after_the_cell(tmp_path):
+    """Adopted from a list made at load: the cell after ``%load_ext`` finds an edit saved right
+    after it, and the state of the module is kept."""
+    past = time.time() - 10  # saved a while before the session started
+    for i in range(50):
+        path = tmp_path / f"early_{i}.py"
+        path.write_text(f"N = {i}\n\ndef f():\n    return N\n")
+        os.utime(path, (past, past))
+    results = _run(
+        tmp_path,
+        """
+        cell("import early_0, early_49\\nearly_49.state = 'kept'")
+        cell("%load_ext hotswap")
+        from hotswap._ipython import session_of
+        watchlist = session_of(shell).reloader.watchlist
+        print("RESULT waiting", watchlist.unsettled >= 2, flush=True)
+        cell("%autoreload 2")
+        save(os.path.join(sys.argv[1], "early_49.py"), "N = 4900\\n\\ndef f():\\n    return N\\n")
+        cell("value = early_49.f()")
+        print("RESULT edit", shell.user_ns["value"], shell.user_ns["early_49"].state, "early_0" in watchlist, flush=True)
+        """,
+    )
+
+    assert results == ["RESULT waiting True", "RESULT edit 4900 kept True"]
