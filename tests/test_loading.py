@@ -46,6 +46,32 @@ def _run(tmp_path: Path, body: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
 
 
+def test_loading_imports_no_pool_machinery_and_pools_made_later_follow(tmp_path):
+    (tmp_path / "lazy_lib.py").write_text("def f():\n    return 1\n")
+    results = _run(
+        tmp_path,
+        """
+        cell("%load_ext hotswap")
+        cell("%autoreload 2")
+        loaded = sorted(m for m in ("multiprocessing.pool", "concurrent.futures.process", "subprocess")
+                        if m in sys.modules)
+        print("RESULT loaded", loaded, flush=True)
+        cell("import lazy_lib, multiprocessing\\n"
+             "from concurrent.futures import ProcessPoolExecutor\\n"
+             "spawn = multiprocessing.get_context('spawn')\\n"
+             "pool = spawn.Pool(1)\\n"
+             "executor = ProcessPoolExecutor(1, mp_context=spawn)")
+        cell("before = (pool.apply(lazy_lib.f), executor.submit(lazy_lib.f).result())")
+        save(os.path.join(sys.argv[1], "lazy_lib.py"), "def f():\\n    return 2\\n")
+        cell("after = (pool.apply(lazy_lib.f), executor.submit(lazy_lib.f).result())")
+        print("RESULT values", shell.user_ns["before"], shell.user_ns["after"], flush=True)
+        cell("pool.terminate(); executor.shutdown()")
+        """,
+    )
+
+    assert results == ["RESULT loaded []", "RESULT values (1, 1) (2, 2)"]
+
+
 def test_modules_imported_before_loading_are_adopted_after_the_cell(tmp_path):
     """Adopted from a list made at load: the cell after ``%load_ext`` finds an edit saved right
     after it, and the state of the module is kept."""

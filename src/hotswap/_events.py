@@ -16,7 +16,6 @@ just those files.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -251,7 +250,9 @@ def _libc() -> ctypes.CDLL:
                 return libc
         except OSError:
             continue
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    from ctypes.util import find_library  # (it imports subprocess and tempfile: only if the two above fail)
+
+    return ctypes.CDLL(find_library("c"), use_errno=True)
 
 
 def open_inotify() -> Inotify | None:

@@ -21,13 +21,12 @@ reload step (``_workers``, ``_engine``) is imported only when an edit reaches on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 import math
 import mmap
-import multiprocessing.util
 import os
+import pickle
 import struct
 import sys
 import threading
@@ -36,7 +35,6 @@ import traceback
 from collections.abc import Callable
 from importlib.machinery import ModuleSpec, SourceFileLoader
 from importlib.util import MAGIC_NUMBER
-from multiprocessing.reduction import ForkingPickler
 from types import CodeType, ModuleType
 
 from ._userfiles import is_user_file
@@ -346,8 +344,14 @@ def spec_after(
     return None
 
 
+try:  # (``hashlib`` would load OpenSSL first: a few ms at every start-up, for no use here)
+    from _blake2 import blake2b
+except ImportError:  # not CPython
+    from hashlib import blake2b
+
+
 def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()  # as ``_source.digest_of``
+    return blake2b(data, digest_size=16).hexdigest()  # as ``_source.digest_of``
 
 
 class _Mark:
@@ -364,6 +368,8 @@ class _Mark:
             self.descriptor = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
         except OSError:
             return  # the journal's folder is gone: the session makes it again at its next write
+        import multiprocessing.util  # (a worker has it; the session imports this module without it)
+
         multiprocessing.util.Finalize(None, self._leave, exitpriority=0)
 
     def runs(self, generation: int) -> None:
@@ -444,7 +450,7 @@ def tell_internal(folder: str, error: BaseException) -> None:
 
 _worker: Joined | None = None
 session_step: ReloadStep | None = None  # set in the session; a forked worker inherits it
-_plain_loads = ForkingPickler.loads
+_plain_loads: Callable[..., Any] = pickle.loads  # ``ForkingPickler.loads`` before a worker joined
 
 
 def _loads_up_to_date(data: Any, /, **kwargs: Any) -> Any:
@@ -490,10 +496,14 @@ def join_then_work(folder: str, *args: Any, **kwargs: Any) -> None:
 def worker_init(folder: str, initializer: Callable[..., object] | None, *initargs: Any) -> None:
     """A pool worker's initializer: install the worker side, then run the user's own. hotswap's
     part never raises: the worker must start, and run its tasks, whatever the journal's state."""
-    global _worker
+    global _worker, _plain_loads
     if _worker is None or _worker.folder != folder:
         try:
+            from multiprocessing.reduction import ForkingPickler
+
             _worker = Joined(folder)
+            if ForkingPickler.loads is not _loads_up_to_date:
+                _plain_loads = ForkingPickler.loads
             ForkingPickler.loads = _loads_up_to_date
             _worker.catch_up_guarded()
         except Exception as error:  # noqa: BLE001 - the worker's boundary

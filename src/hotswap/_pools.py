@@ -6,21 +6,19 @@ hotswap's initializer (``_join.worker_init``), wrapped around the user's own,
 in every start method: fork, spawn, forkserver. Pools made before loading cannot
 be given an initializer: their tasks carry a ``Checkpoint`` (``FreshTask``) until
 every worker alive has joined, and the workers they start later join at start-up
-(see ``_patch_pool_worker``). No busy loop, no user code.
+(see ``_patch_pool_worker``). No busy loop, no user code. Nothing is imported
+for it: each kind joins when the user's code first imports it.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import multiprocessing.pool
-import multiprocessing.util
 import os
 import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -39,27 +37,27 @@ _LATE = "_hotswap_late"  # an executor made before loading: its ``_LateJoiner``
 
 def join_pools(folder: str, readers_come: ReadersCome, watchlist: Watchlist) -> list[Callable[[], None]]:
     """Pools and executors made from now on, and those alive now, join the journal in ``folder``;
-    ``readers_come`` is called when one is made or found. Returns the undos (a list that grows:
-    loky's executor joins when it is imported)."""
-    undo = [
-        _wrap_initializer(multiprocessing.pool.Pool, readers_come),
-        _wrap_initializer(ProcessPoolExecutor, readers_come),
-        _wrap_submit(ProcessPoolExecutor, folder, readers_come),
-    ]
-    undo += _join_live_pools(folder, readers_come)  # created before loading: one look, now
-    undo.append(_patch_pool_worker(folder))  # and the workers they start later
+    ``readers_come`` is called when one is made or found. Each kind joins now if its module is
+    imported, else when it is. Returns the undos (a list that grows as they join)."""
+    undo: list[Callable[[], None]] = []
 
-    def join_loky(module: ModuleType) -> None:
+    def join_pool(module: ModuleType) -> None:  # multiprocessing.pool
+        undo.append(_wrap_initializer(module.Pool, readers_come))
+        undo.extend(_join_live_pools(module, folder, readers_come))  # created before loading: one look, now
+        undo.append(_patch_pool_worker(module, folder))  # and the workers they start later
+
+    def join_executor(module: ModuleType) -> None:  # concurrent.futures.process, loky's process_executor
         executor = getattr(module, "ProcessPoolExecutor", None)
         if isinstance(executor, type) and folder == os.environ.get(ENVIRONMENT):
             undo.extend([_wrap_initializer(executor, readers_come), _wrap_submit(executor, folder, readers_come)])
 
-    for name in _LOKY:  # joblib's workers: now if imported, else when they are
+    kinds = [("multiprocessing.pool", join_pool), ("concurrent.futures.process", join_executor)]
+    for name, join in kinds + [(name, join_executor) for name in _LOKY]:
         module = sys.modules.get(name)
         if module is not None:
-            join_loky(module)
+            join(module)
         else:
-            watchlist.after_import[name] = join_loky
+            watchlist.after_import[name] = join
     return undo
 
 
@@ -204,37 +202,34 @@ class _FreshTaskQueue:
         return getattr(self.queue, name)
 
 
-def _join_live_pools(folder: str, readers_come: ReadersCome) -> list[Callable[[], None]]:
+def _join_live_pools(pools: ModuleType, folder: str, readers_come: ReadersCome) -> list[Callable[[], None]]:
     """Process pools alive now whose workers did not start with hotswap: they join through their tasks.
 
     One look at ``multiprocessing``'s finalizers (a few entries), at load only.
     """
-    registry = getattr(multiprocessing.util, "_finalizer_registry", {})
+    registry = getattr(sys.modules.get("multiprocessing.util"), "_finalizer_registry", {})
     undo: list[Callable[[], None]] = []
     for finalizer in list(registry.values()):
         reference = getattr(finalizer, "_weakref", None)
         pool = reference() if isinstance(reference, weakref.ref) else None
         if (
-            not isinstance(pool, multiprocessing.pool.Pool)
-            or isinstance(pool, multiprocessing.pool.ThreadPool)
+            not isinstance(pool, pools.Pool)
+            or isinstance(pool, pools.ThreadPool)
             or pool.__dict__.get(_JOINED) == folder
             or isinstance(getattr(pool, "_taskqueue", None), _FreshTaskQueue)
         ):
             continue
         readers_come()
         _POOLS.add(pool)
-        workers: list[Any] = pool._pool  # type: ignore[attr-defined]
+        workers: list[Any] = pool._pool
         joiner = _LateJoiner(folder, functools.partial(_pids_of, workers))
-        stand_in = _FreshTaskQueue(pool._taskqueue, joiner)  # type: ignore[attr-defined]
-        pool._taskqueue = stand_in  # type: ignore[attr-defined]
+        stand_in = _FreshTaskQueue(pool._taskqueue, joiner)
+        pool._taskqueue = stand_in
         undo.append(functools.partial(_put_back_queue, weakref.ref(pool), stand_in))
     return undo
 
 
-_plain_pool_worker: Callable[..., None] = getattr(multiprocessing.pool, "worker")  # noqa: B009
-
-
-def _patch_pool_worker(folder: str) -> Callable[[], None]:
+def _patch_pool_worker(pools: ModuleType, folder: str) -> Callable[[], None]:
     """Every ``multiprocessing.Pool`` worker process started from now on joins at start-up.
 
     A Pool's own initializer cannot be changed once it runs: its worker-handler
@@ -245,13 +240,16 @@ def _patch_pool_worker(folder: str) -> Callable[[], None]:
     ``_join.join_then_work`` (pickled by reference for spawn and forkserver: a
     worker imports only ``_join``).
     """
-    _join.pool_worker_of_session = (os.getpid(), _plain_pool_worker)
+    plain = pools.worker
+    if isinstance(plain, functools.partial) and plain.func is join_then_work:  # (a session before this one)
+        plain = _join.pool_worker_of_session[1] if _join.pool_worker_of_session else plain
+    _join.pool_worker_of_session = (os.getpid(), plain)
     patched = functools.partial(join_then_work, folder)
-    setattr(multiprocessing.pool, "worker", patched)  # noqa: B010
+    setattr(pools, "worker", patched)  # noqa: B010
 
     def restore() -> None:
-        if getattr(multiprocessing.pool, "worker") is patched:  # noqa: B009
-            setattr(multiprocessing.pool, "worker", _plain_pool_worker)  # noqa: B010
+        if getattr(pools, "worker") is patched:  # noqa: B009
+            setattr(pools, "worker", plain)  # noqa: B010
 
     return restore
 

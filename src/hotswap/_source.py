@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import functools
-import hashlib
 import importlib.util
 import linecache
 import os
@@ -139,8 +138,14 @@ def _first_bad_byte(data: bytes, encoding: str) -> int | None:
     return None
 
 
+try:  # (``hashlib`` would load OpenSSL first: a few ms at load, for no use here)
+    from _blake2 import blake2b
+except ImportError:  # not CPython
+    from hashlib import blake2b
+
+
 def digest_of(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 def read_version(path: str) -> SourceVersion:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from dataclasses import dataclass
@@ -70,6 +69,8 @@ class Status:
         printer.text(str(self))
 
     def _repr_html_(self) -> str:
+        import html  # (only notebooks ask)
+
         e = html.escape
         rows = [
             f"<tr><th>mode</th><td>{e(self.mode)}</td></tr>",

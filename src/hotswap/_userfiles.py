@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import os
 import site
-import sysconfig
 from importlib.machinery import EXTENSION_SUFFIXES
 
 __all__ = ["is_user_extension", "is_user_file", "real_path"]
@@ -16,13 +15,10 @@ _OWN_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 
 def _library_roots() -> tuple[str, ...]:
-    """Where the standard library and installed packages live (asked at import: asked later, from
-    inside an import hook, the imports ``sysconfig`` makes would come back to it)."""
-    roots: set[str] = set()
-    paths = sysconfig.get_paths()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        if key in paths:
-            roots.add(paths[key])
+    """Where the standard library and installed packages live. (``sysconfig`` is not asked: loading
+    it costs more than the answer; a folder named ``site-packages`` or ``dist-packages`` is never
+    the user's anyway.)"""
+    roots = {os.path.dirname(os.__file__)}  # the standard library (``lib-dynload`` is below it)
     try:
         roots.update(site.getsitepackages())
         roots.add(site.getusersitepackages())
