@@ -98,9 +98,15 @@ class Hotswap(Configurable):
         Mode.parse(proposal["value"])  # raises ValueError, which traitlets reports
         return str(proposal["value"])
 
+    _default_rule = True  # no folder added or removed (kept as the options change: asked at every import)
+
+    @observe("include_paths", "exclude_paths")
+    def _paths_changed(self, change: Any = None) -> None:
+        self._default_rule = not self.include_paths and not self.exclude_paths
+
     def is_user_file(self, path: str) -> bool:
         """The default rule (not stdlib, not site-packages), with these folders added or removed."""
-        if not self.exclude_paths and not self.include_paths:
+        if self._default_rule:
             return is_user_file(path)
         real = real_path(path)
         if any(_under(real, folder) for folder in self.exclude_paths):
