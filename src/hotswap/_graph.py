@@ -17,7 +17,6 @@ import functools
 import importlib.util
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from itertools import chain, repeat
 from types import CodeType
 from typing import Any, NamedTuple
@@ -27,9 +26,9 @@ __all__ = ["STAR", "Edge", "ImportGraph", "resolve_from"]
 STAR = "*"
 
 
-@dataclass(frozen=True)
-class Edge:
-    """``importer`` did ``from source import name as alias`` (``name`` may be ``*``)."""
+class Edge(NamedTuple):
+    """``importer`` did ``from source import name as alias`` (``name`` may be ``*``). (A named
+    tuple, as every record made at load: a dataclass costs ten times as much to define.)"""
 
     importer: str  # a module name, or a namespace label such as "user namespace"
     source: str

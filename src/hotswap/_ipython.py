@@ -10,18 +10,20 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from traitlets import Bool, List, Unicode, validate
+from traitlets import Bool, List, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from ._frontend import Frontend
 from ._reloader import Mode, Reloader
-from ._status import Status
 from ._userfiles import is_user_file, real_path
+
+if TYPE_CHECKING:
+    from ._status import Status
 
 __all__ = ["Hotswap", "Session", "load", "unload", "session_of"]
 
@@ -210,6 +212,8 @@ class HotswapMagics(Magics):
         whose latest save could not be applied is listed with its error until
         a good save (or %autoreload now) fixes it.
         """
+        from ._status import Status  # (imported when asked: loading hotswap need not pay for it)
+
         return Status.of(self.session.reloader)
 
     @line_magic

@@ -17,9 +17,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _join
 from ._engine import ReloadStep
@@ -272,15 +271,14 @@ class Reloader:
         outcome = event.outcome
         if isinstance(outcome, Failure):
             since = self.broken.get(outcome.module, event).when
-            self.broken[outcome.module] = replace(event, when=since)
+            self.broken[outcome.module] = event._replace(when=since)
         else:
             self.broken.pop(outcome.module, None)
         if isinstance(outcome, Failure) or not outcome.after or outcome.stayed_old:
             self.history.append(event)
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One reload, when it happened and what it took."""
 
     when: float  # time.time()

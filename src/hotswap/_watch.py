@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.machinery import ExtensionFileLoader, SourceFileLoader
 from types import CodeType, ModuleType
+from typing import NamedTuple
 
 from ._adopt import code_it_was_imported_from, ran_before, remember_running, runs_this_text, saved_since_start
 from ._events import Inotify, is_network_path, open_inotify
@@ -89,8 +90,7 @@ class Watched:
     aliases: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """A module's file has a new version, or (``version`` is None) is gone.
 
     ``back``: the file said gone is there again with the text that runs; nothing
