@@ -21,19 +21,22 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._aftercare import caches_of, caches_seen
-from ._follow import follow_unchanged, prepare_follow, prepare_reload
+from . import _machinery
 from ._graph import STAR, Edge, ImportGraph, resolve_from
 from ._jobs import Job, Outcome, Pass
-from ._leaves import Followed, Leaf, LeafTable, Shape, fill_recipes, follow_leaves
 from ._outcomes import Failure, Reloaded
-from ._parse import star_imports
 from ._source import SourceVersion
 from ._vocab import UNBOUND, exported, is_dunder
 from ._warmup import WarmUp
 from ._watch import Watched, Watchlist
+
+if TYPE_CHECKING:
+    from ._leaves import Followed, Leaf, LeafTable
+
+# The reload machinery (``_follow``, ``_leaves``, ``_aftercare``, ``_parse``) is imported where it
+# is used, never at load (see ``_machinery``): by then a reload, or ``idle``, has imported it.
 
 __all__ = ["Dependents", "exports_changed", "package_of"]
 
@@ -86,7 +89,7 @@ class Dependents:
         # with what it depends on: when the module's imports, or the imports from it, last changed
         # (the graph's ``touched``), and the number of watched modules (see ``_is_leaf``)
         self._leaves: dict[tuple[str, str], _LeafAnswer] = {}
-        self.warm_up = WarmUp(self._prepare_follow, settle=watchlist)
+        self.warm_up = WarmUp(self._prepare_follow, settle=watchlist, ready=_machinery.loaded)
         self._new_dependents: list[str] = []  # imported since the last ``idle``
         self._sources_parsed: set[str] = set()  # by the warm-up
         self._tables: dict[tuple[str, tuple[str, ...]], LeafTable] = {}  # (source, names) -> its leaves
@@ -191,6 +194,8 @@ class Dependents:
 
     def _follow_table(self, table: LeafTable, outcome: Reloaded, work: Pass) -> list[Edge]:
         """The table's leaves follow; returns the edges left for the general way."""
+        from ._leaves import follow_leaves
+
         source = outcome.module
         followed: list[Followed] | None = [] if work.followers is not None else None
         handed_back = follow_leaves(table, outcome.changes, work.jobs, work.done, work.rebound(source), followed)
@@ -228,6 +233,8 @@ class Dependents:
         return table
 
     def _make_leaf_table(self, source: str, names: tuple[str, ...], stamp: tuple[int, int]) -> LeafTable:
+        from ._leaves import LeafTable, Shape
+
         taken: dict[str, list[Edge]] = {}  # leaf -> its edges from these names
         others: list[Edge] = []
         for name in names:
@@ -250,6 +257,9 @@ class Dependents:
 
     def _leaf(self, importer: str, edges: list[Edge]) -> Leaf | None:
         """A table's row for a leaf module; None: a value fails when looked at (the general way says it)."""
+        from ._aftercare import caches_seen
+        from ._leaves import Leaf
+
         module, watched = sys.modules[importer], self.watchlist.get(importer)
         assert watched is not None
         try:
@@ -298,6 +308,8 @@ class Dependents:
     def _follow_each_leaf(self, leaves: dict[str, list[LeafFollow]], source: str, work: Pass) -> None:
         """Dependents only ``source`` changes, followed now; anything the short way cannot vouch
         for becomes a job, as any other dependent's. A failure is final (its statements ran once)."""
+        from ._follow import follow_unchanged
+
         after, where = (source,), work.rebound(source)
         for name, follows in leaves.items():
             watched, module = self.watchlist.get(name), sys.modules[name]
@@ -374,6 +386,8 @@ class Dependents:
 
     def _bound_around_star(self, watched: Watched, source: str) -> tuple[frozenset[str], frozenset[str]]:
         """Names a module's text binds before and after its last ``from source import *``."""
+        from ._parse import star_imports
+
         package = package_of(watched)
         try:
             stars = star_imports(watched.running.text, watched.path)
@@ -463,6 +477,8 @@ class Dependents:
         if self.watchlist.unsettled:
             self.warm_up.start()
             return
+        if self._new_dependents or self.warm_up.pending:
+            _machinery.load()  # (here, not on the warm-up thread: see ``_machinery``)
         tables = self._tables_taken_by_new_dependents()
         seen = (self.graph.version, self.watchlist.generation)
         if seen != self._tables_seen:  # imports changed: the tables they made stale, made anew
@@ -473,6 +489,8 @@ class Dependents:
         if tables:
             self._unfilled = True
         elif self._unfilled and not self.warm_up.busy:  # it found their recipes: the tables take them
+            from ._leaves import fill_recipes
+
             self._unfilled = False
             for table in self._tables.values():
                 fill_recipes(table)
@@ -480,6 +498,8 @@ class Dependents:
 
     def _tables_taken_by_new_dependents(self) -> set[tuple[str, tuple[str, ...]]]:
         """The tables the modules imported since the last ``idle`` appear in (their caches looked for)."""
+        from ._aftercare import caches_of
+
         tables: set[tuple[str, tuple[str, ...]]] = set()
         while self._new_dependents:
             name = self._new_dependents.pop()
@@ -497,6 +517,8 @@ class Dependents:
         """The warm-up's work for one module (on its thread): see ``prepare_follow``; and the text
         of each module it takes names from is prepared, once (``prepare_reload``: the old side of
         that module's first reload)."""
+        from ._follow import prepare_follow, prepare_reload  # (loaded: the warm-up waits for it)
+
         watched = self.watchlist.get(name)
         if watched is None or watched.compiled or not watched.trusted:
             return

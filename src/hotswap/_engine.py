@@ -6,6 +6,9 @@ texts come from the session's journal, see ``_workers``). Each keeps its own
 import graph, built from the texts its modules run, so dependents follow in a
 worker exactly as they do in the session.
 
+The machinery it runs (``_apply``, ``_follow``, ``_transaction``...) is imported
+by the first ``run_jobs``, not at load (see ``_machinery``).
+
 Modules are processed dependencies first, each at most once per step: a module
 whose text changed runs its new version (``_apply``); a dependent whose text did
 not change follows the names it took (``_dependents``), the short way when it can.
@@ -20,14 +23,12 @@ from collections import deque
 from dataclasses import replace
 from types import ModuleType
 
-from ._apply import reload_module
+from . import _machinery
 from ._dependents import Dependents, Held, rebind
-from ._follow import follow_unchanged
 from ._graph import STAR
 from ._jobs import Job, Outcome, Pass
 from ._outcomes import Failure, Reloaded, internal_failure
 from ._source import SourceVersion, pin_in_linecache
-from ._transaction import reloading
 from ._vocab import UNBOUND
 from ._watch import Watchlist
 
@@ -58,6 +59,9 @@ class ReloadStep:
         return self.run_jobs(jobs, followers=followers)
 
     def run_jobs(self, jobs: dict[str, Job], *, followers: bool = True) -> Pass:
+        _machinery.load()
+        from ._transaction import reloading
+
         work = Pass(jobs, followers=[] if followers else None)
         # once for all modules; no file is written meanwhile, no module settled by another thread
         with reloading(), self.watchlist.lock:
@@ -154,6 +158,8 @@ class ReloadStep:
         module = sys.modules.get(watched.name)
         if module is None or watched.compiled or not watched.trusted or watched.name in self.dependents.behind:
             return None
+        from ._follow import follow_unchanged
+
         outcome = follow_unchanged(module, watched.running, job.rebind, job.after())
         if isinstance(outcome, Failure):
             self.dependents.note_behind(watched.name, module, job, outcome)
@@ -173,6 +179,8 @@ class ReloadStep:
         roots = functools.partial(dependents.closure_roots, watched.name)
         after = job.after() if job.version is None else ()
         running = watched.running if watched.trusted else None  # untrusted: what runs is unknown
+        from ._apply import reload_module
+
         outcome = reload_module(
             module, version, running, whole=self._whole(job), rebind=job.rebind, roots=roots, after=after
         )
@@ -212,6 +220,8 @@ class ReloadStep:
         dependents.remember_failed(watched, version)
         if job.rebind:  # its own save is broken, but what it imported still follows
             roots = functools.partial(dependents.closure_roots, watched.name)
+            from ._apply import reload_module
+
             followed = reload_module(module, watched.running, watched.running, rebind=job.rebind, roots=roots)
             job.followed = followed if isinstance(followed, Reloaded) else None
             dependents.note_behind(watched.name, module, job, followed)  # what followed is not behind

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ._graph import STAR
-from ._outcomes import Failure, Reloaded
+from ._outcomes import Failure, Reloaded, collector_paused
 from ._reloader import Mode, Outcome, Reloader
 from ._report import describe_failure, describe_reload, describe_stayed_old
-from ._transaction import collector_paused
 from ._vocab import exported
 
 __all__ = ["Frontend"]

@@ -7,11 +7,14 @@ add the jobs of modules that must follow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ._leaves import Followed
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion
 from ._watch import Watched
+
+if TYPE_CHECKING:
+    from ._leaves import Followed
 
 __all__ = ["Job", "Outcome", "Pass"]
 

@@ -203,6 +203,9 @@ class Joined:
         try:
             if self.follower is None:
                 self._make_follower().watch_imports(self.modules() or {})
+            from . import _machinery
+
+            _machinery.load()  # (what applies a version, imported by the first one otherwise)
         except Exception as error:  # noqa: BLE001 - the worker's boundary
             tell_internal(self.folder, error)
         self.warm_at = math.inf

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ._source import SourceVersion, UndecodableSource
 
-__all__ = ["Failure", "Reloaded", "internal_failure", "run_failure", "syntax_failure"]
+__all__ = ["Failure", "Reloaded", "collector_paused", "internal_failure", "run_failure", "syntax_failure"]
 
 
 @dataclass(slots=True)
@@ -63,6 +65,25 @@ class Failure:
     column: int | None = None  # 1-based, in ``source_line``
     # the traceback, without hotswap's frames (with them for an internal error: to report)
     details: str = field(default="", repr=False, compare=False)
+
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector waits meanwhile (nested: the outermost pause decides).
+
+    A reload allocates in a burst (parsed texts, snapshots, one outcome per
+    dependent), and each collection it would trigger walks what is alive then.
+    A caller that also reports the outcomes pauses it around both: once they
+    are dropped, most of that burst is gone and no collection is due.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def syntax_failure(module: str, path: str, error: SyntaxError) -> Failure:

@@ -25,7 +25,6 @@ from ._engine import ReloadStep
 from ._graph import ImportGraph
 from ._jobs import Job, Outcome, Pass
 from ._journal import Journal
-from ._leaves import followed_outcomes
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion
 from ._userfiles import is_user_file
@@ -227,6 +226,8 @@ class Reloader:
                 self.journal.remember_base(name, base)
             self.journal.publish(self._new_versions(outcomes))
         self._remember_pass(work)
+        from ._leaves import followed_outcomes  # (the reload imported it)
+
         said = [o for o in outcomes.values() if _worth_reporting(o)]
         for source, followed in work.followers or ():
             said += [o for o in followed_outcomes(followed, source) if _worth_reporting(o)]

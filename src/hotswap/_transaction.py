@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import gc
 import sys
 import threading
 import time
@@ -26,14 +25,14 @@ from typing import Any
 
 from . import _parse
 from ._aftercare import forget_registered, may_have_registered, replace_stand_ins
-from ._outcomes import Failure, Reloaded, run_failure
+from ._outcomes import Failure, Reloaded, collector_paused, run_failure
 from ._source import SourceVersion
 from ._tombstones import graves_of
 from ._undo import Transaction, Writes
 from ._upgrade import try_upgrade
 from ._vocab import UNBOUND, is_dunder
 
-__all__ = ["InternalError", "NeedsWholeModule", "Run", "collector_paused", "reloading", "run_in_transaction"]
+__all__ = ["InternalError", "NeedsWholeModule", "Run", "reloading", "run_in_transaction"]
 
 
 _build_class_lock = threading.Lock()
@@ -150,24 +149,6 @@ def reloading() -> Iterator[None]:
             builtins.__build_class__ = original
             sys.setswitchinterval(interval)
             _reload_took(time.perf_counter() - started)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector waits meanwhile (nested: the outermost pause decides).
-
-    A reload allocates in a burst (parsed texts, snapshots, one outcome per
-    dependent), and each collection it would trigger walks what is alive then.
-    A caller that also reports the outcomes pauses it around both: once they
-    are dropped, most of that burst is gone and no collection is due.
-    """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 _reloading = False

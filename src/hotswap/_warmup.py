@@ -36,9 +36,12 @@ class Settles(Protocol):
 class WarmUp:
     """Names of modules to prepare, and the thread that prepares them."""
 
-    def __init__(self, prepare: Callable[[str], None], settle: Settles | None = None) -> None:
+    def __init__(
+        self, prepare: Callable[[str], None], settle: Settles | None = None, ready: Callable[[], bool] = lambda: True
+    ) -> None:
         self._prepare = prepare
         self._settles = settle
+        self._ready = ready  # may ``prepare`` run (what it needs imported)? If not, pending waits
         self._pending: deque[str] = deque()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -92,7 +95,7 @@ class WarmUp:
                 self._settles.settle(until=self._stop.is_set)
             except Exception:  # noqa: BLE001 - left unsettled: whoever reads the graph next settles them
                 pass
-        while self._pending and not self._stop.is_set():
+        while self._pending and not self._stop.is_set() and self._ready():
             try:
                 name = self._pending.popleft()
                 self._prepare(name)
