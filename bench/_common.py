@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import importlib.util
 import shutil
@@ -29,6 +30,9 @@ def snapshot_source(src: str | None) -> tuple[str, Path, str, str]:
         sys.exit(f"no hotswap package at {package}")
     dest = Path(tempfile.mkdtemp(prefix="hotswap-bench-src-"))
     shutil.copytree(package, dest / "hotswap", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # compiled, as an install compiles it: children that may not write bytecode (PYTHONDONTWRITEBYTECODE)
+    # would otherwise compile hotswap's modules in every measurement that imports them
+    compileall.compile_dir(str(dest / "hotswap"), quiet=1)
     digest = hashlib.sha256()
     for path in sorted((dest / "hotswap").rglob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())

@@ -74,8 +74,7 @@ def test_loading_imports_no_pool_machinery_and_pools_made_later_follow(tmp_path)
 
 def test_modules_imported_before_loading_are_adopted_after_the_cell(tmp_path):
     """Adopted from a list made at load: the cell after ``%load_ext`` finds an edit saved right
-    after it, and the state of the module is kept. The reload machinery is imported by that
-    first reload, not before (nor by a cell that imports a module taking no names)."""
+    after it, and the state of the module is kept."""
     past = time.time() - 10  # saved a while before the session started
     for i in range(50):
         path = tmp_path / f"early_{i}.py"
@@ -90,12 +89,53 @@ def test_modules_imported_before_loading_are_adopted_after_the_cell(tmp_path):
         watchlist = session_of(shell).reloader.watchlist
         print("RESULT waiting", watchlist.unsettled >= 2, flush=True)
         cell("%autoreload 2")
-        cell("import early_1")
-        print("RESULT machinery", "hotswap._apply" in sys.modules, flush=True)
         save(os.path.join(sys.argv[1], "early_49.py"), "N = 4900\\n\\ndef f():\\n    return N\\n")
         cell("value = early_49.f()")
         print("RESULT edit", shell.user_ns["value"], shell.user_ns["early_49"].state, "early_0" in watchlist, flush=True)
         """,
     )
 
-    assert results == ["RESULT waiting True", "RESULT machinery False", "RESULT edit 4900 kept True"]
+    assert results == ["RESULT waiting True", "RESULT edit 4900 kept True"]
+
+
+def test_the_reload_machinery_is_imported_after_the_cell_not_at_load(tmp_path):
+    """Not by ``%load_ext``; by the warm-up thread once there are modules to reload, while the
+    user reads the cell's output (the first edit does not wait for it)."""
+    (tmp_path / "machine_lib.py").write_text("X = 1\n")
+    results = _run(
+        tmp_path,
+        """
+        shell.run_line_magic("load_ext", "hotswap")
+        print("RESULT at load", "hotswap._apply" in sys.modules, flush=True)
+        cell("%autoreload 2")
+        cell("import machine_lib")
+        from hotswap._ipython import session_of
+        warm_up = session_of(shell).reloader.warm_up
+        deadline = time.monotonic() + 30
+        while warm_up.busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("RESULT after the cell", "hotswap._apply" in sys.modules, flush=True)
+        """,
+    )
+
+    assert results == ["RESULT at load False", "RESULT after the cell True"]
+
+
+def test_the_machinery_imports_nothing_outside_hotswap_once_its_needs_are_imported(tmp_path):
+    """What makes importing it on the warm-up thread safe (see ``_machinery``): with the modules
+    it lists imported, it imports hotswap's own modules only, which no other code imports."""
+    results = _run(
+        tmp_path,
+        """
+        import importlib
+        from hotswap import _machinery
+        import hotswap._ipython
+        for name in _machinery._OUTSIDE:
+            importlib.import_module(name)
+        before = set(sys.modules)
+        _machinery.load()
+        print("RESULT", sorted(m for m in set(sys.modules) - before if not m.startswith("hotswap.")), flush=True)
+        """,
+    )
+
+    assert results == ["RESULT []"]

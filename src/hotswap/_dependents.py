@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ._leaves import Followed, Leaf, LeafTable
 
 # The reload machinery (``_follow``, ``_leaves``, ``_aftercare``, ``_parse``) is imported where it
-# is used, never at load (see ``_machinery``): by then a reload, or ``idle``, has imported it.
+# is used, never at load (see ``_machinery``): by then the warm-up or a reload has imported it.
 
 __all__ = ["Dependents", "exports_changed", "package_of"]
 
@@ -89,7 +89,7 @@ class Dependents:
         # with what it depends on: when the module's imports, or the imports from it, last changed
         # (the graph's ``touched``), and the number of watched modules (see ``_is_leaf``)
         self._leaves: dict[tuple[str, str], _LeafAnswer] = {}
-        self.warm_up = WarmUp(self._prepare_follow, settle=watchlist, ready=_machinery.loaded)
+        self.warm_up = WarmUp(self._prepare_follow, settle=watchlist, ready=_machinery.load_in_background)
         self._new_dependents: list[str] = []  # imported since the last ``idle``
         self._sources_parsed: set[str] = set()  # by the warm-up
         self._tables: dict[tuple[str, tuple[str, ...]], LeafTable] = {}  # (source, names) -> its leaves
@@ -478,7 +478,7 @@ class Dependents:
             self.warm_up.start()
             return
         if self._new_dependents or self.warm_up.pending:
-            _machinery.load()  # (here, not on the warm-up thread: see ``_machinery``)
+            _machinery.load()  # (the warm-up thread may have done it: see ``_machinery``)
         tables = self._tables_taken_by_new_dependents()
         seen = (self.graph.version, self.watchlist.generation)
         if seen != self._tables_seen:  # imports changed: the tables they made stale, made anew

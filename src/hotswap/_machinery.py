@@ -1,20 +1,29 @@
 """The reload machinery: the modules that apply a new text and make dependents follow.
 
-Loading hotswap does not import them: a session that never reloads never pays
-for them, and ``%load_ext`` costs what IPython's autoreload does. They are
-imported, on the thread that runs cells, when first needed: by the first reload,
-or after the first cell that imported modules taking names from others (the
-warm-up prepares those, and never imports anything itself: an import on a
-background thread can race the user's and hand one a half-made module).
+Loading hotswap does not import them: ``%load_ext`` costs what IPython's
+autoreload does. They are imported once there are modules to reload: by the
+warm-up thread after a cell, while the user reads its output, or by whatever
+needs them first on the thread that runs cells (a reload).
+
+The warm-up thread imports them only when every module they import that is not
+hotswap's own is imported already (``_OUTSIDE``): then it imports hotswap's
+modules only, which no other code imports, and its imports cannot race the
+user's (two threads importing modules that import each other can be handed a
+half-made one). A thread that imports them meanwhile waits for those being made.
 """
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["load", "loaded"]
+__all__ = ["load", "load_in_background", "loaded"]
 
 _LAST = "hotswap._apply"  # imports every other one of them
+# what the machinery imports from outside hotswap (tests/test_loading.py checks it is all of it)
+_OUTSIDE = (
+    "ast", "builtins", "collections", "collections.abc", "contextlib", "copy", "dataclasses", "enum",
+    "functools", "itertools", "operator", "re", "sys", "threading", "time", "types", "typing", "weakref",
+)
 
 
 def loaded() -> bool:
@@ -25,3 +34,11 @@ def load() -> None:
     """Import the machinery, once (a few ms, the first time only)."""
     if not loaded():
         from . import _aftercare, _apply, _follow, _leaves, _parse, _transaction  # noqa: F401
+
+
+def load_in_background() -> bool:
+    """``load``, from a thread other than the one that runs cells, when that is safe; ``True``
+    once the machinery is imported."""
+    if not loaded() and all(name in sys.modules for name in _OUTSIDE):
+        load()
+    return loaded()

@@ -1,15 +1,22 @@
-"""Warm-up: while the user is idle, work out how each new dependent will follow.
+"""Warm-up: while the user is idle, settle the modules just imported and work out how each new
+dependent will follow.
 
-Modules just imported are settled first (``Watchlist.settle``: their lines pinned,
-their imports read), so that a cell importing a thousand modules does not wait
-for it. Then: the first edit of a module that hundreds of others take names from would
-otherwise parse each of them in the cell after the save (a few hundred µs
-each: 200 dependents, tens of ms). After a cell that imported modules, one
-background thread does that work for them while the interpreter waits for the
-next cell, and stops. It only fills the caches the first edit would fill:
-it runs no user code and changes no module, so a cell that starts before it is
-done just does the rest itself. It never holds a lock a reload takes, and it is
-stopped before the process forks (a child gets no half-done thread).
+After a cell that imported modules, one background thread does, while the
+interpreter waits for the next cell, and then stops:
+
+1. it settles the modules imported (``Watchlist.settle``: recorded, their lines
+   pinned, their imports read), so that a cell importing a thousand modules
+   does not wait for it;
+2. it imports the reload machinery if that is safe (``_machinery``), so that
+   the first edit does not wait for it either;
+3. it prepares each new dependent: the first edit of a module that hundreds of
+   others take names from would otherwise parse each of them in the cell after
+   the save (a few hundred µs each: 200 dependents, tens of ms).
+
+It fills what the first edit would fill: it runs no user code and changes no
+module, so a cell that starts before it is done just does the rest itself. It
+waits for no lock a reload holds for long (it looks whether it should stop), and
+it is stopped before the process forks (a child gets no half-done thread).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ class WarmUp:
     ) -> None:
         self._prepare = prepare
         self._settles = settle
-        self._ready = ready  # may ``prepare`` run (what it needs imported)? If not, pending waits
+        self._ready = ready  # may ``prepare`` run (it may import what it needs)? If not, pending waits
         self._pending: deque[str] = deque()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -95,7 +102,12 @@ class WarmUp:
                 self._settles.settle(until=self._stop.is_set)
             except Exception:  # noqa: BLE001 - left unsettled: whoever reads the graph next settles them
                 pass
-        while self._pending and not self._stop.is_set() and self._ready():
+        try:
+            if self._stop.is_set() or not self._ready():
+                return
+        except Exception:  # noqa: BLE001 - not ready: what needs it imports it on its own thread
+            return
+        while self._pending and not self._stop.is_set():
             try:
                 name = self._pending.popleft()
                 self._prepare(name)
