@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import difflib
 import enum
 import functools
 import weakref
@@ -232,8 +233,6 @@ def _paired_in_order(old: ParsedText, new: ParsedText, head: int, tail: int) -> 
     (a definition by its name)."""
     old_middle = old.tree.body[head : len(old.tree.body) - tail]
     new_middle = new.tree.body[head : len(new.tree.body) - tail]
-    import difflib  # (here: most reloads never get this far, and loading hotswap need not pay for it)
-
     matcher = difflib.SequenceMatcher(
         None, [_pairing_key(old, n) for n in old_middle], [_pairing_key(new, n) for n in new_middle], autojunk=False
     )

@@ -6,10 +6,12 @@ warm-up thread after a cell, while the user reads its output, or by whatever
 needs them first on the thread that runs cells (a reload).
 
 The warm-up thread imports them only when every module they import that is not
-hotswap's own is imported already (``_OUTSIDE``): then it imports hotswap's
-modules only, which no other code imports, and its imports cannot race the
-user's (two threads importing modules that import each other can be handed a
-half-made one). A thread that imports them meanwhile waits for those being made.
+hotswap's own is imported already (``_OUTSIDE``), but for ``difflib``, whose own
+imports are in it too: then it makes hotswap's modules, which no other code
+imports, and ``difflib``, which waits for no other module while it is made. Its
+imports cannot race the user's then (two threads importing modules that import
+each other can be handed a half-made one); a thread that imports one of them
+meanwhile waits until it is made.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ _LAST = "hotswap._apply"  # imports every other one of them
 # what the machinery imports from outside hotswap (tests/test_loading.py checks it is all of it)
 _OUTSIDE = (
     "ast", "builtins", "collections", "collections.abc", "contextlib", "copy", "dataclasses", "enum",
-    "functools", "itertools", "operator", "re", "sys", "threading", "time", "types", "typing", "weakref",
-)
+    "functools", "heapq", "itertools", "operator", "re", "sys", "threading", "time", "types", "typing",
+    "weakref",
+)  # (and difflib: what it imports is here)
 
 
 def loaded() -> bool:
