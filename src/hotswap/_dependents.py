@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _machinery
 from ._graph import STAR, Edge, ImportGraph, resolve_from
-from ._jobs import Job, Outcome, Pass
+from ._jobs import Failed, Held, Job, LeafFollow, Outcome, Pass
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion
 from ._vocab import UNBOUND, exported, is_dunder
@@ -39,31 +39,6 @@ if TYPE_CHECKING:
 # is used, never at load (see ``_machinery``): by then the warm-up or a reload has imported it.
 
 __all__ = ["Dependents", "exports_changed", "package_of"]
-
-
-class Held(NamedTuple):
-    """A name a failed follow left holding an earlier value of ``source.name``."""
-
-    value: object
-    source: str
-    name: str
-
-
-class LeafFollow(NamedTuple):
-    """One name a leaf follows now: its alias there, what it holds, what it gets, its name in the source."""
-
-    alias: str
-    old: object
-    new: object
-    name: str
-
-
-class Failed(NamedTuple):
-    """A module's new version that failed, and the modules that text imports from: tried again
-    when one of those changes (it may have failed for want of a name)."""
-
-    version: SourceVersion
-    sources: frozenset[str]
 
 
 class _LeafAnswer(NamedTuple):

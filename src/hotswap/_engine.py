@@ -24,9 +24,9 @@ from dataclasses import replace
 from types import ModuleType
 
 from . import _machinery
-from ._dependents import Dependents, Held, rebind
+from ._dependents import Dependents, rebind
 from ._graph import STAR
-from ._jobs import Job, Outcome, Pass
+from ._jobs import Held, Job, Outcome, Pass
 from ._outcomes import Failure, Reloaded, internal_failure
 from ._source import SourceVersion, pin_in_linecache
 from ._vocab import UNBOUND

@@ -1,4 +1,5 @@
-"""One check's work: the modules to bring up to date (``Job``) and what the check found (``Pass``).
+"""One check's work: the modules to bring up to date (``Job``) and what the check found (``Pass``);
+and what following leaves behind (``Held``, ``Failed``) or does at once (``LeafFollow``).
 
 Records only: the reload step (``_engine``) makes and runs them, the dependents (``_dependents``)
 add the jobs of modules that must follow.
@@ -7,7 +8,7 @@ add the jobs of modules that must follow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._outcomes import Failure, Reloaded
 from ._source import SourceVersion
@@ -16,7 +17,7 @@ from ._watch import Watched
 if TYPE_CHECKING:
     from ._leaves import Followed
 
-__all__ = ["Job", "Outcome", "Pass"]
+__all__ = ["Failed", "Held", "Job", "LeafFollow", "Outcome", "Pass"]
 
 Outcome = Reloaded | Failure
 
@@ -67,3 +68,28 @@ class Pass:
     def rebound(self, source: str) -> list[str]:
         """Where names of ``source`` were re-bound, to add to."""
         return self.elsewhere.setdefault(source, [])
+
+
+class Held(NamedTuple):
+    """A name a failed follow left holding an earlier value of ``source.name``."""
+
+    value: object
+    source: str
+    name: str
+
+
+class LeafFollow(NamedTuple):
+    """One name a leaf follows now: its alias there, what it holds, what it gets, its name in the source."""
+
+    alias: str
+    old: object
+    new: object
+    name: str
+
+
+class Failed(NamedTuple):
+    """A module's new version that failed, and the modules that text imports from: tried again
+    when one of those changes (it may have failed for want of a name)."""
+
+    version: SourceVersion
+    sources: frozenset[str]
