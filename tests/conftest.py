@@ -196,6 +196,15 @@ class Modules:
         importlib.invalidate_caches()
         return path
 
+    def core_and_dependents(self, count: int) -> tuple[str, list[str]]:
+        """``core`` (``K = 1``) and ``count`` modules doing ``from core import K; LIMIT = K * 2``
+        with ``limit()`` returning ``LIMIT``: the names of core and of the dependents."""
+        core, dependents = self.named("core"), [self.named(f"dep{i}") for i in range(count)]
+        self.write(core, "K = 1\n")
+        for dependent in dependents:
+            self.write(dependent, f"from {core} import K\n\nLIMIT = K * 2\n\ndef limit():\n    return LIMIT\n")
+        return core, dependents
+
     def save_atomically(self, name: str, text: str) -> Path:
         """Save like many editors: write a temporary file, rename it over the module."""
         path = self.path(name)

@@ -177,11 +177,7 @@ def test_the_cell_that_imports_leaves_the_settling_to_after_it(shell, modules, c
 
 
 def test_an_edit_right_after_the_imports_reaches_every_dependent(shell, modules, cell, no_warm_up):
-    core = modules.named("core")
-    deps = [modules.named(f"dep{i}") for i in range(20)]
-    modules.write(core, "K = 1\n")
-    for dep in deps:
-        modules.write(dep, f"from {core} import K\n\nLIMIT = K * 2\n\ndef limit():\n    return LIMIT\n")
+    core, deps = modules.core_and_dependents(20)
     cell("%autoreload 2")
     cell("import " + ", ".join(deps))
     modules.write(core, "K = 5\n")

@@ -19,16 +19,12 @@ def _settled(warm_up: WarmUp, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_dependents_are_prepared_in_the_cells_after_the_one_that_imported_them(shell, modules, cell):
-    core = modules.named("core")
-    deps = [modules.named(f"dep{i}") for i in range(3)]
-    modules.write(core, "K = 1\n")
-    for dep in deps:
-        modules.write(dep, f"from {core} import K\n\nLIMIT = K * 2\n\ndef limit():\n    return LIMIT\n")
+def test_dependents_are_prepared_after_the_cell_that_imported_them(shell, modules, cell):
+    core, deps = modules.core_and_dependents(3)
     cell("%autoreload 2")
     cell("import " + ", ".join(deps))
     reloader = hotswap_ipython.session_of(shell).reloader
-    cell("pass")  # (imports are read after the cell that made them; the preparing waits for a cell)
+    cell("pass")  # (the thread that settles and prepares them may still be at it: cells go on meanwhile)
     deadline = time.monotonic() + 10
     while reloader.warm_up.busy or reloader.watchlist.unsettled:
         assert time.monotonic() < deadline, "the warm-up did not finish"
