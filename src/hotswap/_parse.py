@@ -187,8 +187,10 @@ def attributes_set(text: str, path: str) -> frozenset[tuple[str, str]]:
     return parsed_text(text, path).attributes_set
 
 
-# (text, path) -> parsed: 64 texts, 16 MiB of them (a parsed text holds its tree: several times more)
+# (text, path) -> parsed: 64 texts, 16 MiB of what they hold: a parsed text holds its text, its lines
+# and its tree (whose constants and names copy the text again): about three times the text
 _TEXTS: SizedCache[tuple[str, str], ParsedText] = SizedCache(16 * MIB, 64)
+_HELD_PER_CHARACTER = 3
 
 
 def parsed_text(text: str, path: str, near: ParsedText | None = None) -> ParsedText:
@@ -196,7 +198,7 @@ def parsed_text(text: str, path: str, near: ParsedText | None = None) -> ParsedT
     known = known_text(text, path)
     if known is not None:
         return known
-    return _TEXTS.put((text, path), ParsedText(text, path, near), len(text))
+    return _TEXTS.put((text, path), ParsedText(text, path, near), _HELD_PER_CHARACTER * len(text))
 
 
 def known_text(text: str, path: str) -> ParsedText | None:
