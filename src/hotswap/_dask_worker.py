@@ -35,6 +35,7 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
+from . import _machinery
 from ._engine import ReloadStep
 from ._report import describe_failure
 from ._watch import Watchlist
@@ -98,6 +99,7 @@ class _OnWorker:
     def __init__(self, worker: Any) -> None:
         self.gate = _Gate()
         self.step = ReloadStep(Watchlist(events=False))  # the sessions' reload step, run here
+        _machinery.load_in_background()  # (on the worker's loop: tasks run in other threads)
         self.watchlist = self.step.watchlist
         self.watchlist.start()
         self.adopted = False  # the modules it imported before are watched
