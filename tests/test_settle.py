@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import importlib.util
 import linecache
+import os
 import threading
 import time
 
@@ -120,6 +121,56 @@ def test_a_pin_lost_to_a_reader_of_the_file_is_made_again_at_the_next_check(late
     assert not _pinned(path)
     watchlist.poll(lambda name: True)
     assert _pinned(path) and linecache.getline(path, 1) == "from b import B\n"
+
+
+def test_settling_at_once_from_now_on_records_each_pending_module_once(later):
+    """A forked worker stops settling later: what is pending is settled first. (Switched the
+    other way round, recording a module that imports another re-entered the queue it was taking
+    from: a RecursionError, and modules dropped.)"""
+    watchlist, dependents, files = later
+    for name in "abc":
+        watchlist.record(name, read_version(str(files[name])))
+    watchlist.settle_at_once()
+
+    assert watchlist.unsettled == 0 and watchlist.names() == ["a", "b", "c"]
+    assert [(e.source, e.name) for e in dependents.graph.edges_of("a")] == [("b", "B")]
+    watchlist.record("a", read_version(str(files["a"])))  # from now on: at once
+    assert watchlist.unsettled == 0 and [w.name for w in map(watchlist.get, "abc")] == ["a", "b", "c"]
+
+
+def test_recording_a_module_never_takes_the_queue_it_is_taken_from(later):
+    watchlist, dependents, files = later
+    for name in "abc":
+        watchlist.record(name, read_version(str(files[name])))
+    watchlist.settle_later = False  # (what settle_at_once guards against, taken directly)
+    watchlist.settle()
+
+    assert watchlist.unsettled == 0 and sorted(watchlist.names()) == ["a", "b", "c"]
+    assert [(e.source, e.name) for e in dependents.graph.edges_of("b")] == [("c", "C")]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+def test_a_child_forked_while_another_thread_holds_the_lock_gets_its_own(later):
+    watchlist, _, _ = later
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with watchlist.lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the holder is not here
+            os._exit(0 if watchlist.lock.acquire(timeout=2) else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_the_warm_up_thread_settles_then_prepares(later):

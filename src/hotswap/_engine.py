@@ -16,6 +16,7 @@ not change follows the names it took (``_dependents``), the short way when it ca
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
@@ -63,8 +64,11 @@ class ReloadStep:
         from ._transaction import reloading
 
         work = Pass(jobs, followers=[] if followers else None)
-        # once for all modules; no file is written meanwhile, no module settled by another thread
-        with reloading(), self.watchlist.lock:
+        # once for all modules; no file is written meanwhile, and (the session: see ``Watchlist
+        # .settle``) no module settled by another thread. Where modules are recorded as they are
+        # imported (a worker), the lock is not held throughout: an import on another thread takes it.
+        settling = self.watchlist.lock if self.watchlist.settle_later else contextlib.nullcontext()
+        with reloading(), settling:
             self._apply_in_order(work)
         for source, where in work.elsewhere.items():
             outcome = work.outcomes.get(source)

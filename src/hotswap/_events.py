@@ -75,7 +75,7 @@ class Inotify:
 
     def watched_before(self, directory: str, moment_ns: int) -> bool:
         """Were a directory's entries watched already at that moment (a change made since is seen)?"""
-        return directory in self._watched and self._since[directory] < moment_ns
+        return self._since.get(directory, moment_ns) < moment_ns
 
     def watch(self, directory: str) -> bool:
         """Watch a directory's entries; ``False`` if it cannot be watched (fall back to stat)."""

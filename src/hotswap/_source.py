@@ -173,16 +173,21 @@ def read_bytes(path: str) -> bytes:
 
 
 def _read(path: str) -> tuple[os.stat_result, bytes]:
-    """A file's stat, taken from the open file, then its bytes. (``os`` calls, not ``open``:
-    this runs at every import, and costs a third of what ``open`` would.)"""
-    descriptor = os.open(path, _READ_FLAGS)
-    try:
-        status = os.fstat(descriptor)
-        data = os.read(descriptor, status.st_size + 1)
-        if len(data) != status.st_size:  # it grew or shrank meanwhile (or a short read): to the end
-            data += b"".join(iter(functools.partial(os.read, descriptor, 1 << 20), b""))
-    finally:
-        os.close(descriptor)
+    """A file's stat, taken from the open file before reading it, then its bytes; read again if
+    it was written meanwhile (a save in place: the bytes may be half old, half new). (``os``
+    calls, not ``open``: this runs at every import, and costs a third of what ``open`` would.)"""
+    for _ in range(5):
+        descriptor = os.open(path, _READ_FLAGS)
+        try:
+            status = os.fstat(descriptor)
+            data = os.read(descriptor, status.st_size + 1)
+            if len(data) != status.st_size:  # it grew or shrank meanwhile (or a short read): to the end
+                data += b"".join(iter(functools.partial(os.read, descriptor, 1 << 20), b""))
+            written = stat_signature(os.fstat(descriptor)) != stat_signature(status)
+        finally:
+            os.close(descriptor)
+        if not written:
+            break
     return status, data
 
 

@@ -86,7 +86,11 @@ class WarmUp:
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            # (it may wait for the watchlist's lock, held by the thread that forks: then it goes on
+            # once that is released, and a child process gets no copy of it anyway)
+            thread.join(timeout=_JOIN_SECONDS)
+            if thread.is_alive():
+                self._thread = thread
         self._stop.clear()
 
     def close(self) -> None:
@@ -115,6 +119,7 @@ class WarmUp:
                 continue
 
 
+_JOIN_SECONDS = 1.0
 _ALL: weakref.WeakSet[WarmUp] = weakref.WeakSet()
 
 

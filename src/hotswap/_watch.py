@@ -23,6 +23,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -128,8 +129,10 @@ class Watchlist:
         # told) at ``settle``, not while it is imported: a cell importing a thousand modules does
         # not wait for it (its bytes are read and hashed at once: that is what runs)
         self.settle_later = False
-        # imported (a version) or to adopt (a module), not recorded yet, in order
-        self._fresh: deque[tuple[str, SourceVersion | ModuleType]] = deque()
+        # imported (a version, compiled or not) or to adopt (a module), not recorded yet, in order
+        self._fresh: deque[tuple[str, SourceVersion | ModuleType, bool]] = deque()
+        self._taking = False  # recording the oldest fresh module (see ``_take_fresh``)
+        _ALL.add(self)
         self._unsettled: dict[str, None] = {}  # recorded, not settled yet (in order)
         self._pinned_elsewhere: list[Watched] = []  # settled on another thread: see ``_confirm_pins``
 
@@ -170,9 +173,9 @@ class Watchlist:
 
     def record(self, name: str, version: SourceVersion, *, compiled: bool = False) -> None:
         """A module is (re)imported with exactly this version."""
-        if self.settle_later and not compiled:
+        if self.settle_later:  # (no lock taken here: importlib holds the module's own meanwhile)
             self._watch_folder(version.path)  # a save from now on is seen; the rest can wait
-            self._fresh.append((name, version))
+            self._fresh.append((name, version, compiled))
             return
         with self.lock:
             self._take_fresh()
@@ -236,9 +239,12 @@ class Watchlist:
                 self.lock.release()
 
     def _settle(self, watched: Watched) -> None:
-        pin_in_linecache(watched.running)
-        if self.on_record is not None:
-            self.on_record(watched)
+        try:
+            pin_in_linecache(watched.running)
+            if self.on_record is not None:
+                self.on_record(watched)
+        except Exception:  # noqa: BLE001 - its lines and imports unknown: never the reload's failure
+            pass
 
     def _current(self) -> None:
         """The watched entries, with every module imported or to adopt so far in them."""
@@ -247,20 +253,31 @@ class Watchlist:
                 self._take_fresh()
 
     def _take_fresh(self) -> None:
-        while self._fresh:
+        while self._fresh and not self._taking:
             self._take_one_fresh()
 
     def _take_one_fresh(self) -> None:
-        """The oldest fresh module, recorded (taken off the queue once done: whoever finds the queue
-        empty finds nothing half-done)."""
-        name, fresh = self._fresh[0]
+        """The oldest fresh module, recorded (taken off the queue once done: another thread that
+        finds the queue empty finds nothing half-done; this one, re-entering from what recording
+        it calls, finds ``_taking`` and leaves the queue to the loop it is in)."""
+        if self._taking:
+            return
+        name, fresh, compiled = self._fresh[0]
+        self._taking = True
         try:
             if isinstance(fresh, SourceVersion):
-                self._record_now(name, fresh)
+                self._record_now(name, fresh, compiled=compiled)
             elif name not in self._modules:
                 self._adopt_now(fresh, force=False)
         finally:
+            self._taking = False
             self._fresh.popleft()
+
+    def settle_at_once(self) -> None:
+        """From now on record and settle each module as it is imported (a forked worker: no cell
+        ends there, no warm-up thread), everything pending first."""
+        self.settle()
+        self.settle_later = False
 
     def _settle_one(self, *, elsewhere: bool = False) -> None:
         name = next(iter(self._unsettled))
@@ -366,7 +383,7 @@ class Watchlist:
                 self.adopt(module)
             elif (source := source_path(module)) is not None and self.is_user(source):
                 self._watch_folder(source)
-                self._fresh.append((module.__name__, module))
+                self._fresh.append((module.__name__, module, False))
 
     def start(self) -> None:
         if self._use_events and self._events is None:
@@ -380,9 +397,9 @@ class Watchlist:
     def stop(self) -> None:
         with self.lock:  # the modules imported since: what they run is remembered (not those to adopt)
             while self._fresh:
-                name, fresh = self._fresh.popleft()
+                name, fresh, compiled = self._fresh.popleft()
                 if isinstance(fresh, SourceVersion):
-                    self._record_now(name, fresh)
+                    self._record_now(name, fresh, compiled=compiled)
         for watched in self._modules.values():
             unpin_from_linecache(watched.path)
             module = sys.modules.get(watched.name)
@@ -476,6 +493,23 @@ class Watchlist:
             return None  # unreadable for now: look again at the next check
         self._follow_link(watched)
         return watched.last_read
+
+
+_ALL: weakref.WeakSet[Watchlist] = weakref.WeakSet()
+
+
+def _lock_of_the_child() -> None:
+    """A child process forked while another thread held a watchlist's lock (a reload, a settle)
+    would wait for it for ever: that thread is not in the child. It gets a lock of its own."""
+    for watchlist in list(_ALL):
+        owned = getattr(watchlist.lock, "_is_owned", None)
+        if owned is None or not owned():  # (held by the thread that forked: it releases it here too)
+            watchlist.lock = threading.RLock()
+            watchlist._taking = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_lock_of_the_child)
 
 
 def _change_of(watched: Watched, version: SourceVersion | None, retry_failed: bool) -> Change | None:

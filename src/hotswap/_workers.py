@@ -42,8 +42,7 @@ class Follower:
         self.adopted = session_step is not None  # the modules it imported before are watched
         self.step = session_step or ReloadStep(Watchlist(events=False))
         if session_step is not None:  # (forked: no warm-up thread here, and no cell to wait for)
-            self.step.watchlist.settle_later = False
-            self.step.watchlist.settle()
+            self.step.watchlist.settle_at_once()
 
     def catch_up(self, modules: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
         """Bring every module this worker imported to the journal's versions, and their dependents
