@@ -267,8 +267,8 @@ class Watchlist:
         try:
             if isinstance(fresh, SourceVersion):
                 self._record_now(name, fresh, compiled=compiled)
-            elif name not in self._modules:
-                self._adopt_now(fresh, force=False)
+            elif name not in self._modules:  # (picked as the user's by ``adopt_loaded``: not asked again)
+                self._adopt_now(fresh, force=True)
         finally:
             self._taking = False
             self._fresh.popleft()
