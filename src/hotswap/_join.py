@@ -56,6 +56,7 @@ __all__ = [
     "Joined",
     "JournalTexts",
     "catch_up_with",
+    "digest_of",
     "leave_no_trace",
     "read_index",
     "join_then_work",
@@ -254,7 +255,7 @@ class _JournalFinder:
         entry = self._journal_entry(fullname, spec.origin)
         if entry is not None:
             data = self.joined.texts.text(entry)
-            if data is not None and _digest(data) == entry["digest"]:  # (else: the file, and the follower says so)
+            if data is not None and digest_of(data) == entry["digest"]:  # (else: the file, and the follower says so)
                 self.joined.from_journal[fullname] = (spec.origin, entry["digest"], data)
                 spec.loader = _JournalLoader(spec.loader, data, self.joined.texts.path_of(entry["digest"]))
         return spec
@@ -353,8 +354,10 @@ except ImportError:  # not CPython
     from hashlib import blake2b
 
 
-def _digest(data: bytes) -> str:
-    return blake2b(data, digest_size=16).hexdigest()  # as ``_source.digest_of``
+def digest_of(data: bytes) -> str:
+    """The digest that names a text, in the session and in every worker (here: a worker joins
+    without ``_source``)."""
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 class _Mark:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
+from ._join import digest_of as digest_of  # (one digest: a worker's ``_join`` names texts alike)
+
 # A file whose timestamps are this close to the moment we read it may be
 # rewritten within the same timestamp tick (coarse kernel clocks, 1 s or 2 s
 # file systems) without any stat field changing: such a "racy" file is
@@ -136,16 +138,6 @@ def _first_bad_byte(data: bytes, encoding: str) -> int | None:
     except LookupError:
         return None
     return None
-
-
-try:  # (``hashlib`` would load OpenSSL first: a few ms at load, for no use here)
-    from _blake2 import blake2b
-except ImportError:  # not CPython
-    from hashlib import blake2b
-
-
-def digest_of(data: bytes) -> str:
-    return blake2b(data, digest_size=16).hexdigest()
 
 
 def read_version(path: str) -> SourceVersion:
