@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import compileall
 import hashlib
 import importlib.util
@@ -10,6 +11,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+
+def add_source_argument(parser: argparse.ArgumentParser) -> None:
+    """``--src``: the hotswap to measure (what ``snapshot_source`` copies)."""
+    parser.add_argument("--src", help="the hotswap package (or the directory holding it) to measure; "
+                        "default: the one this interpreter imports")
 
 
 def snapshot_source(src: str | None) -> tuple[str, Path, str, str]:

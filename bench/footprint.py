@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import snapshot_source
+from _common import add_source_argument, snapshot_source
 from run import Checks, big_module_source, check_lines, fmt_us, load_average, run, verdict
 
 RELOADERS = ("none", "autoreload", "hotswap")  # "none": the shell without any extension
@@ -519,8 +519,7 @@ def section(quick: bool, pythonpath: str, number: str = "") -> Section:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a shorter run (under a minute)")
-    parser.add_argument("--src", help="the hotswap package (or the directory holding it) to measure; "
-                        "default: the one this interpreter imports")
+    add_source_argument(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

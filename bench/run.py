@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import snapshot_source
+from _common import add_source_argument, snapshot_source
 
 RELOADERS = ("autoreload", "hotswap")  # the %load_ext names
 RESULT_TAG = "BENCH-RESULT "
@@ -749,8 +749,7 @@ def correct_word(result: dict, label: str | None = None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a shorter run (about 2 minutes)")
-    parser.add_argument("--src", help="the hotswap package (or the directory holding it) to measure; "
-                        "default: the one this interpreter imports")
+    add_source_argument(parser)
     parser.add_argument("--profile", metavar="SCENARIO[:RELOADER]",
                         help="run one scenario under cProfile (timed cells with the hooks on), print the "
                         "profile, no results: idle-500, idle-2000, idle-5000, edit-func, edit-core, "

@@ -55,7 +55,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import snapshot_source
+from _common import add_source_argument, snapshot_source
 
 TAG = "BENCH-WORKERS "  # protocol lines on the child's stdout: TAG + KIND + " " + json
 TARGET_US = 5.0  # per-task overhead when nothing changed: "a few microseconds at most"
@@ -788,8 +788,7 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated backends: " + ", ".join(BY_NAME))
     parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2),
                         help="workers per pool (default: the number of CPUs, at least 2)")
-    parser.add_argument("--src", help="the hotswap package (or the directory holding it) to measure; "
-                        "default: the one this interpreter imports")
+    add_source_argument(parser)
     parser.add_argument("--profile", metavar="BACKEND", help="cProfile inside a worker (one worker, hotswap "
                         "loaded): the trivial tasks, then edits; prints the profiles, no results")
     parser.add_argument("--reps", type=int, help="pairs of processes per backend (default 4, 1 with --quick)")
