@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._join import leave_no_trace, spec_after
-from ._source import SourceVersion, digest_of, read_bytes, read_version
+from ._source import SourceVersion, read_bytes, read_version
 from ._userfiles import is_user_extension
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class _RecordingLoader(SourceFileLoader):
                 return self._source
             data = self.watchlist.overrides().get(path) if self.watchlist.overrides else None
             if data is not None:  # (a worker: the session's text of it)
-                return self._record(SourceVersion(path, data, digest_of(data), (0, 0, 0, 0), time.time_ns())).data
+                return self._record(SourceVersion(path, data, (0, 0, 0, 0), time.time_ns())).data
             return self._record(read_version(path)).data
         if path.endswith(_BYTECODE_SUFFIXES):
             return _checked_bytecode(path)

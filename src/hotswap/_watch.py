@@ -48,8 +48,15 @@ __all__ = ["Change", "Watched", "Watchlist"]
 
 _NEVER = frozenset({"__main__", "__mp_main__"})
 _SAVE_GAP = 0.05  # seconds a file may be missing while an editor saves it
-# Returned for a deleted file: a sentinel version whose digest matches nothing.
-_GONE = SourceVersion(path="", data=b"", digest="gone", signature=(0, 0, 0, 0), read_at_ns=0)
+
+
+class _Gone(SourceVersion):
+    """Returned for a deleted file: a sentinel version whose digest matches no text's."""
+
+    digest = "gone"
+
+
+_GONE = _Gone(path="", data=b"", signature=(0, 0, 0, 0), read_at_ns=0)
 
 
 def source_path(module: ModuleType) -> str | None:

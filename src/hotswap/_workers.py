@@ -61,7 +61,7 @@ class Follower:
             name, (path, digest, data) = from_journal.popitem()
             watched = watchlist.get(name)
             if watched is None or watched.running.digest != digest:
-                watchlist.record(name, SourceVersion(path, data, digest, (0, 0, 0, 0), 0))
+                watchlist.record(name, SourceVersion(path, data, (0, 0, 0, 0), 0))
         if not self.adopted:
             adopt_imported_before(watchlist, modules)
             self.adopted = True
@@ -161,7 +161,7 @@ def _journal_version(name: str, entry: dict[str, str], texts: JournalTexts) -> S
     if data is None or digest_of(data) != entry["digest"]:
         why = "its text is missing" if data is None else "its text does not match its digest"
         raise _Refused(Failure(name, entry["path"], None, f"not applied: the journal's version of {name}: {why}"))
-    return SourceVersion(entry["path"], data, entry["digest"], (0, 0, 0, 0), 0)
+    return SourceVersion(entry["path"], data, (0, 0, 0, 0), 0)
 
 
 def adopt_imported_before(watchlist: Watchlist, modules: dict[str, dict[str, str]]) -> None:
@@ -178,7 +178,7 @@ def _running_text(module: Any, entry: dict[str, str], texts: JournalTexts) -> So
     its file (asked of its code), else unknown (it is re-run whole from the new version)."""
     base = texts.base(entry)
     if base is not None:
-        version = SourceVersion(entry["path"], base, digest_of(base), (0, 0, 0, 0), 0)
+        version = SourceVersion(entry["path"], base, (0, 0, 0, 0), 0)
         if runs_this_text(module, version):
             return version
     return _text_of(module)
@@ -195,5 +195,5 @@ def _text_of(module: Any) -> SourceVersion | None:
             data = source.read()
     except OSError:
         return None
-    version = SourceVersion(path, data, digest_of(data), (0, 0, 0, 0), 0)
+    version = SourceVersion(path, data, (0, 0, 0, 0), 0)
     return version if runs_this_text(module, version) else None
