@@ -108,6 +108,33 @@ def test_excluded_folders_are_not_watched_and_included_ones_are(plain_shell, mod
     assert not hotswap.is_user_file("/somewhere/site-packages/other/lib.py")
 
 
+def test_a_file_is_the_users_by_its_folder_or_by_where_its_link_leads(tmp_path):
+    from hotswap._userfiles import is_user_file
+
+    project, installed = tmp_path / "project", tmp_path / "lib" / "site-packages"
+    project.mkdir()
+    installed.mkdir(parents=True)
+    (project / "mine.py").write_text("X = 1\n")
+    (installed / "theirs.py").write_text("X = 2\n")
+    (installed / "linked_in.py").symlink_to(project / "mine.py")  # ``flit install --symlink``
+    (project / "vendored.py").symlink_to(installed / "theirs.py")  # a link the user put in their tree
+
+    assert is_user_file(str(project / "mine.py"))
+    assert is_user_file(str(installed / "linked_in.py"))
+    assert is_user_file(str(project / "vendored.py"))
+    assert not is_user_file(str(installed / "theirs.py"))
+    assert not is_user_file(str(project / "mine.pyc"))
+
+
+@pytest.mark.parametrize(
+    "path", ["/a/b/c.py", "/c.py", "c.py", "a//b//c.py", "/a/b/", "//x.py", "a/b.py", "", "/", "./x.py", "a/"]
+)
+def test_the_folder_of_a_file_is_what_dirname_says(path):
+    from hotswap._userfiles import folder_of
+
+    assert folder_of(path) == os.path.dirname(path)
+
+
 def test_status_lists_watched_modules_reloads_and_broken_modules_until_fixed(shell, modules, cell):
     modules.write(modules.name, "def f():\n    return 1\n")
     cell("%autoreload 2")

@@ -42,7 +42,7 @@ from ._source import (
     stat_signature,
     unpin_from_linecache,
 )
-from ._userfiles import is_user_extension, is_user_file
+from ._userfiles import folder_of, is_user_extension, is_user_file
 
 __all__ = ["Change", "Watched", "Watchlist"]
 
@@ -309,7 +309,7 @@ class Watchlist:
 
     def _watch_folder(self, path: str) -> None:
         if self._events is not None:
-            self._events.watch(os.path.dirname(path))
+            self._events.watch(folder_of(path))
 
     def _index(self, watched: Watched, read_at_ns: int) -> bool:
         """Find the module by its path, and its link's targets; watch the folders they are in.
