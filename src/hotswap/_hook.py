@@ -9,7 +9,6 @@ as without hotswap, and after the import the module has its original loader back
 from __future__ import annotations
 
 import _imp
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib.machinery import BYTECODE_SUFFIXES, ExtensionFileLoader, ModuleSpec, SourceFileLoader
@@ -133,9 +132,9 @@ class ImportHook:
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         watchlist = self.watchlist
-        if watchlist is None or self not in sys.meta_path:
+        if watchlist is None:
             return None
-        spec = spec_after(self, fullname, path, target)
+        spec = spec_after(self, fullname, path, target)  # (none if this finder left ``sys.meta_path``)
         if spec is None or not isinstance(spec.origin, str):
             return spec
         _take_over_loader(watchlist, fullname, spec, spec.origin)

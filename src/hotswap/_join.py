@@ -336,9 +336,12 @@ def spec_after(
     finder: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
 ) -> ModuleSpec | None:
     """The spec the finders after ``finder`` on ``sys.meta_path`` give (none if it left it)."""
-    if finder not in sys.meta_path:
+    meta_path: list[object] = sys.meta_path  # type: ignore[assignment]  # (any finder is looked for)
+    try:
+        after = meta_path.index(finder) + 1
+    except ValueError:
         return None
-    for other in sys.meta_path[sys.meta_path.index(finder) + 1 :]:
+    for other in meta_path[after:]:
         find = getattr(other, "find_spec", None)
         if find is None:
             return None  # a legacy finder: let the import system take over

@@ -166,8 +166,21 @@ def read_version(path: str) -> SourceVersion:
 
 
 def read_bytes(path: str) -> bytes:
-    """A file's bytes (``OSError`` if it cannot be read)."""
-    return _read(path)[1]
+    """A file's bytes, as they are when read (``OSError`` if it cannot be read): for a file whose
+    bytes say themselves whether they can be used (a ``.pyc`` checked by hash), read once."""
+    descriptor = os.open(path, _READ_FLAGS)
+    try:
+        return _read_to_end(descriptor, os.fstat(descriptor).st_size)
+    finally:
+        os.close(descriptor)
+
+
+def _read_to_end(descriptor: int, size: int) -> bytes:
+    """The bytes of a file whose size was ``size`` (in one ``read`` if it still is)."""
+    data = os.read(descriptor, size + 1)
+    if len(data) != size:  # it grew or shrank meanwhile (or a short read): to the end
+        data += b"".join(iter(functools.partial(os.read, descriptor, 1 << 20), b""))
+    return data
 
 
 def _read(path: str) -> tuple[os.stat_result, bytes]:
@@ -178,9 +191,7 @@ def _read(path: str) -> tuple[os.stat_result, bytes]:
         descriptor = os.open(path, _READ_FLAGS)
         try:
             status = os.fstat(descriptor)
-            data = os.read(descriptor, status.st_size + 1)
-            if len(data) != status.st_size:  # it grew or shrank meanwhile (or a short read): to the end
-                data += b"".join(iter(functools.partial(os.read, descriptor, 1 << 20), b""))
+            data = _read_to_end(descriptor, status.st_size)
             written = stat_signature(os.fstat(descriptor)) != stat_signature(status)
         finally:
             os.close(descriptor)
