@@ -15,7 +15,7 @@ import pytest
 
 import hotswap._ipython as hotswap_ipython
 from hotswap._dependents import Dependents
-from hotswap._source import SourceVersion, read_version
+from hotswap._source import SourceVersion, read_version, stat_signature
 from hotswap._watch import Watchlist
 
 
@@ -249,6 +249,47 @@ def test_a_broken_save_right_after_the_import_keeps_the_running_lines(shell, mod
 
 
 # -- decoding the bytes read ----------------------------------------------------------------------
+
+
+def _saved_during_the_read(monkeypatch, path, new_text):
+    """The file is saved in place (same size) between the ``fstat`` and the ``read`` of its first read."""
+    real_read, saved = os.read, []
+
+    def read(descriptor, size):
+        if not saved:
+            saved.append(True)
+            path.write_bytes(new_text)
+        return real_read(descriptor, size)
+
+    monkeypatch.setattr(os, "read", read)
+
+
+def _saved_a_while_ago(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_bytes(b"X = 1\n")
+    os.utime(path, ns=(time.time_ns() - 10**10,) * 2)  # (a save now changes its mtime, whatever the clock's tick)
+    return path
+
+
+def test_a_save_during_a_read_is_read_again_before_a_version_is_made(tmp_path, monkeypatch):
+    path = _saved_a_while_ago(tmp_path)
+    _saved_during_the_read(monkeypatch, path, b"X = 2\n")
+
+    version = read_version(str(path))
+
+    assert version.data == b"X = 2\n"
+    assert version.signature == stat_signature(os.stat(path))
+
+
+def test_an_imports_read_runs_what_it_read_and_the_next_check_reads_again(tmp_path, monkeypatch):
+    path = _saved_a_while_ago(tmp_path)
+    before = stat_signature(os.stat(path))
+    _saved_during_the_read(monkeypatch, path, b"X = 2\n")
+
+    version = read_version(str(path), until_unchanged=False)
+
+    assert version.data == b"X = 2\n"
+    assert version.signature == before != stat_signature(os.stat(path)), "a signature newer than its bytes"
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ class _RecordingLoader(SourceFileLoader):
             return super().path_stats(path)
         if self._overridden(path):
             raise OSError("a worker's module from the session's text: no bytecode cache")
-        mtime_ns, _ctime_ns, size, _inode = self._record(read_version(path)).signature
+        mtime_ns, _ctime_ns, size, _inode = self._record(read_version(path, until_unchanged=False)).signature
         return {"mtime": mtime_ns / 1e9, "size": size}
 
     def get_data(self, path: str) -> bytes:
@@ -67,7 +67,7 @@ class _RecordingLoader(SourceFileLoader):
             data = self.watchlist.overrides().get(path) if self.watchlist.overrides else None
             if data is not None:  # (a worker: the session's text of it)
                 return self._record(SourceVersion(path, data, (0, 0, 0, 0), time.time_ns())).data
-            return self._record(read_version(path)).data
+            return self._record(read_version(path, until_unchanged=False)).data
         if path.endswith(_BYTECODE_SUFFIXES):
             return _checked_bytecode(path)
         return super().get_data(path)

@@ -152,16 +152,18 @@ def _first_bad_byte(data: bytes, encoding: str) -> int | None:
     return None
 
 
-def read_version(path: str) -> SourceVersion:
+def read_version(path: str, *, until_unchanged: bool = True) -> SourceVersion:
     """Read ``path`` so that the signature recorded is never newer than the bytes.
 
     The signature is taken from the open file before it is read: a write during
     the read leaves it older than the bytes, so the next check reads the file
-    again (a newer one would hide that write). Raises ``OSError`` when the file
-    cannot be read.
+    again (a newer one would hide that write). ``until_unchanged``: read again
+    while the file was written during the read, so that a version is never half
+    old, half new; an import need not (like Python's own, it runs what it read:
+    the next check sees the write). Raises ``OSError`` when the file cannot be read.
     """
     started_ns = time.time_ns()
-    status, data = _read(path)
+    status, data = _read(path, until_unchanged)
     return SourceVersion(path=path, data=data, signature=stat_signature(status), read_at_ns=started_ns)
 
 
@@ -183,20 +185,20 @@ def _read_to_end(descriptor: int, size: int) -> bytes:
     return data
 
 
-def _read(path: str) -> tuple[os.stat_result, bytes]:
+def _read(path: str, until_unchanged: bool) -> tuple[os.stat_result, bytes]:
     """A file's stat, taken from the open file before reading it, then its bytes; read again if
-    it was written meanwhile (a save in place: the bytes may be half old, half new). (``os``
-    calls, not ``open``: this runs at every import, and costs a third of what ``open`` would.)"""
+    it was written meanwhile (a save in place: the bytes may be half old, half new), unless not
+    ``until_unchanged``. (``os`` calls, not ``open``: this runs at every import, and costs a third
+    of what ``open`` would.)"""
     for _ in range(5):
         descriptor = os.open(path, _READ_FLAGS)
         try:
             status = os.fstat(descriptor)
             data = _read_to_end(descriptor, status.st_size)
-            written = stat_signature(os.fstat(descriptor)) != stat_signature(status)
+            if not until_unchanged or stat_signature(os.fstat(descriptor)) == stat_signature(status):
+                break
         finally:
             os.close(descriptor)
-        if not written:
-            break
     return status, data
 
 
