@@ -42,7 +42,7 @@ class _RecordingLoader(SourceFileLoader):
     """
 
     def __init__(self, original: SourceFileLoader, watchlist: Watchlist) -> None:
-        super().__init__(original.name, original.path)
+        self.name, self.path = original.name, original.path  # (what ``FileLoader.__init__`` sets: one call less)
         self.original = original
         self.watchlist = watchlist
         self._source: bytes | None = None  # the bytes recorded, once read
