@@ -8,8 +8,10 @@ import codecs
 import importlib.util
 import linecache
 import os
+import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -320,3 +322,44 @@ def test_bytes_that_are_not_text_are_said_as_the_import_system_would():
 
     with pytest.raises(SyntaxError, match="not valid UTF-8"):
         version.text  # noqa: B018
+
+
+# -- a check between an import on another thread and its record ------------------------------------
+
+
+@pytest.fixture
+def watching(tmp_path, monkeypatch):
+    """A started watchlist that settles later, with file-system events, and a module of its folder
+    (``seen``) already recorded and settled: the folder is watched."""
+    watchlist = Watchlist(events=True)
+    watchlist.settle_later = True
+    watchlist.start()
+    if watchlist._events is None:
+        pytest.skip("no file-system events here")
+    seen = tmp_path / "race_seen.py"
+    seen.write_text("X = 0\n")
+    monkeypatch.setitem(sys.modules, "race_seen", types.ModuleType("race_seen"))
+    watchlist.record("race_seen", read_version(str(seen)))
+    watchlist.poll(lambda name: True)
+    yield watchlist
+    watchlist.stop()
+
+
+def test_a_save_whose_event_a_check_took_before_the_import_was_recorded_is_seen(watching, tmp_path, monkeypatch):
+    path = tmp_path / "race_late.py"
+    path.write_text("X = 1\n")
+    monkeypatch.setitem(sys.modules, "race_late", types.ModuleType("race_late"))
+    took_the_records = watching._current
+
+    def then_another_thread_imports_and_the_file_is_saved():
+        took_the_records()
+        watching.record("race_late", read_version(str(path)))
+        path.write_text("X = 2\n")
+
+    monkeypatch.setattr(watching, "_current", then_another_thread_imports_and_the_file_is_saved)
+    assert watching.poll(lambda name: True) == []  # (its event taken: the module was not in the index)
+    monkeypatch.setattr(watching, "_current", took_the_records)
+
+    changes = watching.poll(lambda name: True)
+
+    assert [(change.watched.name, change.version.data) for change in changes] == [("race_late", b"X = 2\n")]

@@ -131,6 +131,7 @@ class Watchlist:
         # module name -> called with the module once it is imported (integrations join late)
         self.after_import: dict[str, Callable[[ModuleType], None]] = {}
         self._unconfirmed: set[str] = set()  # recorded before their watch existed: stat once
+        self._drained_at_ns = 0  # when the last check took the file-system events
         self.on_record: Callable[[Watched], None] | None = None  # told of each module (re)imported
         # the session: a module imported is recorded (watched, its lines pinned, ``on_record``
         # told) at ``settle``, not while it is imported: a cell importing a thousand modules does
@@ -195,8 +196,10 @@ class Watchlist:
             self._unindex(replaced)  # (its file may have been a link to elsewhere)
         self._modules[name] = watched
         self._generation += 1
-        if not self._index(watched, version.read_at_ns):
-            self._unconfirmed.add(name)  # a save between our read and the watch: look once
+        if not self._index(watched, version.read_at_ns) or version.read_at_ns < self._drained_at_ns:
+            # a save between our read and the watch, or one whose event a check took before this
+            # record was in the index (an import on another thread, meanwhile): look once
+            self._unconfirmed.add(name)
         if not compiled:
             self._changed(watched)
 
@@ -462,17 +465,19 @@ class Watchlist:
         """The modules whose files may have changed since the last check."""
         if self._events is None:
             return list(self._modules)
+        self._drained_at_ns = time.time_ns()
         touched, folders, lost = self._events.drain()
+        if self._unconfirmed:
+            with self.lock:  # (a record settled on another thread adds to it)
+                unconfirmed, self._unconfirmed = self._unconfirmed, set()
+        else:
+            unconfirmed = self._unconfirmed
         if lost or everything:  # events were dropped, or asked to: look at everything
-            self._unconfirmed.clear()
             return list(self._modules)
         look = {n for path in touched for n in self._by_path.get(path, ())}
         if folders:  # folders gone, or watched again once back: each of their files
             look |= self._in_folders(folders)
-        if self._polled or self._unconfirmed:
-            look |= self._polled | self._unconfirmed
-            self._unconfirmed.clear()
-        return list(look)
+        return list(look | self._polled | unconfirmed) if self._polled or unconfirmed else list(look)
 
     def _in_folders(self, folders: set[str]) -> set[str]:
         return {name for folder in folders for name in self._by_dir.get(folder, ())}
