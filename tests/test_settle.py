@@ -363,3 +363,47 @@ def test_a_save_whose_event_a_check_took_before_the_import_was_recorded_is_seen(
     changes = watching.poll(lambda name: True)
 
     assert [(change.watched.name, change.version.data) for change in changes] == [("race_late", b"X = 2\n")]
+
+
+def test_folders_watched_by_an_importing_thread_while_checks_drain_are_all_watched(tmp_path):
+    """A thread watching new folders (its imports) while the checks drain events of folders going
+    away: neither breaks the other, and every folder still there is watched at the end."""
+    from hotswap._events import open_inotify
+
+    events = open_inotify()
+    if events is None:
+        pytest.skip("no file-system events here")
+    going = [tmp_path / f"going{i}" for i in range(200)]
+    for folder in going:
+        folder.mkdir()
+        events.watch(str(folder))
+    kept, failures, done = [], [], threading.Event()
+
+    def importing_thread():
+        try:
+            while not done.is_set():
+                folder = tmp_path / f"kept{len(kept)}"
+                folder.mkdir()
+                events.watch(str(folder))
+                kept.append(folder)
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    thread = threading.Thread(target=importing_thread)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # (the threads take turns as often as the interpreter lets them)
+    try:
+        thread.start()
+        for folder in going:
+            folder.rmdir()
+            events.drain()
+        done.set()
+        thread.join()
+        events.drain()
+
+        assert failures == []
+        assert kept and all(events.watched_before(str(folder), time.time_ns()) for folder in kept)
+    finally:
+        done.set()
+        sys.setswitchinterval(interval)
+        events.close()

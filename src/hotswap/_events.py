@@ -21,6 +21,7 @@ import functools
 import os
 import struct
 import sys
+import threading
 import time
 
 __all__ = ["Inotify", "open_inotify", "is_network_path"]
@@ -72,6 +73,8 @@ class Inotify:
         self._orphans: dict[str, tuple[str, ...]] = {}
         self._blind: set[str] = set()  # orphans not even an ancestor could be watched for: tried each drain
         self._links: set[str] = set()  # wanted folders that are symlinks: their parent is watched too
+        # an import on another thread may watch a new folder while a check drains: one at a time
+        self._lock = threading.RLock()
 
     def watched_before(self, directory: str, moment_ns: int) -> bool:
         """Were a directory's entries watched already at that moment (a change made since is seen)?"""
@@ -79,6 +82,12 @@ class Inotify:
 
     def watch(self, directory: str) -> bool:
         """Watch a directory's entries; ``False`` if it cannot be watched (fall back to stat)."""
+        if directory in self._wanted and directory in self._watched:
+            return True  # (at every import: no lock)
+        with self._lock:
+            return self._watch(directory)
+
+    def _watch(self, directory: str) -> bool:
         self._wanted.add(directory)
         if directory in self._watched:
             return True
@@ -87,13 +96,17 @@ class Inotify:
         self._orphans.pop(directory, None)
         if os.path.islink(directory):  # the watch follows the link: see it re-pointed in its parent
             self._links.add(directory)
-            self.watch(os.path.dirname(directory))
+            self._watch(os.path.dirname(directory))
         return True
 
     def drain(self) -> tuple[set[str], set[str], bool]:
         """What happened since the last drain: the paths touched, the folders to look at
         whole (watched again after they went, or just gone), and whether events were
         lost (look at everything)."""
+        with self._lock:
+            return self._drain()
+
+    def _drain(self) -> tuple[set[str], set[str], bool]:
         touched: set[str] = set()
         went: set[str] = set()
         lost = False
@@ -224,10 +237,17 @@ class Inotify:
     def _rm_watch(self, wd: int) -> None:
         self._libc.inotify_rm_watch(self._fd, wd)  # its IN_IGNORED comes later, for a forgotten wd
 
+    def after_fork_in_child(self) -> None:
+        """A lock another thread held at the fork is held for ever in the child: a new one."""
+        owned = getattr(self._lock, "_is_owned", None)
+        if owned is None or not owned():
+            self._lock = threading.RLock()
+
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def _on_the_way(folder: str, paths: set[str]) -> bool:

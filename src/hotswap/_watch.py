@@ -512,12 +512,15 @@ _ALL: weakref.WeakSet[Watchlist] = weakref.WeakSet()
 
 def _lock_of_the_child() -> None:
     """A child process forked while another thread held a watchlist's lock (a reload, a settle)
-    would wait for it for ever: that thread is not in the child. It gets a lock of its own."""
+    would wait for it for ever: that thread is not in the child. It gets a lock of its own (and so
+    do its file-system events)."""
     for watchlist in list(_ALL):
         owned = getattr(watchlist.lock, "_is_owned", None)
         if owned is None or not owned():  # (held by the thread that forked: it releases it here too)
             watchlist.lock = threading.RLock()
             watchlist._taking = False
+        if watchlist._events is not None:
+            watchlist._events.after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
