@@ -185,6 +185,15 @@ def test_version_that_failed_on_a_missing_import_is_retried_when_the_dependency_
     assert cell("getattr(a, 'EXTRA', 'missing')") == 7
 
 
+def test_failed_version_of_an_excluded_module_is_not_retried_when_the_dependency_has_it(shell, modules, cell):
+    b, a = _version_failed_for_want_of_extra(modules, cell)
+    cell(f"%aimport -{a}")
+    modules.write(b, "K = 1\nEXTRA = 7\n")
+
+    assert cell("getattr(a, 'EXTRA', 'missing')") == "missing"  # never reloaded, as %aimport -a says
+    assert cell("b.EXTRA") == 7
+
+
 def test_failed_version_of_a_deleted_module_waits_until_the_file_is_back(shell, modules, cell):
     b, a = _version_failed_for_want_of_extra(modules, cell)
     os.unlink(modules.path(a))

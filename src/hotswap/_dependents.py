@@ -436,7 +436,7 @@ class Dependents:
             watched = self.watchlist.get(name)
             if watched is None or watched.failed_digest != version.digest:
                 self.failed.pop(name, None)  # a newer save superseded it
-            elif source in sources or name in self.graph.dependents_of(source):
+            elif (source in sources or name in self.graph.dependents_of(source)) and work.may_reload(name):
                 _job_for(jobs, watched).retry_with(version)
 
     # -- between cells ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import functools
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from types import ModuleType
 
@@ -59,11 +60,15 @@ class ReloadStep:
                 jobs[name] = Job(watched, version)
         return self.run_jobs(jobs, followers=followers)
 
-    def run_jobs(self, jobs: dict[str, Job], *, followers: bool = True) -> Pass:
+    def run_jobs(
+        self, jobs: dict[str, Job], *, followers: bool = True, may_reload: Callable[[str], bool] | None = None
+    ) -> Pass:
         _machinery.load()
         from ._transaction import reloading
 
         work = Pass(jobs, followers=[] if followers else None)
+        if may_reload is not None:
+            work.may_reload = may_reload
         # once for all modules; no file is written meanwhile, and (the session: see ``Watchlist
         # .settle``) no module settled by another thread. Where modules are recorded as they are
         # imported (a worker), the lock is not held throughout: an import on another thread takes it.

@@ -7,6 +7,7 @@ add the jobs of modules that must follow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -63,6 +64,9 @@ class Pass:
     # per source, the leaves that followed from its table (None: no outcome is made for them)
     followers: list[tuple[str, list[Followed]]] | None = None
     retried: set[str] = field(default_factory=set)  # failed versions tried again (see ``Failed``)
+    # the modules this check may reload: a failed version is tried again only if its module is
+    # one (``%aimport -name``: never reloaded, even when what it imports changes)
+    may_reload: Callable[[str], bool] = lambda name: True
     bases: dict[str, SourceVersion] = field(default_factory=dict)  # module -> the text it ran before
 
     def rebound(self, source: str) -> list[str]:

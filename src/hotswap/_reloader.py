@@ -182,9 +182,8 @@ class Reloader:
         if not self._busy.acquire(blocking=False):
             return []  # re-entered from code a reload runs: never nest reloads
         try:
-            changes = self.watchlist.poll(
-                self._wanted(everything), retry_failed=everything, everything=self._looks_at_all(everything)
-            )
+            wanted = self._wanted(everything)
+            changes = self.watchlist.poll(wanted, retry_failed=everything, everything=self._looks_at_all(everything))
             changes = self._back(changes)  # files back as they were: nothing to apply for them
             if not changes:
                 return []
@@ -193,7 +192,7 @@ class Reloader:
                 self.step.dependents.failed.pop(outcome.module, None)  # it keeps its last good version
                 self._remember(Event(time.time(), outcome, 0.0))
             jobs = {c.watched.name: Job(c.watched, c.version) for c in changes if c.version}
-            return gone + self._run(jobs, followers)
+            return gone + self._run(jobs, followers, wanted)
         finally:
             self._busy.release()
 
@@ -216,9 +215,9 @@ class Reloader:
             return lambda name: name not in self.excluded
         return lambda name: name in self.explicit and name not in self.excluded
 
-    def _run(self, jobs: dict[str, Job], followers: bool) -> list[Outcome]:
+    def _run(self, jobs: dict[str, Job], followers: bool, wanted: Callable[[str], bool]) -> list[Outcome]:
         """The reload step, then what workers must run, the history, and what to say."""
-        work = self.step.run_jobs(jobs, followers=followers)
+        work = self.step.run_jobs(jobs, followers=followers, may_reload=wanted)
         self._drop_failures_said(work)
         outcomes = work.outcomes
         if self.journal is not None:
