@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-__all__ = ["Inotify", "open_inotify", "is_network_path"]
+__all__ = ["Inotify", "is_network_path", "lock_of_the_child", "open_inotify"]
 
 _IN_MODIFY = 0x002
 _IN_ATTRIB = 0x004
@@ -238,16 +238,21 @@ class Inotify:
         self._libc.inotify_rm_watch(self._fd, wd)  # its IN_IGNORED comes later, for a forgotten wd
 
     def after_fork_in_child(self) -> None:
-        """A lock another thread held at the fork is held for ever in the child: a new one."""
-        owned = getattr(self._lock, "_is_owned", None)
-        if owned is None or not owned():
-            self._lock = threading.RLock()
+        self._lock = lock_of_the_child(self._lock)
 
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def lock_of_the_child(lock: threading.RLock) -> threading.RLock:
+    """In a child process just forked: ``lock`` if the thread that forked holds it (it releases it
+    here too), else a new one (another thread held it, or may have: that thread is not in the
+    child, and the lock would be held for ever)."""
+    owned = getattr(lock, "_is_owned", None)
+    return lock if owned is not None and owned() else threading.RLock()
 
 
 def _on_the_way(folder: str, paths: set[str]) -> bool:

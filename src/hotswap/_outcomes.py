@@ -67,7 +67,6 @@ class Failure:
     details: str = field(default="", repr=False, compare=False)
 
 
-
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector waits meanwhile (nested: the outermost pause decides).

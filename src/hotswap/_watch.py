@@ -32,7 +32,7 @@ from types import CodeType, ModuleType
 from typing import NamedTuple
 
 from ._adopt import code_it_was_imported_from, ran_before, remember_running, runs_this_text, saved_since_start
-from ._events import Inotify, is_network_path, open_inotify
+from ._events import Inotify, is_network_path, lock_of_the_child, open_inotify
 from ._hook import ImportHook
 from ._source import (
     SourceVersion,
@@ -515,9 +515,9 @@ def _lock_of_the_child() -> None:
     would wait for it for ever: that thread is not in the child. It gets a lock of its own (and so
     do its file-system events)."""
     for watchlist in list(_ALL):
-        owned = getattr(watchlist.lock, "_is_owned", None)
-        if owned is None or not owned():  # (held by the thread that forked: it releases it here too)
-            watchlist.lock = threading.RLock()
+        lock = lock_of_the_child(watchlist.lock)
+        if lock is not watchlist.lock:
+            watchlist.lock = lock
             watchlist._taking = False
         if watchlist._events is not None:
             watchlist._events.after_fork_in_child()
