@@ -28,7 +28,7 @@ from types import ModuleType
 from . import _machinery
 from ._dependents import Dependents, rebind
 from ._graph import STAR
-from ._jobs import Held, Job, Outcome, Pass
+from ._jobs import Held, Job, Outcome, Pass, every_module
 from ._outcomes import Failure, Reloaded, internal_failure
 from ._source import SourceVersion, pin_in_linecache
 from ._vocab import UNBOUND
@@ -61,14 +61,12 @@ class ReloadStep:
         return self.run_jobs(jobs, followers=followers)
 
     def run_jobs(
-        self, jobs: dict[str, Job], *, followers: bool = True, may_reload: Callable[[str], bool] | None = None
+        self, jobs: dict[str, Job], *, followers: bool = True, may_reload: Callable[[str], bool] = every_module
     ) -> Pass:
         _machinery.load()
         from ._transaction import reloading
 
-        work = Pass(jobs, followers=[] if followers else None)
-        if may_reload is not None:
-            work.may_reload = may_reload
+        work = Pass(jobs, followers=[] if followers else None, may_reload=may_reload)
         # once for all modules; no file is written meanwhile, and (the session: see ``Watchlist
         # .settle``) no module settled by another thread. Where modules are recorded as they are
         # imported (a worker), the lock is not held throughout: an import on another thread takes it.

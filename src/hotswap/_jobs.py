@@ -18,7 +18,7 @@ from ._watch import Watched
 if TYPE_CHECKING:
     from ._leaves import Followed
 
-__all__ = ["Failed", "Held", "Job", "LeafFollow", "Outcome", "Pass"]
+__all__ = ["Failed", "Held", "Job", "LeafFollow", "Outcome", "Pass", "every_module"]
 
 Outcome = Reloaded | Failure
 
@@ -52,6 +52,11 @@ class Job:
         return tuple(sources) if len(sources) < 2 else tuple(sorted(sources))
 
 
+def every_module(name: str) -> bool:
+    """What a worker's step may reload: each module the session sends."""
+    return True
+
+
 @dataclass(slots=True)
 class Pass:
     """One check's work in progress: the jobs left, the modules done, what it found and where."""
@@ -66,7 +71,7 @@ class Pass:
     retried: set[str] = field(default_factory=set)  # failed versions tried again (see ``Failed``)
     # the modules this check may reload: a failed version is tried again only if its module is
     # one (``%aimport -name``: never reloaded, even when what it imports changes)
-    may_reload: Callable[[str], bool] = lambda name: True
+    may_reload: Callable[[str], bool] = every_module
     bases: dict[str, SourceVersion] = field(default_factory=dict)  # module -> the text it ran before
 
     def rebound(self, source: str) -> list[str]:
