@@ -456,14 +456,15 @@ def section(quick: bool, pythonpath: str, number: str = "") -> Section:
         if imp:
             h, none = imp["hotswap"]["import_s"], imp["none"]["import_s"]
             paired = paired_ratios(imp, "hotswap", "import_s")
+            ratio = statistics.median(paired)
             print(f"   import, paired (each repetition's child over its no-extension child): hotswap "
-                  f"{statistics.median(paired):.2f}x ({min(paired):.2f}..{max(paired):.2f}), autoreload "
+                  f"{ratio:.2f}x ({min(paired):.2f}..{max(paired):.2f}), autoreload "
                   f"{statistics.median(paired_ratios(imp, 'autoreload', 'import_s')):.2f}x")
             found.target(
                 f"import of {N_MODULES} modules: hotswap at most {IMPORT_RATIO_TARGET:.2f}x no extension",
-                f"{statistics.median(paired):.2f}x paired ({h / none:.2f}x of the medians: {h:.3f} s vs {none:.3f} s; "
+                f"{ratio:.2f}x paired ({h / none:.2f}x of the medians: {h:.3f} s vs {none:.3f} s; "
                 f"autoreload {imp['autoreload']['import_s']:.3f} s)",
-                statistics.median(paired) <= IMPORT_RATIO_TARGET, imp)
+                ratio <= IMPORT_RATIO_TARGET, imp)
         if ld:
             h, a = ld["hotswap"]["load_s"], ld["autoreload"]["load_s"]
             found.target(
