@@ -13,6 +13,8 @@
 ``cell``    ``cell("f()")`` runs one cell, asserts it succeeded, returns its value.
 ``status_until``
             ``%hotswap`` as text once it says what a test waits for (workers answer late).
+``prepared``
+            ``prepared()``: cells until the imports' preparation in the background is done.
 """
 
 from __future__ import annotations
@@ -131,6 +133,27 @@ def status_until(cell: Callable[[str], Any]) -> Callable[..., str]:
             time.sleep(0.05)
 
     return look
+
+
+@pytest.fixture
+def prepared(ipython: InteractiveShell, cell: Callable[[str], Any]) -> Callable[[], None]:
+    """``prepared()``: empty cells until what the last imports left to prepare is done (the
+    thread that settles them may still be at it when the next cell ends, on a busy machine;
+    cells go on meanwhile, and a later cell makes what needs the settled imports)."""
+
+    def wait() -> None:
+        reloader = hotswap_ipython.session_of(ipython).reloader
+        deadline = time.monotonic() + 30
+        while True:
+            settled = not reloader.watchlist.unsettled  # then this cell's end prepares them
+            cell("None")
+            while reloader.warm_up.busy:
+                assert time.monotonic() < deadline, "the warm-up did not finish"
+                time.sleep(0.01)
+            if settled:
+                return
+
+    return wait
 
 
 # -- modules on disk ----------------------------------------------------------

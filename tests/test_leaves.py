@@ -14,7 +14,7 @@ CORE_NEW = "THRESHOLD = 101\n"
 
 
 @pytest.fixture
-def leaves(shell, modules, cell):
+def leaves(shell, modules, cell, prepared):
     """``leaves(texts)``: ``core`` and one dependent per text (``{core}`` filled in), mode 2,
     all imported (``deps`` in the user namespace); returns ``(core, names)``."""
 
@@ -26,7 +26,7 @@ def leaves(shell, modules, cell):
             modules.write(name, text.format(core=core))
         cell(f"%autoreload {mode}")
         cell(f"import importlib\ndeps = [importlib.import_module(n) for n in {names!r}]")
-        cell("None")  # one more cell: the tables are made after the cell that imported them
+        prepared()  # the tables are made at a cell after the one that imported them
         return core, names
 
     return make

@@ -19,17 +19,12 @@ def _settled(warm_up: WarmUp, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_dependents_are_prepared_after_the_cell_that_imported_them(shell, modules, cell):
+def test_dependents_are_prepared_after_the_cell_that_imported_them(shell, modules, cell, prepared):
     core, deps = modules.core_and_dependents(3)
     cell("%autoreload 2")
     cell("import " + ", ".join(deps))
     reloader = hotswap_ipython.session_of(shell).reloader
-    cell("pass")  # (the thread that settles and prepares them may still be at it: cells go on meanwhile)
-    deadline = time.monotonic() + 10
-    while reloader.warm_up.busy or reloader.watchlist.unsettled:
-        assert time.monotonic() < deadline, "the warm-up did not finish"
-        cell("pass")
-        time.sleep(0.01)
+    prepared()
 
     prepared = [("K",) in reloader.watchlist.get(dep).running.memo for dep in deps]
     modules.write(core, "K = 5\n")
