@@ -5,7 +5,7 @@ Most are bugs since fixed: plain regression tests. An open bug's test is marked
 ``fuzz_support.KNOWN_BUGS``, which makes the fuzzer avoid that exact pattern so it can keep
 finding others; once it is fixed, remove the marker here, the entry and its avoidance there
 (``test_fuzz.py::test_known_bugs_are_xfail_regression_tests`` checks that the two lists agree).
-The non-strict xfail is a known limit, named in ``fuzz_support.KNOWN_LIMITS``.
+What other threads may see during a reload (a known limit) is pinned down in test_threads.py.
 """
 
 from __future__ import annotations
@@ -417,54 +417,6 @@ def test_reload_finishes_while_another_thread_runs_pure_python(shell, modules, c
 
     assert cell("(m.f0(), m.X)") == (5, 5)
     assert stalled == [0.0], f"a reload stalled for {stalled[0]:.1f} s"
-
-
-@pytest.mark.xfail(
-    strict=False,  # timing: the mix is seen in most runs, not all
-    reason="known limit: a thread busy with Python code can still get its turn in the middle of a "
-    "reload (after the interpreter's 5 ms switch interval) and see some statements re-run and others "
-    "not yet; hotswap only makes threads that start waiting during a reload wait longer",
-)
-@pytest.mark.parametrize("whole", [False, True], ids=["partial", "whole"])
-def test_a_thread_running_module_code_never_sees_a_half_applied_module(shell, modules, cell, whole):
-    """A real thread reads the module in a loop while 30 edits are applied: old or new, never a mix."""
-    import threading
-    import time
-
-    def version(k: int) -> str:
-        # f reads both values with no call in between: no thread switch can split it,
-        # so a mixed pair could only come from a module seen half-way through a reload
-        head = "from __future__ import annotations\n" if whole and k % 2 else ""
-        slow = f"SLOW = sum(range(300_000)) * 0 + {k}\n"  # a statement that re-runs for a while
-        return head + f"A = {k}\n{slow}B = {k}\n\n\ndef f():\n    return (A, B)\n"
-
-    modules.write(modules.name, version(1))
-    cell("%autoreload 2")
-    cell(f"import {modules.name} as m")
-    module = sys.modules[modules.name]
-    seen: set[object] = set()
-    stop = threading.Event()
-
-    def other_thread() -> None:  # a thread that works in short bursts (a server, a progress bar)
-        while not stop.is_set():
-            try:
-                seen.add(module.f())
-            except Exception as error:  # noqa: BLE001 - what the other thread would get
-                seen.add(type(error).__name__)
-            time.sleep(0.0002)
-
-    thread = threading.Thread(target=other_thread, daemon=True)
-    thread.start()
-    try:
-        for k in range(2, 32):
-            modules.write(modules.name, version(k))
-            cell("pass")
-    finally:
-        stop.set()
-        thread.join(10)
-
-    assert cell("m.f()") == (31, 31)
-    assert [v for v in seen if not (isinstance(v, tuple) and v[0] == v[1])] == []
 
 
 def test_save_before_load_ext_changing_only_a_computed_value_is_applied(plain_shell, modules, cell):
