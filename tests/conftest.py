@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -257,8 +258,15 @@ def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Modules
     ``__pycache__`` files from every freshness test: it is unset here.
     """
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    factory = Modules(tmp_path)
-    root = str(tmp_path)
+    with modules_in(tmp_path) as factory:
+        yield factory
+
+
+@contextlib.contextmanager
+def modules_in(folder: Path) -> Iterator[Modules]:
+    """Module files in ``folder`` (on ``sys.path`` meanwhile); afterwards gone from ``sys.modules``."""
+    factory = Modules(folder)
+    root = str(folder)
     sys.path.insert(0, root)
     importlib.invalidate_caches()
     try:
