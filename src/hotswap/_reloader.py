@@ -117,6 +117,10 @@ class Reloader:
             from ._dask import leave_clients
 
             problems = leave_clients()
+        if "hotswap._ray" in sys.modules:  # and Ray's key-value store
+            from ._ray import leave_ray
+
+            problems += leave_ray()
         self.warm_up.close()
         self.watchlist.stop()
         if self.journal is not None:
@@ -135,6 +139,10 @@ class Reloader:
             from ._dask import follow_clients
 
             problems += follow_clients(self.journal.generation, self.journal.texts)
+        if "ray" in sys.modules:  # the user has Ray: the tasks submitted from here carry the versions
+            from ._ray import follow_ray
+
+            problems += follow_ray(self.journal, self.watchlist)
         return problems
 
     def worker_versions(self) -> list[str]:
@@ -147,6 +155,10 @@ class Reloader:
             from ._dask import versions
 
             lines += versions(self.journal.generation)
+        if "hotswap._ray" in sys.modules:
+            from ._ray import versions as ray_versions
+
+            lines += ray_versions(self.journal.generation)
         return lines
 
     def include(self, name: str) -> ModuleType:
