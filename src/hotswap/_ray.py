@@ -50,7 +50,18 @@ from types import FunctionType, ModuleType
 from typing import Any
 
 from ._journal import Journal
-from ._ray_worker import KEYWORD, NAMESPACE, Following, Stamp, by_name, unwrapped, with_stamp
+from ._ray_worker import (
+    KEYWORD,
+    NAMESPACE,
+    Following,
+    Stamp,
+    by_name,
+    generation_of,
+    stamp_of,
+    token_of,
+    unwrapped,
+    with_stamp,
+)
 from ._ray_worker import kv_get as _get
 from ._ray_worker import kv_put as _put
 from ._watch import Watchlist
@@ -67,7 +78,7 @@ class _Session:
     def __init__(self, journal: Journal, watchlist: Watchlist) -> None:
         self.journal = journal
         self.watchlist = watchlist
-        self.token = secrets.token_hex(4)  # one per loading of hotswap: the workers start afresh
+        self.token = secrets.randbits(31)  # one per loading of hotswap: the workers start afresh
         self.lock = threading.Lock()
         self.job: Any = None  # Ray's (cluster, job) the key is for
         self.key: str | None = None
@@ -96,12 +107,11 @@ class _Session:
                         self.problems.append(problem)
                     return None
         self.submitted = True
-        assert self.key is not None
-        return self.key, generation
+        return stamp_of(self.token, generation)
 
     def _publish(self, worker: Any, job: Any, generation: int) -> None:
         if job != self.job:  # connected to another job (ray.init again): a new key, from scratch
-            self.job, self.key = job, f"{worker.current_job_id.hex()}-{self.token}"
+            self.job, self.key = job, f"{worker.current_job_id.hex()}-{self.token:08x}"
             self.published, self.named = -1, (set(), set())
             _leave_at_exit_once()
         if generation == self.published:
@@ -309,8 +319,9 @@ def _remote_function_remote(original: Callable[..., Any]) -> Callable[..., Any]:
         stamp = _stamp() if not self._is_cross_language and _follows(self._function) else None
         if stamp is not None:
             if not isinstance(self._function, Following):
-                _wrap(self, stamp[0])
-            kwargs = {**(kwargs or {}), KEYWORD: stamp}
+                _wrap(self, token_of(stamp))
+            if generation_of(stamp):  # (before the first edit, nothing to catch up with: no argument)
+                kwargs = {**(kwargs or {}), KEYWORD: stamp}
         return original(self, args, kwargs, **options)
 
     return _remote
@@ -326,7 +337,7 @@ def _follows(function: Any) -> bool:
     return module == "__main__" or (session is not None and isinstance(module, str) and session.watchlist.get(module) is not None)
 
 
-def _wrap(remote_function: Any, key: str) -> None:
+def _wrap(remote_function: Any, token: int) -> None:
     """The function is exported wrapped from now on; exported already, it is exported again under a
     new identity (workers keep the old one's function, which takes no stamp)."""
     import uuid
@@ -334,7 +345,7 @@ def _wrap(remote_function: Any, key: str) -> None:
     with remote_function._inject_lock:
         if isinstance(remote_function._function, Following):
             return
-        remote_function._function = Following(remote_function._function, key)
+        remote_function._function = Following(remote_function._function, token)
         if remote_function._function_signature is not None:
             remote_function._function_signature = None
             remote_function._last_export_cluster_and_job = None
@@ -350,7 +361,7 @@ def _actor_method_call(original: Callable[..., Any]) -> Callable[..., Any]:
             and descriptor.function_id.binary() in _following_classes
         ):
             stamp = _stamp()
-            if stamp is not None:
+            if stamp is not None and generation_of(stamp):
                 _accept_stamp(self._ray_method_signatures, method_name)
                 kwargs = {**(kwargs or {}), KEYWORD: stamp}
         return original(self, method_name, args, kwargs, *more, **options)
@@ -394,7 +405,7 @@ def _reducer_override(original: Callable[..., Any]) -> Callable[..., Any]:
     return reducer_override
 
 
-def _reference(obj: Any) -> tuple[Callable[..., Any], tuple[str, str, str, bytes | None]] | None:
+def _reference(obj: Any) -> tuple[Callable[..., Any], tuple[int, str, str, bytes | None]] | None:
     """``obj`` pickled by name, if it is a module of the user's code the session watches, or a
     function or class defined at its top level (or in a class there). One that a ``@ray.remote``
     hides (Ray would send it by value) carries its value too: for a worker that cannot import
@@ -411,7 +422,7 @@ def _reference(obj: Any) -> tuple[Callable[..., Any], tuple[str, str, str, bytes
         return None
     if getattr(_pickling, "references", None) is not None:
         _pickling.references += 1
-    return by_name, (session.key, name, qualname, None if found is obj else _by_value(obj))
+    return by_name, (session.token, name, qualname, None if found is obj else _by_value(obj))
 
 
 def _where(obj: Any) -> tuple[str, str] | None:
