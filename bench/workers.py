@@ -11,7 +11,7 @@ with 200 user modules.
 
 Backends: ``multiprocessing.Pool`` (fork, spawn, forkserver), ``ProcessPoolExecutor``
 (spawn), joblib ``Parallel(backend="loky")``, Dask ``LocalCluster(processes=True)`` +
-``Client``. Each (backend, without/with hotswap) is a fresh subprocess driving a real
+``Client``, a local Ray instance (``ray.init(num_cpus=W)``, ``ray.remote(lib.f)``). Each (backend, without/with hotswap) is a fresh subprocess driving a real
 ``InteractiveShell`` with ``run_cell``; the user module is a real file, ``def f(x): return x``.
 "Without" loads no extension; "with" runs ``%load_ext hotswap`` and ``%autoreload 2`` before
 the pool is created. Tasks go one per pickle (``chunksize=1``, ``batch_size=1``): hotswap's
@@ -72,6 +72,8 @@ class Backend:
     teardown: str
     tasks: int  # tasks per timed round (full run; --quick uses fewer)
     per_task_check: bool = True  # does hotswap check anything per task here? (Dask: no)
+    probe: str = "benchprobe.loads_cost"  # what the per-task check costs on a worker, timed there
+    edit_first: bool = False  # time the rounds after one edit (Ray: tasks carry a stamp only after one)
     method: str | None = None  # the multiprocessing start method it needs
 
 
@@ -132,6 +134,23 @@ BACKENDS = [
         tasks=150,
         per_task_check=False,
     ),
+    Backend(
+        name="ray",
+        label="Ray local",
+        setup=(
+            "import os, ray\n"
+            "ray.init(num_cpus={W}, include_dashboard=False, log_to_driver=False,\n"
+            "         runtime_env={{'env_vars': {{'PYTHONPATH': os.path.dirname(lib.__file__)}}}})\n"
+            "pool = ray.remote(lib.f)"
+        ),
+        many="bench_many = ray.get([pool.remote(i) for i in range({N})])",
+        one="bench_one = ray.get(pool.remote(0))",
+        call="bench_call = ray.get(ray.remote({fn}).remote())",
+        teardown="ray.shutdown()",
+        tasks=600,
+        probe="benchprobe.call_cost",
+        edit_first=True,
+    ),
 ]
 BY_NAME = {b.name: b for b in BACKENDS}
 
@@ -183,6 +202,31 @@ def loads_cost(blocks=400, calls=100):
     return {"pid": os.getpid(), "hooked": current is not plain, "loads": getattr(current, "__qualname__", repr(current)),
             "current_ns": low["current"], "plain_ns": low["plain"], "check_ns": low["current"] - low["plain"],
             "fresh_ns": low["fresh"] - low["plain"] if "fresh" in low else None}
+
+
+def call_cost(blocks=400, calls=100):
+    """On a Ray worker: ns per call of a task's function as hotswap wraps it (the session's stamp
+    checked, nothing to apply) and of the plain function, interleaved; the 10th percentile of each."""
+    ray_worker = sys.modules.get("hotswap._ray_worker")
+    follower = getattr(ray_worker, "_follower", None)
+    plain = _target
+    current, stamp = plain, {}
+    if follower is not None:
+        current = ray_worker.Following(_target, follower.token)
+        stamp = {ray_worker.KEYWORD: ray_worker.stamp_of(follower.token, max(follower.applied, 0))}
+    clock = time.perf_counter_ns
+    timed = {"current": [], "plain": []}
+    for block in range(blocks):
+        pair = [("current", current, stamp), ("plain", plain, {})]
+        for name, function, keywords in (pair if block % 2 else pair[::-1]):
+            start = clock()
+            for _ in range(calls):
+                function(0, **keywords)
+            timed[name].append((clock() - start) / calls)
+    low = {name: sorted(values)[len(values) // 10] for name, values in timed.items()}
+    return {"pid": os.getpid(), "hooked": follower is not None, "loads": type(current).__name__,
+            "current_ns": low["current"], "plain_ns": low["plain"], "check_ns": low["current"] - low["plain"],
+            "fresh_ns": None}
 
 
 _profiler = None
@@ -388,13 +432,17 @@ def child_main(spec: dict) -> None:
             run(shell, backend.many.format(N=max(200, tasks // 5)))  # every worker busy before loading
             run(shell, "%load_ext hotswap")
             run(shell, "%autoreload 2")
+        if backend.edit_first:  # an edit that leaves f as it is: what a session after its first save pays
+            time.sleep(0.05)
+            module.write_text(LIBRARY + "\nEDITED = 1\n")
+            run(shell, "pass")
         # warm up: every worker started, the function and the pickling paths warm
         run(shell, backend.many.format(N=max(200, tasks // 5)))
         run(shell, backend.one)
         if spec.get("profile"):
             profile_child(shell, backend, tasks, spec["rounds"], module)
             return
-        run(shell, backend.call.format(fn="benchprobe.loads_cost"))
+        run(shell, backend.call.format(fn=backend.probe))
         probe = ns["bench_call"]
         if backend.per_task_check and spec["hotswap"] and not probe["hooked"]:
             failures.append(f"{backend.label}: hotswap is not installed in the workers (ForkingPickler.loads is "
@@ -971,6 +1019,7 @@ def backends_section(args, chosen: list[Backend], pythonpath: str, plan: dict, e
     print("   overhead = 1/rate(with) - 1/rate(without), the wall time hotswap adds per task, ± about 2 standard errors;")
     print("   on the worker = hotswap's per-task check timed inside a worker: its ForkingPickler.loads minus the plain "
           "one (plain loads);")
+    print("   (Ray: a call of the task's function as hotswap wraps it, stamp checked, minus the plain function's call)")
     print("   first result = from creating the pool to the result of its first task (workers started; with hotswap, "
           "joined), without/with")
     print(f"   {'backend':<26} {'N':>5} {'without/s':>9} {'with/s':>9} {'with/without':>12} {'overhead µs/task':>17} "
