@@ -51,6 +51,11 @@ def where():
     return os.getpid(), version()
 
 
+def counted():
+    CALLS.append(None)
+    return os.getpid(), len(CALLS), version()
+
+
 @ray.remote
 class Counter:
     def __init__(self):
@@ -123,6 +128,23 @@ def test_tasks_submitted_after_each_save_run_its_version(library, cell):
     assert cell("ray.get([f.remote(i) for i in range(4)])") == [("v2", i, 0) for i in range(4)]
     library("v3")
     assert cell("ray.get([f.remote(i) for i in range(4)])") == [("v3", i, 0) for i in range(4)]
+
+
+def test_module_state_on_the_workers_is_kept_across_an_edit(library, cell):
+    """A module-level list each task appends to: after the edit, each worker's list goes on growing
+    (a fresh import of the module there would start it again from empty)."""
+    cell("counted = ray.remote(lib.counted)")
+    before: dict[int, int] = {}
+    for pid, count, version in cell("ray.get([counted.remote() for _ in range(8)])"):
+        assert version == "v1"
+        before[pid] = max(count, before.get(pid, 0))
+    library("v2")
+
+    after = cell("ray.get([counted.remote() for _ in range(8)])")
+    assert {version for _, _, version in after} == {"v2"}
+    grew = [(pid, count) for pid, count, _ in after if pid in before]
+    assert grew, "no task ran on a worker of the first batch"
+    assert all(count > before[pid] for pid, count in grew), (before, after)
 
 
 def test_a_call_that_does_not_fit_the_function_is_still_refused_when_submitted(library, shell, cell):
