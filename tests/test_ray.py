@@ -317,6 +317,7 @@ cell(f"import ray, {name} as lib\\nversion = ray.remote(lib.version)")
 first = cell("ray.get(version.remote())")
 time.sleep(0.05)
 library.write_text("def version():\\n    return 'v2'\\n")
+print("JOB", ray.get_runtime_context().get_job_id(), flush=True)
 print("RESULT", first, cell("ray.get(version.remote())"), len(cell("__import__('ray').experimental.internal_kv._internal_kv_list('', namespace='hotswap')")) > 0, flush=True)
 if ending == "shutdown":
     cell("ray.shutdown()")
@@ -339,7 +340,10 @@ def test_a_session_joined_to_a_running_cluster_follows_and_its_end_leaves_nothin
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert "RESULT v1 v2 True" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
-    assert _stored_keys() == []
+    job = re.search(r"^JOB (\w+)$", done.stdout, re.MULTILINE)
+    assert job is not None, done.stdout[-3000:]
+    assert [key for key in _stored_keys() if key.startswith(job.group(1).encode())] == []
+    assert "could not delete" not in done.stderr
 
 
 def test_a_worker_keeps_only_the_texts_the_last_index_names():
