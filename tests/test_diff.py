@@ -99,9 +99,25 @@ def test_reading_a_name_bound_later_is_marked() -> None:
 
 
 def test_whole_module_rules() -> None:
-    assert plan("def f(): pass\ndef f(): pass\n", "def f(): pass\n").full_reason
     assert plan("x = 1\n", "from __future__ import annotations\nx = 1\n").full_reason
     assert plan("x = 1\n", "x = 2\n").full_reason is None
+
+
+OVERLOADS = "@overload\ndef f(x: int): ...\n@overload\ndef f(x: str): ...\ndef f(x):\n    return x\n"
+
+
+def test_definitions_of_one_name_pair_by_position() -> None:
+    moved = plan(OVERLOADS, "# a comment\n" + OVERLOADS)
+    assert moved.full_reason is None and [s.kind for s in moved.steps] == [Kind.UNCHANGED] * 3
+    assert moved.moved_lines[1] == 2
+    implementation = plan(OVERLOADS, OVERLOADS.replace("return x", "return x * 2"))
+    assert [s.kind for s in implementation.steps] == [Kind.UNCHANGED, Kind.UNCHANGED, Kind.BODY]
+
+
+def test_a_definition_defined_again_later_runs_again_rather_than_upgrading_the_name_s_object() -> None:
+    stub = plan(OVERLOADS, OVERLOADS.replace("x: int", "x: float"))
+    assert [s.kind for s in stub.steps] == [Kind.RUN, Kind.UNCHANGED, Kind.UNCHANGED]
+    assert stub.steps[0].bound_later == {"f"}
 
 
 def test_moved_lines_are_mapped_inside_classes_whose_methods_changed() -> None:

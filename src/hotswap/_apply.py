@@ -333,7 +333,16 @@ def _changed_by(run: Run, name: str, old: object, new: object) -> bool:
     if old is UNBOUND and new is not UNBOUND and name not in run.snapshot:
         _restore_buried(run, name, new)
         return True  # a name that came back: a change for who reads it, whatever it holds
-    return new is not old and not (old is not UNBOUND and new is not UNBOUND and _keep_identity(run, name, old, new))
+    if new is old or new is UNBOUND:
+        return new is not old
+    # A name an earlier statement of this reload re-bound (``@overload`` stubs run again before their
+    # implementation) keeps the object it held before the reload, if it can: what comes after sees
+    # what it saw then.
+    before = run.snapshot.get(name, UNBOUND)
+    for kept in (before, old) if before is not old else (old,):
+        if kept is not UNBOUND and _keep_identity(run, name, kept, new):
+            return kept is not before
+    return True
 
 
 def _check_runs_alone(step: Step) -> None:

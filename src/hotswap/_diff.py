@@ -12,8 +12,6 @@ When a partial update cannot be shown to give what a fresh import gives, the
 plan says so (``full_reason``) and the whole module re-runs instead. The rules:
 
 * the ``from __future__`` flags changed (they apply to the whole file);
-* a top-level function or class name is defined twice (old or new text): the
-  statements cannot be paired by name;
 * a statement that must run, or was removed, imports ``*`` or reaches the
   namespace dynamically (``globals()``, ``locals()``, ``vars()``, ``exec``,
   ``eval``): the names it binds cannot be known (for one that must run, decided
@@ -141,6 +139,7 @@ def plan(old_text: str, new_text: str, *, path: str = "<module>") -> Plan:
         return Plan((), frozenset(), flags, "a removed statement bound names that cannot be known (import *)")
     moved: dict[int, int] = {}
     steps = [_step(i, node, pairs.get(i), old, new, moved) for i, node in enumerate(new.tree.body)]
+    steps = _run_redefined(steps)
     removed = old.bound - new.bound
     attributes = old.attributes_set - new.attributes_set
     return Plan(_mark_late(steps), frozenset(removed), flags, moved_lines=moved, removed_attributes=attributes)
@@ -161,10 +160,7 @@ def _parsed_pair(old_text: str, new_text: str, path: str) -> tuple[ParsedText | 
 
 def _why_whole_module(old: ParsedText, new: ParsedText) -> str | None:
     """Why the statements of the two texts cannot be paired, if they cannot."""
-    if new.future_flags != old.future_flags:
-        return "its __future__ imports changed"
-    twice = old.defined_twice or new.defined_twice
-    return f"{twice!r} is defined more than once" if twice else None
+    return "its __future__ imports changed" if new.future_flags != old.future_flags else None
 
 
 _UNCHANGED: SizedCache[tuple[str, str], Plan] = SizedCache(16 * MIB, 4096)  # a plan holds its parsed text
@@ -188,9 +184,6 @@ def unchanged_plan(text: str, path: str, digest: str, *, keep: bool = True) -> P
 def _plan_of_unchanged(new: ParsedText) -> Plan:
     """``plan(text, text)`` without pairing a text with itself: every step is unchanged."""
     flags = new.future_flags
-    twice = new.defined_twice
-    if twice:
-        return Plan((), frozenset(), flags, f"{twice!r} is defined more than once")
     steps = []
     for node in new.tree.body:
         names = new.names(node)
@@ -212,7 +205,7 @@ def _pair(old: ParsedText, new: ParsedText) -> dict[int, ast.stmt]:
     pairs = {i: old_body[i] for i in range(head)}
     pairs.update({len(new_body) - 1 - k: old_body[len(old_body) - 1 - k] for k in range(tail)})
     pairs.update(_paired_in_order(old, new, head, tail))
-    pairs.update(_paired_out_of_order(old_body, new_body, pairs))
+    pairs.update(_paired_out_of_order(old, new, pairs))
     return pairs
 
 
@@ -242,24 +235,26 @@ def _paired_in_order(old: ParsedText, new: ParsedText, head: int, tail: int) -> 
 
 def _pairing_key(text: ParsedText, node: ast.stmt) -> str:
     if isinstance(node, DEFINITIONS):
-        return f"definition {node.name}"
+        name, occurrence = text.definition_keys[id(node)]
+        return f"definition {name} {occurrence}"
     return text.segment(node)
 
 
-def _paired_out_of_order(
-    old_body: list[ast.stmt], new_body: list[ast.stmt], pairs: dict[int, ast.stmt]
-) -> dict[int, ast.stmt]:
-    """The statements left: a definition that moved is still itself, and a statement whose
-    comments or layout alone changed still says the same."""
-    old_defs = {n.name: n for n in old_body if isinstance(n, DEFINITIONS)}
+def _paired_out_of_order(old: ParsedText, new: ParsedText, pairs: dict[int, ast.stmt]) -> dict[int, ast.stmt]:
+    """The statements left: a definition that moved is still itself (the first ``def f`` of one
+    text with the first of the other, and so on: ``@overload`` stubs and their implementation),
+    and a statement whose comments or layout alone changed still says the same."""
+    old_body = old.tree.body
+    old_defs = {old.definition_keys[id(n)]: n for n in old_body if isinstance(n, DEFINITIONS)}
     by_meaning = _unpaired_by_meaning(old_body, pairs)
     found: dict[int, ast.stmt] = {}
-    for index, node in enumerate(new_body):
+    for index, node in enumerate(new.tree.body):
         if index in pairs:
             continue
         if isinstance(node, DEFINITIONS):
-            if node.name in old_defs:
-                found[index] = old_defs[node.name]
+            definition = old_defs.get(new.definition_keys[id(node)])
+            if definition is not None:
+                found[index] = definition
         elif by_meaning:
             same = by_meaning.get(ast.dump(node))
             if same:
@@ -442,6 +437,19 @@ def method_class(node: ast.ClassDef, positions: tuple[int, ...]) -> ast.ClassDef
     bare.bases, bare.keywords, bare.decorator_list = [], [], []
     bare.body = [without_decorators(node.body[i]) for i in positions]
     return bare
+
+
+def _run_redefined(steps: list[Step]) -> list[Step]:
+    """A definition whose name a later one defines again (an ``@overload`` stub before its
+    implementation) is not what the name holds: changed, it runs again rather than upgrading that
+    object in place (the later definitions then run too, and the last keeps its object)."""
+    last = {step.node.name: i for i, step in enumerate(steps) if isinstance(step.node, DEFINITIONS)}
+    return [
+        dataclasses.replace(step, kind=Kind.RUN, methods=())
+        if step.kind in (Kind.BODY, Kind.METHODS) and isinstance(step.node, DEFINITIONS) and last[step.node.name] != i
+        else step
+        for i, step in enumerate(steps)
+    ]
 
 
 def _mark_late(steps: list[Step]) -> tuple[Step, ...]:

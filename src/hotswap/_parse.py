@@ -109,10 +109,16 @@ class ParsedText:
         return future_flags(self.tree)
 
     @functools.cached_property
-    def defined_twice(self) -> str | None:
-        """A top-level function or class name defined more than once, if any."""
-        names = Counter(n.name for n in self.tree.body if isinstance(n, DEFINITIONS))
-        return next((name for name, count in names.items() if count > 1), None)
+    def definition_keys(self) -> Mapping[int, tuple[str, int]]:
+        """id of each top-level definition -> (its name, how many definitions of that name come
+        before it): how definitions pair across texts (``@overload`` defines a name many times)."""
+        seen: Counter[str] = Counter()
+        keys = {}
+        for node in self.tree.body:
+            if isinstance(node, DEFINITIONS):
+                keys[id(node)] = (node.name, seen[node.name])
+                seen[node.name] += 1
+        return keys
 
     @functools.cached_property
     def bound(self) -> frozenset[str]:
