@@ -269,3 +269,23 @@ def test_a_name_bound_again_later_follows_even_when_a_re_run_gives_its_old_objec
     fresh: dict[str, object] = {}
     exec("K = 2\n" + after, fresh)
     assert cell("(m.K, m.X, getattr(m, 'Y', None))") == (2, fresh["X"], fresh.get("Y"))
+
+
+def test_a_whole_re_run_not_asked_for_is_said_without_p_naming_why(story, modules, cell, capsys):
+    edit = story("X = 1\n")
+    capsys.readouterr()
+    edit("from __future__ import annotations\nX = 2\n")
+
+    assert cell("m.X") == 2
+    said = capsys.readouterr().err
+    assert f"hotswap: {modules.name} was re-run whole (its __future__ imports changed)" in said
+
+
+def test_a_whole_re_run_asked_for_with_full_is_not_warned_of(story, cell, capsys):
+    edit = story("X = 1\n")
+    cell("%autoreload 2 --full")
+    capsys.readouterr()
+    edit("X = 2\n")
+
+    assert cell("m.X") == 2
+    assert "re-run whole" not in capsys.readouterr().err

@@ -30,6 +30,7 @@ from ._dependents import Dependents, rebind
 from ._graph import STAR
 from ._jobs import Held, Job, Outcome, Pass, every_module
 from ._outcomes import Failure, Reloaded, internal_failure
+from ._report import ASKED_FOR_WHOLE
 from ._source import SourceVersion, pin_in_linecache
 from ._vocab import UNBOUND
 from ._watch import Watchlist
@@ -204,7 +205,7 @@ class ReloadStep:
         """Why the whole module must run again, if it must."""
         if not job.watched.trusted:
             return "its file was saved after it was imported, before hotswap was loaded"
-        return "asked for with --full" if self.full and job.version else None
+        return ASKED_FOR_WHOLE if self.full and job.version else None
 
     def _runs_now(self, job: Job, version: SourceVersion, work: Pass) -> None:
         """A module's new text ran: it is the one it runs from now on."""

@@ -17,7 +17,7 @@ from typing import Any
 from ._graph import STAR
 from ._outcomes import Failure, Reloaded, collector_paused
 from ._reloader import Mode, Outcome, Reloader
-from ._report import describe_failure, describe_reload, describe_stayed_old
+from ._report import describe_failure, describe_reload, describe_stayed_old, describe_whole_rerun
 from ._vocab import exported
 
 __all__ = ["Frontend"]
@@ -56,7 +56,7 @@ class Frontend:
 
     def _say(self, outcomes: list[Outcome], quiet: bool) -> None:
         for outcome in outcomes:
-            if quiet and type(outcome) is Reloaded and not outcome.stayed_old:
+            if quiet and type(outcome) is Reloaded and not (outcome.stayed_old or describe_whole_rerun(outcome)):
                 continue  # nothing to say (200 dependents that followed, mostly)
             self.report(outcome)
             if isinstance(outcome, Reloaded) and self.reloader.mode is Mode.COMPLETE:
@@ -72,6 +72,9 @@ class Frontend:
         warning = describe_stayed_old(outcome)
         if warning:
             self._warn(warning)
+        reset = describe_whole_rerun(outcome) if not self.print_activity else None  # (-p says it)
+        if reset:
+            self._warn(reset)
 
     def _report_failure(self, outcome: Failure) -> None:
         message = describe_failure(outcome)

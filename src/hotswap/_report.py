@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ._outcomes import Failure, Reloaded
 
-__all__ = ["describe_failure", "describe_reload", "describe_stayed_old"]
+__all__ = ["ASKED_FOR_WHOLE", "describe_failure", "describe_reload", "describe_stayed_old", "describe_whole_rerun"]
 
 _MAX_NAMES = 8
+ASKED_FOR_WHOLE = "asked for with --full"  # the one whole re-run the user chose: never warned of
 
 
 def _names(names: tuple[str, ...]) -> str:
@@ -35,6 +36,16 @@ def describe_reload(outcome: Reloaded) -> str:
     if outcome.after:
         return f"hotswap: updated {outcome.module} after {', '.join(outcome.after)} changed{detail}"
     return f"hotswap: reloaded {outcome.module}{detail}"
+
+
+def describe_whole_rerun(outcome: Reloaded) -> str | None:
+    """A module re-run whole that the user did not ask for: its state was reset, say so."""
+    if not outcome.whole_module or outcome.whole_module == ASKED_FOR_WHOLE:
+        return None
+    return (
+        f"hotswap: {outcome.module} was re-run whole ({outcome.whole_module}): "
+        "the values it computed at import were computed again"
+    )
 
 
 def describe_stayed_old(outcome: Reloaded) -> str | None:
