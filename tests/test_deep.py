@@ -30,6 +30,52 @@ def test_a_closure_whose_captured_variables_changed_is_named(story, cell, capfd)
     assert "make.<locals>.add" in err and "captures changed" in err
 
 
+WRAPPING_CLASS = """
+class Curried:  # a class used as a decorator: the function it wraps is an attribute
+    def __init__(self, func):
+        self.func = func
+
+    def __call__(self, *args):
+        return self.func(*args)
+
+
+def make(k):
+    def inner(x):
+        return k + x
+    return inner
+
+
+add = Curried(make(1))
+"""
+
+
+def test_a_closure_held_by_a_callable_object_runs_the_new_inner_code(story, cell):
+    save = story(WRAPPING_CLASS)
+    cell("add = m.add")
+    save(WRAPPING_CLASS.replace("return k + x", "return (k + x) * 100"))
+
+    assert cell("add(1), m.add is add") == (200, True)
+
+
+def test_a_closure_behind_toolz_curry_runs_the_new_inner_code(story, cell):
+    pytest.importorskip("toolz", reason="toolz comes with dask, in the test extra")
+    text = "import toolz\n\n\ndef make(k):\n    def inner(x, y):\n        return k + x + y\n    return inner\n\n\nadd = toolz.curry(make(1))\n"
+    save = story(text)
+    cell("add_two = m.add(2)")  # a curried partial application, made before the edit
+    save(text.replace("return k + x + y", "return (k + x + y) * 100"))
+
+    assert cell("add_two(3), m.add(2, 3)") == (600, 600)
+
+
+def test_a_module_decorator_applied_in_the_session_follows_its_edits(story, cell):
+    text = "import functools\n\n\ndef traced(f):\n    @functools.wraps(f)\n    def wrapper(*args):\n        return 'v1', f(*args)\n    return wrapper\n"
+    save = story(text)
+    cell("@m.traced\ndef double(x):\n    return 2 * x\n")
+    save(text.replace("'v1'", "'v2'"))
+
+    assert cell("double(4), double.__name__") == (("v2", 8), "double")
+
+
 def test_partial_keeps_its_identity_and_follows(story, cell):
     save = story("import functools\ndef base(a, b):\n    return a + b\nadd1 = functools.partial(base, 1)\n")
     cell("p = m.add1")

@@ -374,7 +374,12 @@ def closures_follow(owner: str, namespaces: Iterable[dict[str, Any]], txn: Trans
     homes = frozenset(name for namespace in namespaces if isinstance(name := namespace.get("__name__"), str))
     values = [value for namespace in namespaces for value in list(namespace.values())]
     values += [item for value in values for item in _items_of_small_container(value)]
-    return upgrade_closures(_functions_in(values, owner, homes), txn)
+    functions = _functions_in(values, owner, homes)
+    # A wrapper made by the module's code around a function of another (``functools.wraps`` copies
+    # that function's ``__module__``: a decorator of the module applied in the session): by its code.
+    nested = txn.nested_code
+    functions += [v for v in values if type(v) is types.FunctionType and v.__module__ != owner and v.__code__ in nested]
+    return upgrade_closures(functions, txn)
 
 
 _SMALL = 10_000  # callbacks live in small lists and dicts; large containers hold data

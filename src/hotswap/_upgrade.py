@@ -534,8 +534,15 @@ def _wrapped_by(item: object) -> list[object]:
         return [item.func]
     if isinstance(item, type) or not callable(item):
         return []
-    wrapped = getattr(item, "__dict__", {}).get("__wrapped__")
-    return [] if wrapped is None else [wrapped]
+    held = getattr(item, "__dict__", None)
+    if not isinstance(held, dict):
+        return []
+    wrapped = held.get("__wrapped__")
+    if isinstance(item, types.FunctionType):
+        return [] if wrapped is None else [wrapped]
+    # A callable object that wraps a function (``toolz.curry``, a class used as a decorator): the
+    # functions and partials among its attributes, one level down.
+    return [v for v in held.values() if isinstance(v, (types.FunctionType, functools.partial))]
 
 
 def _filled(cell: types.CellType) -> bool:
