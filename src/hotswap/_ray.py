@@ -45,7 +45,8 @@ import os
 import secrets
 import sys
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from types import FunctionType, ModuleType
 from typing import Any
 
@@ -116,6 +117,8 @@ class _Session:
             _leave_at_exit_once()
         if generation == self.published:
             return
+        if self.published >= 0:
+            _export_again(_sent_by_value)
         entries = dict(self.journal.texts)
         named = self._send_texts(entries)
         index = {name: {k: v for k, v in entry.items() if k not in ("text", "base_text")} for name, entry in entries.items()}
@@ -256,6 +259,9 @@ def versions(generation: int) -> list[str]:
 
 _patched: list[tuple[Any, str, Any]] = []  # (owner, attribute, original), to put back
 _following_classes: set[bytes] = set()  # actor classes sent by name: their calls carry the stamp
+# Remote functions whose function Ray got by value too (for a worker that cannot import its module):
+# such a worker keeps the value it unpickled, so each new version is exported again.
+_sent_by_value: weakref.WeakSet[Any] = weakref.WeakSet()
 _pickling = threading.local()  # references made while one actor class is pickled
 
 
@@ -318,6 +324,17 @@ def _remote_function_remote(original: Callable[..., Any]) -> Callable[..., Any]:
         return original(self, args, kwargs, **options)
 
     return _remote
+
+
+def _export_again(remote_functions: Iterable[Any]) -> None:
+    """Each of these remote functions is exported again at its next submission, under a new identity
+    (a worker that ran it by value unpickles the new version; the others find it by name, as before)."""
+    import uuid
+
+    for remote_function in list(remote_functions):
+        with remote_function._inject_lock:
+            remote_function._last_export_cluster_and_job = None
+            remote_function._uuid = uuid.uuid4()
 
 
 def _follows(function: Any) -> bool:
@@ -415,7 +432,11 @@ def _reference(obj: Any) -> tuple[Callable[..., Any], tuple[int, str, str, bytes
         return None
     if getattr(_pickling, "references", None) is not None:
         _pickling.references += 1
-    return by_name, (session.token, name, qualname, None if found is obj else _by_value(obj))
+    if found is obj:
+        return by_name, (session.token, name, qualname, None)
+    if type(found).__name__ == "RemoteFunction":
+        _sent_by_value.add(found)
+    return by_name, (session.token, name, qualname, _by_value(obj))
 
 
 def _where(obj: Any) -> tuple[str, str] | None:
