@@ -329,12 +329,18 @@ def _remote_function_remote(original: Callable[..., Any]) -> Callable[..., Any]:
 def _export_again(remote_functions: Iterable[Any]) -> None:
     """Each of these remote functions is exported again at its next submission, under a new identity
     (a worker that ran it by value unpickles the new version; the others find it by name, as before)."""
-    import uuid
-
     for remote_function in list(remote_functions):
         with remote_function._inject_lock:
-            remote_function._last_export_cluster_and_job = None
-            remote_function._uuid = uuid.uuid4()
+            _new_identity(remote_function)
+
+
+def _new_identity(remote_function: Any) -> None:
+    """(Under its lock.) Exported again at its next submission: workers keep what they loaded of
+    the old identity, and load the new one afresh."""
+    import uuid
+
+    remote_function._last_export_cluster_and_job = None
+    remote_function._uuid = uuid.uuid4()
 
 
 def _follows(function: Any) -> bool:
@@ -350,16 +356,13 @@ def _follows(function: Any) -> bool:
 def _wrap(remote_function: Any, token: int) -> None:
     """The function is exported wrapped from now on; exported already, it is exported again under a
     new identity (workers keep the old one's function, which takes no stamp)."""
-    import uuid
-
     with remote_function._inject_lock:
         if isinstance(remote_function._function, Following):
             return
         remote_function._function = Following(remote_function._function, token)
         if remote_function._function_signature is not None:
             remote_function._function_signature = None
-            remote_function._last_export_cluster_and_job = None
-            remote_function._uuid = uuid.uuid4()
+            _new_identity(remote_function)
 
 
 def _actor_method_call(original: Callable[..., Any]) -> Callable[..., Any]:
