@@ -57,6 +57,20 @@ def test_a_closure_held_by_a_callable_object_runs_the_new_inner_code(story, cell
     assert cell("add(1), m.add is add") == (200, True)
 
 
+def test_a_closure_behind_a_chain_of_callable_objects_runs_the_new_inner_code(story, cell):
+    """The outer object keeps the inner one in ``__wrapped__`` (not a function): it is looked into."""
+    chain = WRAPPING_CLASS.replace(
+        "add = Curried(make(1))",
+        "class Outer:\n    def __init__(self, wrapped):\n        self.__wrapped__ = wrapped\n\n"
+        "    def __call__(self, *args):\n        return self.__wrapped__(*args)\n\n\nadd = Outer(Curried(make(1)))",
+    )
+    save = story(chain)
+    cell("add = m.add")
+    save(chain.replace("return k + x", "return (k + x) * 100"))
+
+    assert cell("add(1), m.add is add") == (200, True)
+
+
 def test_a_closure_behind_toolz_curry_runs_the_new_inner_code(story, cell):
     pytest.importorskip("toolz", reason="toolz comes with dask, in the test extra")
     text = "import toolz\n\n\ndef make(k):\n    def inner(x, y):\n        return k + x + y\n    return inner\n\n\nadd = toolz.curry(make(1))\n"

@@ -537,12 +537,16 @@ def _wrapped_by(item: object) -> list[object]:
     held = getattr(item, "__dict__", None)
     if not isinstance(held, dict):
         return []
-    wrapped = held.get("__wrapped__")
     if isinstance(item, types.FunctionType):
+        wrapped = held.get("__wrapped__")
         return [] if wrapped is None else [wrapped]
-    # A callable object that wraps a function (``toolz.curry``, a class used as a decorator): the
-    # functions and partials among its attributes, one level down.
-    return [v for v in held.values() if isinstance(v, (types.FunctionType, functools.partial))]
+    # A callable object that wraps a function (``toolz.curry``, a class used as a decorator): what
+    # its ``__wrapped__`` holds, whatever it is, and the functions and partials among its attributes.
+    return [
+        value
+        for name, value in held.items()
+        if name == "__wrapped__" or isinstance(value, (types.FunctionType, functools.partial))
+    ]
 
 
 def _filled(cell: types.CellType) -> bool:
