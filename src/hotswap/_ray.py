@@ -53,7 +53,6 @@ from typing import Any
 from ._journal import Journal
 from ._ray_worker import (
     KEYWORD,
-    NAMESPACE,
     Following,
     Stamp,
     by_name,
@@ -63,7 +62,10 @@ from ._ray_worker import (
     unwrapped,
     with_stamp,
 )
+from ._ray_worker import in_ray as _is_connected
+from ._ray_worker import kv_delete as _delete
 from ._ray_worker import kv_get as _get
+from ._ray_worker import kv_keys as _keys
 from ._ray_worker import kv_put as _put
 from ._watch import Watchlist
 
@@ -157,7 +159,7 @@ class _Session:
             self.said.update(problems)
         if self.poll is None and self.submitted and self.key is not None and self.published > 0:
             self.submitted = False
-            self.poll = _Poll(self.key, self.published)
+            self.poll = _Poll(self.key)
         return problems
 
     def leave(self) -> str | None:
@@ -179,22 +181,19 @@ class _Session:
 class _Poll:
     """Reads, in a background thread, what each worker of the session wrote it runs."""
 
-    def __init__(self, key: str, generation: int) -> None:
+    def __init__(self, key: str) -> None:
         self.key = key
-        self.generation = generation
         self.reports: dict[str, dict[str, Any]] = {}
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._ask, daemon=True)
         self.thread.start()
 
     def _ask(self) -> None:
-        from ray.experimental.internal_kv import _internal_kv_list
-
         try:
-            for key in _internal_kv_list(f"{self.key}/worker/", namespace=NAMESPACE):
-                data = _get(key.decode())
+            for key in _keys(f"{self.key}/worker/"):
+                data = _get(key)
                 if data is not None:
-                    self.reports[key.decode().rsplit("/", 1)[-1]] = json.loads(data)
+                    self.reports[key.rsplit("/", 1)[-1]] = json.loads(data)
         except Exception as error:  # noqa: BLE001 - said at the next cell
             self.error = error
 
@@ -484,12 +483,6 @@ def _shutdown(original: Callable[..., Any]) -> Callable[..., Any]:
 # -- Ray, as the session's process sees it -----------------------------------------------------
 
 
-def _is_connected() -> bool:
-    """Is Ray connected (never connecting it: leaving must not start a cluster)?"""
-    ray = sys.modules.get("ray")
-    return ray is not None and bool(ray.is_initialized())
-
-
 def _connected_worker() -> Any:
     """Ray's driver worker, once connected (``ray.init``, or the first task's automatic one);
     ``None`` through Ray Client (``ray://``: the driver is on the cluster, not followed)."""
@@ -532,9 +525,3 @@ def _leave_at_exit(pid: int) -> None:
         problem = session.leave()
         if problem:
             print(problem, file=sys.stderr)
-
-
-def _delete(key: str, *, prefix: bool = False, timeout: float | None = None) -> None:
-    from ray.experimental import internal_kv
-
-    internal_kv.global_gcs_client.internal_kv_del(key.encode(), prefix, NAMESPACE.encode(), timeout=timeout)

@@ -47,8 +47,11 @@ __all__ = [
     "by_name",
     "catch_up",
     "generation_of",
+    "in_ray",
     "join",
+    "kv_delete",
     "kv_get",
+    "kv_keys",
     "kv_put",
     "stamp_of",
     "token_of",
@@ -77,6 +80,7 @@ def token_of(stamp: Stamp) -> int:
 def generation_of(stamp: Stamp) -> int:
     return stamp & ((1 << _LOW) - 1)
 
+
 session_pid: int | None = None  # set in the session's own process: there, nothing to join
 
 
@@ -95,9 +99,7 @@ class Following:
         self.__signature__ = with_stamp(inspect.signature(function))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        stamp = kwargs.pop(KEYWORD, None)
-        if stamp is not None:
-            catch_up(stamp)
+        _take_stamp(kwargs)
         return self.function(*args, **kwargs)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -251,10 +253,8 @@ _follower: _Follower | None = None
 def join(token: int) -> None:
     """This process follows the session ``token`` from now on (nothing to do in the session itself,
     nor in a process that is no Ray worker: one that unpickles what the session pickled for Ray)."""
-    if os.getpid() == session_pid or not _in_ray():
-        return
     follower = _follower
-    if follower is not None and follower.token == token:
+    if (follower is not None and follower.token == token) or not _follows_here():
         return
     with _lock:
         try:
@@ -268,9 +268,7 @@ def catch_up(stamp: Stamp) -> None:
     raises (the task then runs the code this process has, and the session is told)."""
     token, generation = token_of(stamp), generation_of(stamp)
     follower = _follower
-    if follower is not None and follower.token == token and follower.applied >= generation:
-        return
-    if os.getpid() == session_pid or not _in_ray():
+    if (follower is not None and follower.token == token and follower.applied >= generation) or not _follows_here():
         return
     with _lock:
         try:
@@ -280,6 +278,18 @@ def catch_up(stamp: Stamp) -> None:
                 _follower.catch_up(generation)
         except Exception as error:  # noqa: BLE001 - a task must not fail because hotswap did
             _failed(token, generation, error)
+
+
+def _take_stamp(kwargs: dict[str, Any]) -> None:
+    """A call's stamp, taken out of its keyword arguments: this process catches up first."""
+    stamp = kwargs.pop(KEYWORD, None)
+    if stamp is not None:
+        catch_up(stamp)
+
+
+def _follows_here() -> bool:
+    """Is this a Ray worker, not the session's own process?"""
+    return os.getpid() != session_pid and in_ray()
 
 
 def _join(token: int) -> None:
@@ -331,9 +341,7 @@ def _follow_actor_calls() -> None:
 
 def _stamped(executor: Callable[..., Any]) -> Callable[..., Any]:
     def actor_method_executor(__ray_actor: Any, *args: Any, **kwargs: Any) -> Any:
-        stamp = kwargs.pop(KEYWORD, None)
-        if stamp is not None:
-            catch_up(stamp)
+        _take_stamp(kwargs)
         return executor(__ray_actor, *args, **kwargs)
 
     actor_method_executor.name = executor.name  # type: ignore[attr-defined]  # (what Ray reads)
@@ -341,12 +349,13 @@ def _stamped(executor: Callable[..., Any]) -> Callable[..., Any]:
     return actor_method_executor
 
 
-def _in_ray() -> bool:
+# -- Ray: its connection and its key-value store ------------------------------------------------
+
+
+def in_ray() -> bool:
+    """Is Ray connected in this process (never connecting it)?"""
     ray = sys.modules.get("ray")
     return ray is not None and bool(ray.is_initialized())
-
-
-# -- Ray's key-value store --------------------------------------------------------------------
 
 
 def kv_get(key: str) -> bytes | None:
@@ -360,3 +369,16 @@ def kv_put(key: str, value: bytes) -> None:
     from ray.experimental.internal_kv import _internal_kv_put
 
     _internal_kv_put(key, value, namespace=NAMESPACE)
+
+
+def kv_keys(prefix: str) -> list[str]:
+    from ray.experimental.internal_kv import _internal_kv_list
+
+    return [key.decode() for key in _internal_kv_list(prefix, namespace=NAMESPACE)]
+
+
+def kv_delete(key: str, *, prefix: bool = False, timeout: float | None = None) -> None:
+    """Delete ``key`` (every key it begins, with ``prefix``), waiting at most ``timeout``."""
+    from ray.experimental import internal_kv
+
+    internal_kv.global_gcs_client.internal_kv_del(key.encode(), prefix, NAMESPACE.encode(), timeout=timeout)
