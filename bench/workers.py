@@ -174,31 +174,37 @@ def _target(x):
     return x
 
 
+def _lowest(variants, blocks, calls):
+    """ns per call of each variant (name -> a call of no argument), in short interleaved blocks,
+    alternating the order; the 10th percentile of each (the machine's other load only slows
+    blocks down)."""
+    clock = time.perf_counter_ns
+    timed = {name: [] for name in variants}
+    order = list(variants.items())
+    for block in range(blocks):
+        for name, call in (order if block % 2 else order[::-1]):
+            start = clock()
+            for _ in range(calls):
+                call()
+            timed[name].append((clock() - start) / calls)
+    return {name: sorted(values)[len(values) // 10] for name, values in timed.items()}
+
+
 def loads_cost(blocks=400, calls=100):
-    """ns per ForkingPickler.loads of a pool-style task: the current one and the plain one, in short
-    interleaved blocks; the 10th percentile of each (the machine's other load only slows blocks down)."""
+    """ns per ForkingPickler.loads of a pool-style task: the current one and the plain one (and a
+    task wrapped for a pool made before loading), interleaved (see ``_lowest``)."""
     current = ForkingPickler.loads
     workers = sys.modules.get("hotswap._join")
     plain = getattr(workers, "_plain_loads", None) or current
     payload = ForkingPickler.dumps((7, 0, _target, (0,), {}))  # (job, index, function, args, kwargs)
+    variants = {"current": lambda: current(payload), "plain": lambda: plain(payload)}
     # a pool made before %load_ext hotswap: each task comes wrapped, and unpickles behind a checkpoint
     joined = getattr(workers, "_worker", None)
-    fresh = None
     if joined is not None and hasattr(workers, "FreshTask"):
         task = workers.FreshTask(_target, workers.Checkpoint(joined.folder))
         fresh = ForkingPickler.dumps((7, 0, task, (0,), {}))
-    clock = time.perf_counter_ns
-    timed = {"current": [], "plain": [], "fresh": []}
-    for block in range(blocks):
-        trio = [("current", current, payload), ("plain", plain, payload)]
-        if fresh is not None:
-            trio.append(("fresh", current, fresh))
-        for name, loads, data in (trio if block % 2 else trio[::-1]):
-            start = clock()
-            for _ in range(calls):
-                loads(data)
-            timed[name].append((clock() - start) / calls)
-    low = {name: sorted(values)[len(values) // 10] for name, values in timed.items() if values}
+        variants["fresh"] = lambda: current(fresh)
+    low = _lowest(variants, blocks, calls)
     return {"pid": os.getpid(), "hooked": current is not plain, "loads": getattr(current, "__qualname__", repr(current)),
             "current_ns": low["current"], "plain_ns": low["plain"], "check_ns": low["current"] - low["plain"],
             "fresh_ns": low["fresh"] - low["plain"] if "fresh" in low else None}
@@ -206,24 +212,14 @@ def loads_cost(blocks=400, calls=100):
 
 def call_cost(blocks=400, calls=100):
     """On a Ray worker: ns per call of a task's function as hotswap wraps it (the session's stamp
-    checked, nothing to apply) and of the plain function, interleaved; the 10th percentile of each."""
+    checked, nothing to apply) and of the plain function, interleaved (see ``_lowest``)."""
     ray_worker = sys.modules.get("hotswap._ray_worker")
     follower = getattr(ray_worker, "_follower", None)
-    plain = _target
-    current, stamp = plain, {}
+    current, stamp = _target, {}
     if follower is not None:
         current = ray_worker.Following(_target, follower.token)
         stamp = {ray_worker.KEYWORD: ray_worker.stamp_of(follower.token, max(follower.applied, 0))}
-    clock = time.perf_counter_ns
-    timed = {"current": [], "plain": []}
-    for block in range(blocks):
-        pair = [("current", current, stamp), ("plain", plain, {})]
-        for name, function, keywords in (pair if block % 2 else pair[::-1]):
-            start = clock()
-            for _ in range(calls):
-                function(0, **keywords)
-            timed[name].append((clock() - start) / calls)
-    low = {name: sorted(values)[len(values) // 10] for name, values in timed.items()}
+    low = _lowest({"current": lambda: current(0, **stamp), "plain": lambda: _target(0)}, blocks, calls)
     return {"pid": os.getpid(), "hooked": follower is not None, "loads": type(current).__name__,
             "current_ns": low["current"], "plain_ns": low["plain"], "check_ns": low["current"] - low["plain"],
             "fresh_ns": None}
