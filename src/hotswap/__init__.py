@@ -20,10 +20,12 @@ an edit goes through them:
 4. **apply or roll back** (``_transaction``, ``_apply``): the plan runs in the
    module's own namespace after a snapshot; any failure restores it exactly.
 5. **upgrade** (``_upgrade``, ``_undo``, ``_closures``, ``_aftercare``,
-   ``_tombstones``): old functions and classes get the new code in place, every
-   write kept in an undo log; closures made by old code take the new code or are
-   made again; caches, registries and tracebacks follow; what a save removed is
-   kept for a save that brings it back.
+   ``_libraries``, ``_tombstones``): old functions and classes get the new code in
+   place, every write kept in an undo log; closures made by old code take the new
+   code or are made again; caches, registries and tracebacks follow; what libraries
+   derived from a kept class (ABC caches, protocol members) is
+   made again, one small rebuild per library; what a save removed is kept for a
+   save that brings it back.
 6. **dependents follow** (``_dependents``, ``_follow``, ``_leaves``): names that
    changed are re-bound where they were imported, and what reads them re-runs.
 7. **workers** (``_journal``, ``_pools``, ``_join``, ``_workers``, ``_dask``,

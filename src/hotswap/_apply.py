@@ -30,6 +30,7 @@ from ._closures import cannot_follow, makers_of_what_cannot_follow
 from ._diff import Kind, Plan, Step
 from ._follow import all_changed, came_and_went, follow_unchanged, steps_to_visit, used_beyond_import
 from ._graph import resolve_from
+from ._libraries import rebuild_derived
 from ._outcomes import Failure, Reloaded, syntax_failure
 from ._scan import NAMESPACE, attributes_read
 from ._source import SourceVersion
@@ -484,6 +485,7 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
     """What the run did, once all of it ran: the names it upgraded, added, removed, re-bound."""
     _follow_beyond(run)
     placehold_new_fields(run.old_fields, run.namespace, run.txn)
+    rebuild_derived(run.kept_classes, run.txn)
     _note_classes_not_kept(run)
     namespace, snapshot = run.namespace, run.snapshot
     changed = _changed(snapshot, namespace)

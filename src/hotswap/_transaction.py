@@ -25,6 +25,7 @@ from typing import Any
 
 from . import _parse
 from ._aftercare import forget_registered, may_have_registered, replace_stand_ins
+from ._libraries import KeptClass
 from ._outcomes import Failure, Reloaded, collector_paused, run_failure
 from ._source import SourceVersion
 from ._tombstones import graves_of
@@ -65,6 +66,7 @@ class Run:
     replaced: set[tuple[str, str]] = field(default_factory=set)
     # classes new in this run that class hooks may have stored: forgotten if the run fails
     fresh_classes: list[type] = field(default_factory=list)
+    kept_classes: list[KeptClass] = field(default_factory=list)  # upgraded in place: libraries rebuild
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -281,9 +283,11 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
     run.claimed.add(id(old))
     run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
     notes = len(run.txn.notes)
+    mro_before = old.__mro__
     before = run.txn.keep_class_dict(old)  # what decorators then set on it is undone on failure too
     kept = try_upgrade(old, new, run.txn)
     if kept is old:
+        run.kept_classes.append(KeptClass(old, before, mro_before))
         _keep_attributes_set_outside(run, old, before, qualname)
         _note_replaced(run, old, before, qualname)
         run.classes.append(qualname)

@@ -448,19 +448,14 @@ def _slot_names(cls: type) -> frozenset[str]:
 
 
 def _rebind_class_cell(ns: dict[str, object], new: type, old: type, txn: Transaction) -> None:
-    """Zero-argument ``super()`` reads a ``__class__`` cell: point it at the class kept."""
+    """Closures in the class hold the class built from the new body: zero-argument ``super()``'s
+    ``__class__`` cell, a hook a base's ``__init_subclass__`` made for it (``typing.Protocol``'s
+    ``__subclasshook__`` asks its class whether it is runtime-checkable). Point them at the class kept."""
     for value in ns.values():
         for func in _functions_in(value):
-            code = func.__code__
-            if "__class__" not in code.co_freevars or func.__closure__ is None:
-                continue
-            cell = func.__closure__[code.co_freevars.index("__class__")]
-            try:
-                contents = cell.cell_contents
-            except ValueError:
-                continue
-            if contents is new:
-                txn.set_cell(cell, old)
+            for cell in func.__closure__ or ():
+                if _filled(cell) and cell.cell_contents is new:
+                    txn.set_cell(cell, old)
 
 
 def _functions_in(value: object) -> list[types.FunctionType]:

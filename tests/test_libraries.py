@@ -1,0 +1,160 @@
+"""What libraries derive from a class is made again when the class is upgraded in place.
+
+``abc`` caches ``isinstance`` answers, ``typing`` lists a protocol's members and hooks it
+by a closure over the class, pydantic compiles a validator that calls the class's functions.
+The class keeps its identity through an edit, so each of these would answer for the old body:
+the stories below fail without ``_libraries``' rebuilds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from hotswap._libraries import KeptClass, Rebuild, rebuild_derived
+from hotswap._undo import Transaction
+
+# -- abc and typing ------------------------------------------------------------------
+
+PROTOCOL = """
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Closable(Protocol):
+    def close(self): ...
+
+
+class File:
+    def close(self):
+        pass
+"""
+
+
+def test_an_isinstance_answered_before_a_protocol_gains_a_method_is_answered_again(story, cell):
+    edit = story(PROTOCOL)
+    assert cell("f = m.File()\nisinstance(f, m.Closable)") is True
+    edit(PROTOCOL.replace("    def close(self): ...", "    def close(self): ...\n    def flush(self): ..."))
+
+    assert cell("isinstance(f, m.Closable), isinstance(m.File(), m.Closable)") == (False, False)
+    assert cell("isinstance(1, m.Closable)") is False  # still runtime-checkable: no TypeError
+
+
+def test_a_protocol_edited_before_any_check_stays_runtime_checkable(story, cell):
+    """``typing`` hooks a protocol's checks by a closure over its class: the kept class, not the
+    one its new body built (which ``@runtime_checkable`` never saw)."""
+    edit = story(PROTOCOL)
+    edit(PROTOCOL.replace("    def close(self): ...", "    def close(self): ...\n    def flush(self): ..."))
+
+    assert cell("isinstance(m.File(), m.Closable), issubclass(int, m.Closable)") == (False, False)
+
+
+def test_a_class_that_gains_the_protocols_method_becomes_an_instance(story, cell):
+    edit = story(PROTOCOL.replace("    def close(self):\n        pass", "    pass"))
+    assert cell("f = m.File()\nisinstance(f, m.Closable)") is False
+    edit(PROTOCOL)
+
+    assert cell("isinstance(f, m.Closable)") is True
+
+
+def test_a_class_that_loses_iter_is_no_longer_iterable(story, cell):
+    text = "class Bag:\n    def __iter__(self):\n        return iter(())\n"
+    edit = story(text)
+    assert cell("import collections.abc\nb = m.Bag()\nisinstance(b, collections.abc.Iterable)") is True
+    edit("class Bag:\n    pass\n")
+
+    assert cell("isinstance(b, collections.abc.Iterable)") is False
+
+
+def test_a_class_that_drops_an_abc_base_is_no_longer_an_instance_of_it(story, cell):
+    text = "import abc\n\n\nclass Base(abc.ABC):\n    pass\n\n\nclass Other(abc.ABC):\n    pass\n\n\nclass Leaf(Base):\n    pass\n"
+    edit = story(text)
+    assert cell("leaf = m.Leaf()\nisinstance(leaf, m.Base), isinstance(leaf, m.Other)") == (True, False)
+    edit(text.replace("class Leaf(Base):", "class Leaf(Other):"))
+
+    assert cell("isinstance(leaf, m.Base), isinstance(leaf, m.Other)") == (False, True)
+
+
+def test_a_sub_protocol_in_another_module_lists_the_members_its_base_gained(shell, modules, cell):
+    base, sub = modules.named("base"), modules.named("sub")
+    modules.write(base, PROTOCOL)
+    modules.write(sub, f"""
+        from typing import Protocol, runtime_checkable
+        from {base} import Closable
+
+
+        @runtime_checkable
+        class Stream(Closable, Protocol):
+            def read(self): ...
+
+
+        class Reader:
+            def close(self):
+                pass
+
+            def read(self):
+                pass
+        """)
+    cell("%autoreload 2")
+    assert cell(f"import {sub} as s\nr = s.Reader()\nisinstance(r, s.Stream)") is True
+    modules.write(base, PROTOCOL.replace("    def close(self): ...", "    def close(self): ...\n    def flush(self): ..."))
+
+    assert cell("isinstance(r, s.Stream)") is False
+    assert cell("hasattr(s.Stream, '__protocol_attrs__') <= ('flush' in getattr(s.Stream, '__protocol_attrs__', ()))")
+
+
+def test_a_failed_save_leaves_the_protocol_answering_as_before(story, cell):
+    edit = story(PROTOCOL)
+    assert cell("f = m.File()\nisinstance(f, m.Closable)") is True
+    edit(PROTOCOL.replace("    def close(self): ...", "    def close(self): ...\n    def flush(self): ...") + "\n1 / 0\n")
+
+    assert cell("isinstance(f, m.Closable), isinstance(1, m.Closable)") == (True, False)
+
+
+# -- the extension point -------------------------------------------------------------
+
+
+def test_a_rebuild_runs_only_for_an_imported_library_and_writes_through_the_transaction(monkeypatch):
+    class Shape:
+        pass
+
+    calls: list[tuple[str, list[type]]] = []
+
+    def record(name: str) -> Rebuild:
+        def run(kept, txn):
+            calls.append((name, [k.cls for k in kept]))
+            txn.set(kept[0].cls, "rebuilt", name)
+
+        return Rebuild(name, run)
+
+    monkeypatch.setattr("hotswap._libraries.REBUILDS", (record("sys"), record("a_library_nobody_imported")))
+    txn = Transaction(owner=__name__)
+    rebuild_derived([KeptClass(Shape, dict(vars(Shape)), Shape.__mro__)], txn)
+
+    assert calls == [("sys", [Shape])] and Shape.rebuilt == "sys"  # type: ignore[attr-defined]
+    assert "a_library_nobody_imported" not in sys.modules
+    txn.rollback()
+    assert not hasattr(Shape, "rebuilt")
+
+
+def test_hotswap_imports_no_library_it_knows_how_to_rebuild(tmp_path):
+    """Reloading a class in a process without pydantic leaves pydantic unimported."""
+    (tmp_path / "plain.py").write_text("class A:\n    def f(self):\n        return 1\n")
+    script = textwrap.dedent(f"""
+        import sys, pathlib
+        sys.path.insert(0, {str(tmp_path)!r})
+        import hotswap
+        reloader = hotswap.Reloader()
+        reloader.start()
+        reloader.mode = hotswap.Mode.ALL
+        import plain
+        pathlib.Path({str(tmp_path / "plain.py")!r}).write_text("class A:\\n    def g(self):\\n        return 2\\n")
+        reloader.check()
+        assert plain.A().g() == 2, "the reload did not happen"
+        from hotswap._libraries import REBUILDS
+        print(sorted(r.library for r in REBUILDS if r.library in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['abc']"  # pydantic and attrs were never imported
