@@ -112,6 +112,98 @@ def test_a_failed_save_leaves_the_protocol_answering_as_before(story, cell):
     assert cell("isinstance(f, m.Closable), isinstance(1, m.Closable)") == (True, False)
 
 
+# -- pydantic ------------------------------------------------------------------------
+
+MODEL = """
+from pydantic import BaseModel, computed_field, field_serializer, field_validator, model_validator
+
+
+class Order(BaseModel):
+    qty: int
+
+    @field_validator("qty")
+    @classmethod
+    def check(cls, value):
+        return value + 1
+
+    @model_validator(mode="after")
+    def settle(self):
+        self.qty *= 1
+        return self
+
+    @field_serializer("qty")
+    def show(self, value):
+        return value
+
+    @computed_field
+    @property
+    def double(self) -> int:
+        return self.qty * 2
+"""
+
+WITH_NOTE = MODEL.replace("    qty: int\n", "    qty: int\n    note: str = 'none'\n")
+
+
+def test_a_validator_edited_after_its_model_gained_a_field_reaches_validation(story, cell):
+    edit = story(MODEL)
+    assert cell("m.Order(qty=1).qty") == 2
+    edit(WITH_NOTE)
+    assert cell("m.Order(qty=1).qty, m.Order(qty=1).note") == (2, "none")
+    edit(WITH_NOTE.replace("return value + 1", "return value + 10"))
+
+    assert cell("m.Order(qty=1).qty") == 11
+
+
+def test_every_kind_of_pydantic_decorator_follows_a_later_body_edit(story, cell):
+    edit = story(MODEL)
+    edit(WITH_NOTE)
+    assert cell("m.Order(qty=1).model_dump()") == {"qty": 2, "note": "none", "double": 4}
+    edit(
+        WITH_NOTE.replace("self.qty *= 1", "self.qty *= 3")
+        .replace("        return value\n", "        return -value\n")
+        .replace("return self.qty * 2", "return self.qty * 100")
+    )
+
+    assert cell("o = m.Order(qty=1)\no.qty") == 6
+    assert cell("o.model_dump()") == {"qty": -6, "note": "none", "double": 600}
+
+
+def test_an_object_made_before_a_field_was_added_reads_its_default(story, shell, cell, capsys):
+    edit = story(MODEL)
+    cell("old = m.Order(qty=1)")
+    capsys.readouterr()
+    edit(WITH_NOTE)
+    cell("pass")
+
+    assert "objects made before have no field 'note': they read its default" in capsys.readouterr().err
+    assert cell("old.note, old.model_dump()") == ("none", {"qty": 2, "note": "none", "double": 4})
+    assert cell("isinstance(old, m.Order), m.Order(qty=1).note") == (True, "none")
+    edit(WITH_NOTE.replace("return value + 1", "return value + 2"))  # a body: the stand-in stays
+    assert cell("m.Order.model_validate({'qty': 1}).qty, old.note") == (3, "none")
+
+
+def test_an_object_made_before_a_required_field_says_why_it_lacks_it(story, cell):
+    edit = story(MODEL)
+    cell("old = m.Order(qty=1)")
+    edit(MODEL.replace("    qty: int\n", "    qty: int\n    owner: str\n"))
+
+    assert "made before the field 'owner' existed" in cell(
+        "try:\n    old.owner\nexcept AttributeError as why:\n    message = str(why)\nmessage"
+    )
+    assert cell("m.Order(qty=1, owner='me').owner") == "me"
+
+
+def test_a_broken_model_edit_leaves_validation_as_it_was(story, cell):
+    edit = story(MODEL)
+    edit(WITH_NOTE)
+    cell("pass")
+    edit(WITH_NOTE.replace("note: str = 'none'", "note: str = 'none'\n    bad: int = undefined_name"))
+
+    assert cell("m.Order(qty=1).qty, m.Order(qty=1).note") == (2, "none")
+    edit(WITH_NOTE.replace("return value + 1", "return value + 5"))
+    assert cell("m.Order(qty=1).qty") == 6
+
+
 # -- the extension point -------------------------------------------------------------
 
 
@@ -158,3 +250,27 @@ def test_hotswap_imports_no_library_it_knows_how_to_rebuild(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['abc']"  # pydantic and attrs were never imported
+
+
+def test_a_class_named_like_a_library_s_own_is_left_alone(story, cell):
+    """A plain class holding pydantic's attribute names is not taken for a model."""
+    import pydantic  # noqa: F401 - imported: its rebuild is consulted
+
+    edit = story("class Model:\n    __pydantic_decorators__ = None\n    def f(self):\n        return 1\n")
+    edit("class Model:\n    __pydantic_decorators__ = None\n    def g(self):\n        return 2\n")
+    assert cell("m.Model().g(), m.Model.__pydantic_decorators__") == (2, None)
+
+
+def test_a_model_subclass_made_elsewhere_before_its_base_gained_a_field_is_named(shell, modules, cell, capsys):
+    base, sub = modules.named("base"), modules.named("sub")
+    modules.write(base, MODEL)
+    modules.write(sub, f"from {base} import Order\n\n\nclass Rush(Order):\n    pass\n")
+    cell("%autoreload 2")
+    cell(f"import {sub} as s")
+    capsys.readouterr()
+    modules.write(base, WITH_NOTE)
+    cell("pass")
+
+    err = capsys.readouterr().err
+    assert f"class Rush ({sub}): made from Order before its fields changed" in err
+    assert cell(f"import {base} as b\nb.Order(qty=1).note, s.Rush(qty=1).qty") == ("none", 2)

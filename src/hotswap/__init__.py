@@ -23,7 +23,7 @@ an edit goes through them:
    ``_libraries``, ``_tombstones``): old functions and classes get the new code in
    place, every write kept in an undo log; closures made by old code take the new
    code or are made again; caches, registries and tracebacks follow; what libraries
-   derived from a kept class (ABC caches, protocol members) is
+   derived from a kept class (ABC caches, protocol members, pydantic validators) is
    made again, one small rebuild per library; what a save removed is kept for a
    save that brings it back.
 6. **dependents follow** (``_dependents``, ``_follow``, ``_leaves``): names that

@@ -2,7 +2,8 @@
 
 A class kept through an edit keeps its identity, so whatever a library derived
 from its old body and stored stays as it was: ``abc`` answers ``isinstance`` from
-a cache, ``typing`` lists a protocol's members once. Each
+a cache, ``typing`` lists a protocol's members once, pydantic compiles a
+validator that calls the functions the class had when it was made. Each
 library's rebuild is one entry of ``REBUILDS``: a small function of the classes
 one reload kept, consulted only when its library is imported already (hotswap
 never imports one), writing through the transaction like every other step.
@@ -11,12 +12,15 @@ never imports one), writing through the transaction like every other step.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import sys
+import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ._undo import Transaction
+from ._vocab import UNBOUND
 
 __all__ = ["REBUILDS", "KeptClass", "Rebuild", "rebuild_derived"]
 
@@ -138,6 +142,155 @@ def _protocol_members_again(changed: type, txn: Transaction) -> None:
             txn.set(sub, "__non_callable_proto_members__", {m for m in members if not callable(getattr(sub, m, None))})
 
 
+# -- fields added after objects were made --------------------------------------------
+
+
+class FieldAddedLater:
+    """A field that objects made before it existed lack. Read on one of them: its default, stored
+    on that object as a fresh one would hold it (``default(obj)``), or, with no default, an error
+    that says why."""
+
+    def __init__(self, owner: str, name: str, default: Callable[[object], object] | None) -> None:
+        self.owner, self.name, self.default = owner, name, default
+
+    def __get__(self, instance: object, owner: type | None = None) -> object:
+        if instance is None:
+            return self
+        if self.default is None:
+            raise AttributeError(
+                f"{self.owner}.{self.name}: this object was made before the field {self.name!r} "
+                "existed and it has no default (hotswap added it in place)"
+            )
+        value = self.default(instance)
+        vars(instance)[self.name] = value
+        return value
+
+    def __repr__(self) -> str:
+        return f"<field {self.name!r} added after some {self.owner} objects were made>"
+
+
+Defaults = Mapping[str, "tuple[Callable[[object], object] | None, str]"]  # field -> (default, what reading gives)
+
+
+def place_added_fields(k: KeptClass, fields_before: Iterable[str], defaults: Defaults, txn: Transaction) -> None:
+    """The fields objects made before lack get a ``FieldAddedLater`` on the class (said once, at the
+    save that added them; kept through later saves while the field lasts)."""
+    cls, before = k.cls, frozenset(fields_before)
+    for name, (default, reading) in defaults.items():
+        if name in vars(cls):
+            continue  # the class holds a value for it (a class attribute): old objects read that
+        if name in before and not isinstance(k.before.get(name), FieldAddedLater):
+            continue
+        txn.set(cls, name, FieldAddedLater(cls.__qualname__, name, default))
+        if name not in before:
+            txn.notes.append((f"class {cls.__qualname__}", f"objects made before have no field {name!r}: {reading}"))
+
+
+# -- pydantic (v2): the validator and serializer, compiled from the class ----------------
+
+_PYDANTIC_BUILT = ("__pydantic_core_schema__", "__pydantic_validator__", "__pydantic_serializer__", "__pydantic_complete__")
+
+
+def rebuild_pydantic_models(kept: Sequence[KeptClass], txn: Transaction) -> None:
+    """A model's validator calls the functions the class had when it was made: after its body ran
+    again, those of the class built from the new body, which the kept class's upgraded functions
+    replaced. The model's decorators are pointed at the kept functions and its schema is built again,
+    so a later edit of a validator's body reaches validation. Objects made before a field was added
+    read its default (set on them at the first read), or are said to lack it."""
+    models = [k for k in kept if _is_pydantic_model(k.cls) and "__pydantic_decorators__" in vars(k.cls)]
+    for k in models:
+        _rebuild_model(k, txn)
+    _say_subclasses_left_behind(models, {id(k.cls) for k in kept}, txn)
+
+
+def _is_pydantic_model(cls: type) -> bool:
+    return any(base.__module__ == "pydantic.main" and base.__name__ == "BaseModel" for base in cls.__mro__[1:])
+
+
+def _rebuild_model(k: KeptClass, txn: Transaction) -> None:
+    cls: Any = k.cls
+    txn.set(cls, "__pydantic_decorators__", _decorators_kept(cls.__pydantic_decorators__, txn.upgraded))
+    built = {name: vars(cls)[name] for name in _PYDANTIC_BUILT if name in vars(cls)}
+    try:
+        cls.model_rebuild(force=True)
+    except Exception as why:  # noqa: BLE001 - the class as its new body built it still validates
+        for name, value in built.items():
+            txn.set(cls, name, value)
+        txn.notes.append((
+            f"class {cls.__qualname__}",
+            f"pydantic could not build its validator again ({type(why).__name__}: {why}): "
+            "validators edited later reach it only after its class body runs again",
+        ))
+    fields_before = _pydantic_fields_before(k)
+    if fields_before is not None:
+        place_added_fields(k, fields_before, _pydantic_defaults(cls), txn)
+
+
+def _say_subclasses_left_behind(models: Sequence[KeptClass], kept: set[int], txn: Transaction) -> None:
+    """pydantic copies a model's fields into its subclasses when they are made: a subclass whose
+    class statement did not run again keeps the fields it was made with (said, not mended)."""
+    for k in models:
+        if _pydantic_fields_before(k) == frozenset(getattr(k.cls, "__pydantic_fields__", ())):
+            continue
+        for sub in _with_subclasses(k.cls)[1:]:
+            if id(sub) not in kept:
+                txn.notes.append((
+                    f"class {sub.__qualname__} ({sub.__module__})",
+                    f"made from {k.cls.__qualname__} before its fields changed, it keeps the fields it was "
+                    "made with until its own class statement runs again (edit its module, or %autoreload --full)",
+                ))
+
+
+def _decorators_kept(decorators: Any, kept_for: Mapping[int, object]) -> Any:
+    """A copy of pydantic's ``DecoratorInfos`` whose entries call the kept functions."""
+
+    def kept(entry: Any) -> Any:
+        func = _kept_callable(entry.func, kept_for)
+        return entry if func is entry.func else dataclasses.replace(entry, func=func)
+
+    changes = {
+        f.name: {name: kept(entry) for name, entry in getattr(decorators, f.name).items()}
+        for f in dataclasses.fields(decorators)
+        if isinstance(getattr(decorators, f.name), dict)
+    }
+    return dataclasses.replace(decorators, **changes)
+
+
+def _kept_callable(func: object, kept_for: Mapping[int, object]) -> object:
+    """``func``, or what the reload kept in its place; a bound method (pydantic keeps a classmethod
+    bound to the class) binds the kept function to the kept class."""
+    if isinstance(func, types.MethodType):
+        function, owner = kept_for.get(id(func.__func__), func.__func__), kept_for.get(id(func.__self__), func.__self__)
+        if function is func.__func__ and owner is func.__self__:
+            return func
+        return types.MethodType(typing.cast(Callable[..., Any], function), owner)
+    return kept_for.get(id(func), func)
+
+
+def _pydantic_fields_before(k: KeptClass) -> frozenset[str] | None:
+    fields = k.before.get("__pydantic_fields__", UNBOUND)
+    return None if fields is UNBOUND else frozenset(typing.cast(Mapping[str, Any], fields))
+
+
+def _pydantic_defaults(cls: Any) -> Defaults:
+    def default_of(info: Any) -> Callable[[object], object]:
+        def default(instance: object) -> object:
+            try:
+                return info.get_default(call_default_factory=True, validated_data=dict(vars(instance)))
+            except TypeError:  # before pydantic 2.10: no factory takes the data
+                return info.get_default(call_default_factory=True)
+
+        return default
+
+    fields: Mapping[str, Any] = getattr(cls, "__pydantic_fields__", {})
+    return {
+        name: (None, "they raise AttributeError on reading it") if info.is_required()
+        else (default_of(info), "they read its default")
+        for name, info in fields.items()
+    }
+
+
 REBUILDS: tuple[Rebuild, ...] = (
     Rebuild("abc", forget_abc_answers),
+    Rebuild("pydantic", rebuild_pydantic_models),
 )
