@@ -274,3 +274,52 @@ def test_a_model_subclass_made_elsewhere_before_its_base_gained_a_field_is_named
     err = capsys.readouterr().err
     assert f"class Rush ({sub}): made from Order before its fields changed" in err
     assert cell(f"import {base} as b\nb.Order(qty=1).note, s.Rush(qty=1).qty") == ("none", 2)
+
+
+# -- attrs ---------------------------------------------------------------------------
+
+ATTRS = """
+import attrs
+
+
+def make():
+    def meth(self):
+        return 1
+
+    return meth
+
+
+@attrs.define(slots=False)
+class Part:
+    x: int
+    meth = make()
+
+    def total(self):
+        return self.x
+"""
+
+
+def test_an_attrs_object_made_before_a_field_was_added_compares_and_shows_its_default(story, cell):
+    edit = story(ATTRS)
+    cell("old, twin = m.Part(1), m.Part(1)")
+    edit(ATTRS.replace("    x: int\n", "    x: int\n    y: int = 3\n    z: list = attrs.Factory(list)\n"))
+
+    assert cell("old == twin, repr(old), old == m.Part(1)") == (True, "Part(x=1, y=3, z=[])", True)
+    assert cell("old.z is old.z, old.z is not twin.z") == (True, True)  # one list each, as fresh objects
+
+
+def test_an_attrs_object_made_before_a_required_field_shows_it_missing(story, cell):
+    edit = story(ATTRS)
+    cell("old = m.Part(1)")
+    edit(ATTRS.replace("    x: int\n", "    x: int\n    owner: str\n"))
+
+    assert cell("repr(old)") == "Part(x=1, owner=<missing: this object was made before the field existed>)"
+    assert cell("m.Part(1, 'me').owner") == "me"
+
+
+def test_a_closure_an_attrs_class_body_stores_follows_its_maker_and_its_lines(story, cell):
+    edit = story(ATTRS)
+    cell("old = m.Part(1)")
+    edit("# one line more\n" + ATTRS.replace("return 1", "return 2"))
+
+    assert cell("old.meth(), m.Part.meth.__code__.co_firstlineno") == (2, 7)

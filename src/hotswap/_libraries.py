@@ -19,6 +19,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from ._aftercare import MISSING_FIELD
 from ._undo import Transaction
 from ._vocab import UNBOUND
 
@@ -290,7 +291,34 @@ def _pydantic_defaults(cls: Any) -> Defaults:
     }
 
 
+# -- attrs: instances made before a field was added ----------------------------------
+
+
+def attrs_fields_for_objects_made_before(kept: Sequence[KeptClass], txn: Transaction) -> None:
+    """attrs keeps no class attribute for a field: an object made before one was added (a class
+    without ``__slots__``: with them, the layout changed and the class is not kept) reads its
+    default, or ``<missing: ...>`` as dataclasses' do, so its ``==`` and ``repr`` still work."""
+    for k in kept:
+        before = k.before.get("__attrs_attrs__")
+        now = vars(k.cls).get("__attrs_attrs__")
+        if before is not None and now is not None and "__slots__" not in vars(k.cls):
+            names = [a.name for a in typing.cast(Iterable[Any], before)]
+            place_added_fields(k, names, {a.name: _attrs_default(a) for a in now}, txn)
+
+
+def _attrs_default(attribute: Any) -> tuple[Callable[[object], object], str]:
+    default = attribute.default
+    factory = getattr(default, "factory", None)
+    if callable(factory) and type(default).__name__ == "Factory":
+        takes_self = getattr(default, "takes_self", False)
+        return (lambda instance: factory(instance) if takes_self else factory()), "they read its default"
+    if type(default).__name__ == "_Nothing":
+        return (lambda instance: MISSING_FIELD), f"they read it as {MISSING_FIELD!r}"
+    return (lambda instance: default), "they read its default"
+
+
 REBUILDS: tuple[Rebuild, ...] = (
     Rebuild("abc", forget_abc_answers),
     Rebuild("pydantic", rebuild_pydantic_models),
+    Rebuild("attr", attrs_fields_for_objects_made_before),
 )
