@@ -261,6 +261,17 @@ def test_a_class_named_like_a_library_s_own_is_left_alone(story, cell):
     assert cell("m.Model().g(), m.Model.__pydantic_decorators__") == (2, None)
 
 
+def test_a_model_using_another_as_a_field_type_validates_it_as_edited(shell, modules, cell):
+    item, cart = modules.named("item"), modules.named("cart")
+    modules.write(item, "from pydantic import BaseModel\n\n\nclass Item(BaseModel):\n    name: str\n")
+    modules.write(cart, f"from pydantic import BaseModel\nfrom {item} import Item\n\n\nclass Cart(BaseModel):\n    items: list[Item]\n")
+    cell("%autoreload 2")
+    cell(f"import {cart} as c")
+    modules.write(item, "from pydantic import BaseModel\n\n\nclass Item(BaseModel):\n    name: str\n    price: int = 5\n")
+
+    assert cell("c.Cart(items=[{'name': 'x'}]).model_dump()") == {"items": [{"name": "x", "price": 5}]}
+
+
 def test_a_model_subclass_made_elsewhere_before_its_base_gained_a_field_is_named(shell, modules, cell, capsys):
     base, sub = modules.named("base"), modules.named("sub")
     modules.write(base, MODEL)

@@ -196,32 +196,67 @@ def rebuild_pydantic_models(kept: Sequence[KeptClass], txn: Transaction) -> None
     """A model's validator calls the functions the class had when it was made: after its body ran
     again, those of the class built from the new body, which the kept class's upgraded functions
     replaced. The model's decorators are pointed at the kept functions and its schema is built again,
-    so a later edit of a validator's body reaches validation. Objects made before a field was added
-    read its default (set on them at the first read), or are said to lack it."""
-    models = [k for k in kept if _is_pydantic_model(k.cls) and "__pydantic_decorators__" in vars(k.cls)]
+    so a later edit of a validator's body reaches validation; so is every model that uses it as a
+    field's type. Objects made before a field was added read its default (set on them at the first
+    read), or are said to lack it."""
+    models = [k for k in kept if _base_model_of(k.cls) and "__pydantic_decorators__" in vars(k.cls)]
     for k in models:
-        _rebuild_model(k, txn)
-    _say_subclasses_left_behind(models, {id(k.cls) for k in kept}, txn)
+        txn.set(k.cls, "__pydantic_decorators__", _decorators_kept(vars(k.cls)["__pydantic_decorators__"], txn.upgraded))
+        _build_again(k.cls, txn, "validators edited later reach it only after its class body runs again")
+        _objects_made_before(k, txn)
+    if models:
+        _rebuild_models_using(models, {id(k.cls) for k in kept}, txn)
+        _say_subclasses_left_behind(models, {id(k.cls) for k in kept}, txn)
 
 
-def _is_pydantic_model(cls: type) -> bool:
-    return any(base.__module__ == "pydantic.main" and base.__name__ == "BaseModel" for base in cls.__mro__[1:])
+def _base_model_of(cls: type) -> type | None:
+    return next((b for b in cls.__mro__[1:] if b.__module__ == "pydantic.main" and b.__name__ == "BaseModel"), None)
 
 
-def _rebuild_model(k: KeptClass, txn: Transaction) -> None:
-    cls: Any = k.cls
-    txn.set(cls, "__pydantic_decorators__", _decorators_kept(cls.__pydantic_decorators__, txn.upgraded))
+def _build_again(cls: Any, txn: Transaction, else_: str) -> None:
+    """``model_rebuild(force=True)``; if pydantic refuses, the class keeps what it validated with, said."""
     built = {name: vars(cls)[name] for name in _PYDANTIC_BUILT if name in vars(cls)}
     try:
         cls.model_rebuild(force=True)
-    except Exception as why:  # noqa: BLE001 - the class as its new body built it still validates
+    except Exception as why:  # noqa: BLE001 - what it validated with still works
         for name, value in built.items():
             txn.set(cls, name, value)
         txn.notes.append((
             f"class {cls.__qualname__}",
-            f"pydantic could not build its validator again ({type(why).__name__}: {why}): "
-            "validators edited later reach it only after its class body runs again",
+            f"pydantic could not build its validator again ({type(why).__name__}: {why}): {else_}",
         ))
+
+
+def _rebuild_models_using(models: Sequence[KeptClass], kept: set[int], txn: Transaction) -> None:
+    """pydantic copies the schema of a model used as a field type (``items: list[Item]``) into the
+    using model's validator: every model whose schema names a model that ran again is built again."""
+    base_model = _base_model_of(models[0].cls)
+    assert base_model is not None
+    changed = {id(k.cls) for k in models}
+    for model in _with_subclasses(base_model)[1:]:
+        schema = vars(model).get("__pydantic_core_schema__")
+        if id(model) in kept or not isinstance(schema, dict) or not _names_a_class(schema, changed):
+            continue
+        txn.keep_class_dict(model)
+        _build_again(model, txn, "it validates its fields of models that changed as they were")
+
+
+def _names_a_class(schema: dict[str, Any], classes: set[int]) -> bool:
+    """Does a pydantic core schema (nested dicts and lists) hold one of ``classes``?"""
+    todo: list[object] = [schema]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)
+        elif isinstance(item, type) and id(item) in classes:
+            return True
+    return False
+
+
+def _objects_made_before(k: KeptClass, txn: Transaction) -> None:
+    cls = k.cls
     fields_before = _pydantic_fields_before(k)
     if fields_before is not None:
         place_added_fields(k, fields_before, _pydantic_defaults(cls), txn)
