@@ -485,7 +485,7 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
     """What the run did, once all of it ran: the names it upgraded, added, removed, re-bound."""
     _follow_beyond(run)
     placehold_new_fields(run.old_fields, run.namespace, run.txn)
-    rebuild_derived(run.kept_classes, run.txn)
+    rebuild_derived(run.kept_classes, run.txn, lambda: [run.namespace, *(run.roots() if run.roots else ())])
     _note_classes_not_kept(run)
     namespace, snapshot = run.namespace, run.snapshot
     changed = _changed(snapshot, namespace)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import sys
 import types
 import typing
@@ -23,7 +24,7 @@ from ._aftercare import MISSING_FIELD
 from ._undo import Transaction
 from ._vocab import UNBOUND
 
-__all__ = ["REBUILDS", "KeptClass", "Rebuild", "rebuild_derived"]
+__all__ = ["REBUILDS", "KeptClass", "Rebuild", "Upgraded", "rebuild_derived"]
 
 
 class KeptClass(NamedTuple):
@@ -39,28 +40,42 @@ class KeptClass(NamedTuple):
         return self.mro_before != self.cls.__mro__ or self.before.keys() != vars(self.cls).keys()
 
 
+Namespaces = Callable[[], Iterable[dict[str, Any]]]
+
+
+class Upgraded(NamedTuple):
+    """What one reload kept in place, the transaction its writes go through, and where the user's
+    other code lives (the module's namespace, its dependents', the user's), looked at on demand."""
+
+    classes: Sequence[KeptClass]
+    txn: Transaction
+    namespaces: Namespaces
+
+
 class Rebuild(NamedTuple):
-    """One library's rebuild: ``run(kept, txn)`` once a reload kept classes, if ``library`` is imported."""
+    """One library's rebuild: ``run(upgraded)`` once a reload kept classes, if ``library`` is imported."""
 
     library: str
-    run: Callable[[Sequence[KeptClass], Transaction], None]
+    run: Callable[[Upgraded], None]
 
 
-def rebuild_derived(kept: Sequence[KeptClass], txn: Transaction) -> None:
+def rebuild_derived(kept: Sequence[KeptClass], txn: Transaction, namespaces: Namespaces) -> None:
     """What each imported library derived from the kept classes is made again."""
     if not kept:
         return
+    upgraded = Upgraded(kept, txn, namespaces)
     for rebuild in REBUILDS:
         if rebuild.library in sys.modules:
-            rebuild.run(kept, txn)
+            rebuild.run(upgraded)
 
 
 # -- abc and typing: cached isinstance answers, protocol members ------------------
 
 
-def forget_abc_answers(kept: Sequence[KeptClass], txn: Transaction) -> None:
+def forget_abc_answers(upgraded: Upgraded) -> None:
     """``isinstance`` asks the ABC's caches first: every ABC that may have answered about a class
     whose members or bases changed forgets its answers (now, and again if the reload is undone)."""
+    kept, txn = upgraded.classes, upgraded.txn
     changed = [k for k in kept if k.shape_changed]
     if not changed:
         return
@@ -143,6 +158,42 @@ def _protocol_members_again(changed: type, txn: Transaction) -> None:
             txn.set(sub, "__non_callable_proto_members__", {m for m in members if not callable(getattr(sub, m, None))})
 
 
+# -- functools: the implementation singledispatch chose per class -----------------------
+
+
+def forget_dispatch_choices(upgraded: Upgraded) -> None:
+    """``functools.singledispatch`` caches the implementation it chose for each class: a class whose
+    bases changed is dispatched again by every dispatcher the user's namespaces hold (the module's,
+    its dependents', the user's; a ``singledispatchmethod``'s is in its class)."""
+    if not any(k.mro_before != k.cls.__mro__ for k in upgraded.classes):
+        return
+    dispatchers: dict[int, Callable[[], None]] = {}
+    for namespace in upgraded.namespaces():
+        for value in namespace.values():
+            for candidate in (value, *(vars(value).values() if isinstance(value, type) else ())):
+                clear = _dispatch_cache_clear(candidate)
+                if clear is not None:
+                    dispatchers[id(candidate)] = clear
+    clears = list(dispatchers.values())
+    upgraded.txn.call_with_undo(_clear_all, clears, undo_args=(clears,))
+
+
+def _dispatch_cache_clear(value: object) -> Callable[[], None] | None:
+    """A ``singledispatch`` function's (or ``singledispatchmethod``'s) cache clearing, if it is one:
+    read from the function's own dict (no attribute hook of the user's objects runs)."""
+    if isinstance(value, functools.singledispatchmethod):
+        value = vars(value).get("dispatcher")
+    if not isinstance(value, types.FunctionType) or "registry" not in vars(value):
+        return None
+    clear = vars(value).get("_clear_cache")
+    return clear if callable(clear) else None
+
+
+def _clear_all(clears: Iterable[Callable[[], None]]) -> None:
+    for clear in clears:
+        clear()
+
+
 # -- fields added after objects were made --------------------------------------------
 
 
@@ -192,13 +243,14 @@ def place_added_fields(k: KeptClass, fields_before: Iterable[str], defaults: Def
 _PYDANTIC_BUILT = ("__pydantic_core_schema__", "__pydantic_validator__", "__pydantic_serializer__", "__pydantic_complete__")
 
 
-def rebuild_pydantic_models(kept: Sequence[KeptClass], txn: Transaction) -> None:
+def rebuild_pydantic_models(upgraded: Upgraded) -> None:
     """A model's validator calls the functions the class had when it was made: after its body ran
     again, those of the class built from the new body, which the kept class's upgraded functions
     replaced. The model's decorators are pointed at the kept functions and its schema is built again,
     so a later edit of a validator's body reaches validation; so is every model that uses it as a
     field's type. Objects made before a field was added read its default (set on them at the first
     read), or are said to lack it."""
+    kept, txn = upgraded.classes, upgraded.txn
     models = [k for k in kept if _base_model_of(k.cls) and "__pydantic_decorators__" in vars(k.cls)]
     for k in models:
         txn.set(k.cls, "__pydantic_decorators__", _decorators_kept(vars(k.cls)["__pydantic_decorators__"], txn.upgraded))
@@ -329,10 +381,11 @@ def _pydantic_defaults(cls: Any) -> Defaults:
 # -- attrs: instances made before a field was added ----------------------------------
 
 
-def attrs_fields_for_objects_made_before(kept: Sequence[KeptClass], txn: Transaction) -> None:
+def attrs_fields_for_objects_made_before(upgraded: Upgraded) -> None:
     """attrs keeps no class attribute for a field: an object made before one was added (a class
     without ``__slots__``: with them, the layout changed and the class is not kept) reads its
     default, or ``<missing: ...>`` as dataclasses' do, so its ``==`` and ``repr`` still work."""
+    kept, txn = upgraded.classes, upgraded.txn
     for k in kept:
         before = k.before.get("__attrs_attrs__")
         now = vars(k.cls).get("__attrs_attrs__")
@@ -354,6 +407,7 @@ def _attrs_default(attribute: Any) -> tuple[Callable[[object], object], str]:
 
 REBUILDS: tuple[Rebuild, ...] = (
     Rebuild("abc", forget_abc_answers),
+    Rebuild("functools", forget_dispatch_choices),
     Rebuild("pydantic", rebuild_pydantic_models),
     Rebuild("attr", attrs_fields_for_objects_made_before),
 )
