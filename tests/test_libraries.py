@@ -76,6 +76,21 @@ def test_a_class_that_drops_an_abc_base_is_no_longer_an_instance_of_it(story, ce
     assert cell("isinstance(leaf, m.Base), isinstance(leaf, m.Other)") == (False, True)
 
 
+def test_a_subclass_lacking_a_method_its_abc_made_abstract_can_no_longer_be_made(shell, modules, cell):
+    base, impl = modules.named("base"), modules.named("impl")
+    text = "import abc\n\n\nclass Base(abc.ABC):\n    @abc.abstractmethod\n    def f(self): ...\n"
+    modules.write(base, text)
+    modules.write(impl, f"from {base} import Base\n\n\nclass Impl(Base):\n    def f(self):\n        return 1\n")
+    cell("%autoreload 2")
+    assert cell(f"import {impl} as i\ni.Impl().f()") == 1
+    modules.write(base, text + "\n    @abc.abstractmethod\n    def g(self): ...\n")
+
+    said = cell("try:\n    i.Impl()\nexcept TypeError as why:\n    said = str(why)\nsaid")
+    assert "abstract method" in said and said.rstrip("'").endswith("g")  # 3.12+ quotes the name
+    modules.write(base, text)
+    assert cell("i.Impl().f()") == 1
+
+
 DISPATCH = """
 import functools
 

@@ -81,6 +81,7 @@ def forget_abc_answers(upgraded: Upgraded) -> None:
         return
     for k in changed:
         _protocol_members_again(k.cls, txn)
+        _abstract_methods_again(k.cls, txn)
     abcs = _abcs_that_may_have_answered(changed)
     txn.call_with_undo(_forget_answers, abcs, undo_args=(abcs,))
 
@@ -138,6 +139,18 @@ def _with_subclasses(cls: type) -> list[type]:
 def _forget_answers(abcs: Iterable[abc.ABCMeta]) -> None:
     for cls in abcs:
         abc.ABCMeta._abc_caches_clear(cls)  # type: ignore[attr-defined]  # abc's own method, not in typeshed
+
+
+def _abstract_methods_again(changed: type, txn: Transaction) -> None:
+    """``ABCMeta`` lists a class's abstract methods when it is made: the subclasses of a changed
+    ABC list them again (a method it made abstract: a subclass lacking it can no longer be
+    instantiated, as after a fresh import), parents before children."""
+    if not isinstance(changed, abc.ABCMeta):
+        return
+    for sub in _with_subclasses(changed)[1:]:
+        if isinstance(sub, abc.ABCMeta):
+            txn.keep_attribute(sub, "__abstractmethods__")
+            abc.update_abstractmethods(typing.cast(Any, sub))
 
 
 def _protocol_members_again(changed: type, txn: Transaction) -> None:
