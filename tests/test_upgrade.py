@@ -1018,6 +1018,30 @@ def test_init_subclass_registry_holds_only_the_kept_class(story, cell):
     assert cell("all(c is m.Sub for c in m.Base.registry)") is True
 
 
+def test_descriptors_told_their_owner_by_set_name_name_the_kept_class(story, cell):
+    text = """
+class Field:
+    def __set_name__(self, owner, name):
+        self.owner, self.name = owner, name
+
+    def __get__(self, obj, owner=None):
+        return (self.owner is owner, self.name, VERSION)
+
+
+VERSION = 1
+
+
+class Model:
+    a = Field()
+"""
+    edit = story(text)
+    cell("x = m.Model()")
+    edit(text.replace("VERSION = 1", "VERSION = 2").replace("    a = Field()", "    a = Field()\n    b = Field()"))
+
+    assert cell("x.a, x.b") == ((True, "a", 2), (True, "b", 2))
+    assert cell("m.Model.__dict__['b'].owner is m.Model is type(x)") is True
+
+
 def test_namedtuple_that_gains_a_field_is_not_half_upgraded(story, cell, capsys):
     edit = story(
         """

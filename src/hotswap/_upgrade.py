@@ -277,7 +277,7 @@ def upgrade_class(old: type, new: type, txn: Transaction) -> type:
     for name, value in new_ns.items():
         if name not in kept:
             _take_class_entry(old, name, old_ns.get(name, UNBOUND), value, txn, graves)
-    _rebind_class_cell(new_ns, new, old, txn)
+    _point_at_kept_class(new_ns, new, old, txn)
     return old
 
 
@@ -447,15 +447,29 @@ def _slot_names(cls: type) -> frozenset[str]:
     return frozenset(slots)
 
 
-def _rebind_class_cell(ns: dict[str, object], new: type, old: type, txn: Transaction) -> None:
-    """Closures in the class hold the class built from the new body: zero-argument ``super()``'s
-    ``__class__`` cell, a hook a base's ``__init_subclass__`` made for it (``typing.Protocol``'s
-    ``__subclasshook__`` asks its class whether it is runtime-checkable). Point them at the class kept."""
+def _point_at_kept_class(ns: dict[str, object], new: type, old: type, txn: Transaction) -> None:
+    """What the class's namespace holds may name the class built from the new body: closures
+    (zero-argument ``super()``'s ``__class__`` cell; a hook a base's ``__init_subclass__`` made for
+    it: ``typing.Protocol``'s ``__subclasshook__`` asks its class whether it is runtime-checkable)
+    and descriptors told their owner by ``__set_name__``. Point them at the class kept."""
     for value in ns.values():
         for func in _functions_in(value):
             for cell in func.__closure__ or ():
                 if _filled(cell) and cell.cell_contents is new:
                     txn.set_cell(cell, old)
+        if not isinstance(value, (type, types.FunctionType, types.ModuleType)):
+            for name, attribute in list(_own_dict(value).items()):
+                if attribute is new:
+                    txn.set(value, name, old)
+
+
+def _own_dict(value: object) -> dict[str, object]:
+    """``value.__dict__``, or an empty one; no ``__getattr__`` of the object runs."""
+    try:
+        own = object.__getattribute__(value, "__dict__")
+    except AttributeError:
+        return {}
+    return own if isinstance(own, dict) else {}
 
 
 def _functions_in(value: object) -> list[types.FunctionType]:
