@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from hotswap._libraries import KeptClass, Rebuild, Upgraded, rebuild_derived
 from hotswap._undo import Transaction
 
@@ -321,7 +323,7 @@ def test_hotswap_imports_no_library_it_knows_how_to_rebuild(tmp_path):
         reloader.check()
         assert plain.A().g() == 2, "the reload did not happen"
         from hotswap._libraries import REBUILDS
-        print(sorted(r.library for r in REBUILDS if r.library not in sys.modules))
+        print(sorted(r.library for r in REBUILDS if r.library and r.library not in sys.modules))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -348,19 +350,33 @@ def test_a_model_using_another_as_a_field_type_validates_it_as_edited(shell, mod
     assert cell("c.Cart(items=[{'name': 'x'}]).model_dump()") == {"items": [{"name": "x", "price": 5}]}
 
 
-def test_a_model_subclass_made_elsewhere_before_its_base_gained_a_field_is_named(shell, modules, cell, capsys):
+@pytest.mark.parametrize("kind", ["pydantic", "dataclass", "attrs"])
+def test_a_subclass_made_elsewhere_takes_the_fields_its_base_gained(kind, shell, modules, cell, capsys):
+    """dataclasses, pydantic and attrs copy a base's fields into a subclass when it is made: the
+    subclasses the module's importers made, and those made in the session (said), are made again."""
     base, sub = modules.named("base"), modules.named("sub")
-    modules.write(base, MODEL)
-    modules.write(sub, f"from {base} import Order\n\n\nclass Rush(Order):\n    pass\n")
+    first, second = RECORDS[kind]
+    modules.write(base, first)
+    modules.write(sub, f"{IMPORT[kind]}from {base} import Order\n\n\n{DECORATOR[kind]}class Rush(Order):\n    urgent: bool = True\n")
     cell("%autoreload 2")
-    cell(f"import {sub} as s")
+    cell(f"import {sub} as s\n{IMPORT[kind]}from {base} import Order\n{DECORATOR[kind]}class Mine(Order):\n    pass")
     capsys.readouterr()
-    modules.write(base, WITH_NOTE)
+    modules.write(base, second)
     cell("pass")
 
-    err = capsys.readouterr().err
-    assert f"class Rush ({sub}): made from Order before its fields changed" in err
-    assert cell(f"import {base} as b\nb.Order(qty=1).note, s.Rush(qty=1).qty") == ("none", 2)
+    assert cell("rush = s.Rush(qty=1)\n(rush.qty, rush.note, rush.urgent)") == (1, "none", True)
+    assert cell("isinstance(rush, s.Order), type(rush) is s.Rush") == (True, True)
+    assert "class Mine (made in the session): made from Order before its fields changed" in capsys.readouterr().err
+
+
+RECORDS = {
+    "pydantic": ("from pydantic import BaseModel\n\n\nclass Order(BaseModel):\n    qty: int\n", None),
+    "dataclass": ("import dataclasses\n\n\n@dataclasses.dataclass\nclass Order:\n    qty: int\n", None),
+    "attrs": ("import attrs\n\n\n@attrs.define(slots=False)\nclass Order:\n    qty: int\n", None),
+}
+RECORDS = {kind: (text, text.replace("    qty: int\n", "    qty: int\n    note: str = 'none'\n")) for kind, (text, _) in RECORDS.items()}
+DECORATOR = {"pydantic": "", "dataclass": "@dataclasses.dataclass\n", "attrs": "@attrs.define(slots=False)\n"}
+IMPORT = {"pydantic": "", "dataclass": "import dataclasses\n", "attrs": "import attrs\n"}
 
 
 # -- attrs ---------------------------------------------------------------------------

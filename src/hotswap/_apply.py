@@ -485,7 +485,7 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
     """What the run did, once all of it ran: the names it upgraded, added, removed, re-bound."""
     _follow_beyond(run)
     placehold_new_fields(run.old_fields, run.namespace, run.txn)
-    rebuild_derived(run.kept_classes, run.txn, lambda: [run.namespace, *(run.roots() if run.roots else ())])
+    bases_remade = rebuild_derived(run.kept_classes, run.txn, lambda: [run.namespace, *(run.roots() if run.roots else ())])
     _note_classes_not_kept(run)
     namespace, snapshot = run.namespace, run.snapshot
     changed = _changed(snapshot, namespace)
@@ -503,7 +503,8 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
         added=added,
         removed=removed,
         rebound=rebound,
-        remade=tuple(makers_of_what_cannot_follow(namespace, upgraded, run.txn.nested_code)),
+        remade=tuple(makers_of_what_cannot_follow(namespace, upgraded, run.txn.nested_code))
+        + tuple(n for n, value in namespace.items() if any(value is cls for cls in bases_remade)),
         stayed_old=tuple(dict.fromkeys(run.txn.notes)),
         reran=tuple(run.reran),
         whole_module=whole_module,

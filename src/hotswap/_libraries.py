@@ -45,28 +45,65 @@ Namespaces = Callable[[], Iterable[dict[str, Any]]]
 
 class Upgraded(NamedTuple):
     """What one reload kept in place, the transaction its writes go through, and where the user's
-    other code lives (the module's namespace, its dependents', the user's), looked at on demand."""
+    other code lives (the module's namespace, its dependents', the user's), looked at on demand.
+    A rebuild adds to ``remake_subclasses`` a kept class whose subclasses copied what changed
+    (a dataclass's fields): the modules that import it run their statements that read it again."""
 
     classes: Sequence[KeptClass]
     txn: Transaction
     namespaces: Namespaces
+    remake_subclasses: list[type]
 
 
 class Rebuild(NamedTuple):
-    """One library's rebuild: ``run(upgraded)`` once a reload kept classes, if ``library`` is imported."""
+    """One library's rebuild: ``run(upgraded)`` once a reload kept classes, if ``library`` is
+    imported (None: whatever is)."""
 
-    library: str
+    library: str | None
     run: Callable[[Upgraded], None]
 
 
-def rebuild_derived(kept: Sequence[KeptClass], txn: Transaction, namespaces: Namespaces) -> None:
-    """What each imported library derived from the kept classes is made again."""
+def rebuild_derived(kept: Sequence[KeptClass], txn: Transaction, namespaces: Namespaces) -> list[type]:
+    """What each imported library derived from the kept classes is made again; returns the kept
+    classes whose subclasses elsewhere must be made again."""
     if not kept:
-        return
-    upgraded = Upgraded(kept, txn, namespaces)
+        return []
+    upgraded = Upgraded(kept, txn, namespaces, [])
     for rebuild in REBUILDS:
-        if rebuild.library in sys.modules:
+        if rebuild.library is None or rebuild.library in sys.modules:
             rebuild.run(upgraded)
+    return upgraded.remake_subclasses
+
+
+def _fields_changed(k: KeptClass, fields: str) -> bool:
+    """Did the names of the fields a library lists in ``fields`` (``__dataclass_fields__``...) change?"""
+    before, now = k.before.get(fields), vars(k.cls).get(fields)
+    return before is not None and now is not None and _names(before) != _names(now)
+
+
+def _names(fields: object) -> frozenset[str]:
+    items = typing.cast(Iterable[Any], fields)
+    return frozenset(item if isinstance(item, str) else item.name for item in items)
+
+
+def remake_subclasses_of_changed_records(upgraded: Upgraded) -> None:
+    """dataclasses, pydantic and attrs copy a class's fields into its subclasses when they are made:
+    the subclasses of a kept class whose fields changed are made again (a fresh import makes them
+    from the new fields)."""
+    for k in upgraded.classes:
+        subclasses: list[type] = type.__subclasses__(k.cls)
+        if subclasses and any(_fields_changed(k, f) for f in _RECORD_FIELDS):
+            upgraded.remake_subclasses.append(k.cls)
+            for sub in subclasses:
+                if not hasattr(sys.modules.get(sub.__module__), "__file__"):
+                    upgraded.txn.notes.append((
+                        f"class {sub.__qualname__} (made in the session)",
+                        f"made from {k.cls.__qualname__} before its fields changed, it keeps the fields it "
+                        "was made with until its class statement runs again",
+                    ))
+
+
+_RECORD_FIELDS = ("__dataclass_fields__", "__pydantic_fields__", "__attrs_attrs__")
 
 
 # -- abc and typing: cached isinstance answers, protocol members ------------------
@@ -213,17 +250,20 @@ def _clear_all(clears: Iterable[Callable[[], None]]) -> None:
 class FieldAddedLater:
     """A field that objects made before it existed lack. Read on one of them: its default, stored
     on that object as a fresh one would hold it (``default(obj)``), or, with no default, an error
-    that says why."""
+    that says why. Read on a subclass (pydantic making one looks for a default there), it is not
+    there: only the objects of the class it was put on lack the field."""
 
-    def __init__(self, owner: str, name: str, default: Callable[[object], object] | None) -> None:
-        self.owner, self.name, self.default = owner, name, default
+    def __init__(self, cls: type, name: str, default: Callable[[object], object] | None) -> None:
+        self.cls, self.name, self.default = cls, name, default
 
     def __get__(self, instance: object, owner: type | None = None) -> object:
         if instance is None:
+            if owner is not None and owner is not self.cls:
+                raise AttributeError(self.name)
             return self
         if self.default is None:
             raise AttributeError(
-                f"{self.owner}.{self.name}: this object was made before the field {self.name!r} "
+                f"{self.cls.__qualname__}.{self.name}: this object was made before the field {self.name!r} "
                 "existed and it has no default (hotswap added it in place)"
             )
         value = self.default(instance)
@@ -231,7 +271,7 @@ class FieldAddedLater:
         return value
 
     def __repr__(self) -> str:
-        return f"<field {self.name!r} added after some {self.owner} objects were made>"
+        return f"<field {self.name!r} added after some {self.cls.__qualname__} objects were made>"
 
 
 Defaults = Mapping[str, "tuple[Callable[[object], object] | None, str]"]  # field -> (default, what reading gives)
@@ -246,7 +286,7 @@ def place_added_fields(k: KeptClass, fields_before: Iterable[str], defaults: Def
             continue  # the class holds a value for it (a class attribute): old objects read that
         if name in before and not isinstance(k.before.get(name), FieldAddedLater):
             continue
-        txn.set(cls, name, FieldAddedLater(cls.__qualname__, name, default))
+        txn.set(cls, name, FieldAddedLater(cls, name, default))
         if name not in before:
             txn.notes.append((f"class {cls.__qualname__}", f"objects made before have no field {name!r}: {reading}"))
 
@@ -271,7 +311,6 @@ def rebuild_pydantic_models(upgraded: Upgraded) -> None:
         _objects_made_before(k, txn)
     if models:
         _rebuild_models_using(models, {id(k.cls) for k in kept}, txn)
-        _say_subclasses_left_behind(models, {id(k.cls) for k in kept}, txn)
 
 
 def _base_model_of(cls: type) -> type | None:
@@ -325,21 +364,6 @@ def _objects_made_before(k: KeptClass, txn: Transaction) -> None:
     fields_before = _pydantic_fields_before(k)
     if fields_before is not None:
         place_added_fields(k, fields_before, _pydantic_defaults(cls), txn)
-
-
-def _say_subclasses_left_behind(models: Sequence[KeptClass], kept: set[int], txn: Transaction) -> None:
-    """pydantic copies a model's fields into its subclasses when they are made: a subclass whose
-    class statement did not run again keeps the fields it was made with (said, not mended)."""
-    for k in models:
-        if _pydantic_fields_before(k) == frozenset(getattr(k.cls, "__pydantic_fields__", ())):
-            continue
-        for sub in _with_subclasses(k.cls)[1:]:
-            if id(sub) not in kept:
-                txn.notes.append((
-                    f"class {sub.__qualname__} ({sub.__module__})",
-                    f"made from {k.cls.__qualname__} before its fields changed, it keeps the fields it was "
-                    "made with until its own class statement runs again (edit its module, or %autoreload --full)",
-                ))
 
 
 def _decorators_kept(decorators: Any, kept_for: Mapping[int, object]) -> Any:
@@ -420,6 +444,7 @@ def _attrs_default(attribute: Any) -> tuple[Callable[[object], object], str]:
 
 REBUILDS: tuple[Rebuild, ...] = (
     Rebuild("abc", forget_abc_answers),
+    Rebuild(None, remake_subclasses_of_changed_records),
     Rebuild("functools", forget_dispatch_choices),
     Rebuild("pydantic", rebuild_pydantic_models),
     Rebuild("attr", attrs_fields_for_objects_made_before),
