@@ -426,3 +426,14 @@ def test_a_closure_an_attrs_class_body_stores_follows_its_maker_and_its_lines(st
     edit("# one line more\n" + ATTRS.replace("return 1", "return 2"))
 
     assert cell("old.meth(), m.Part.meth.__code__.co_firstlineno") == (2, 7)
+
+
+def test_a_dataclass_object_made_before_a_field_was_added_reads_its_default_or_missing(story, cell):
+    text = "import dataclasses\n\n\n@dataclasses.dataclass\nclass Point:\n    x: int\n"
+    edit = story(text)
+    cell("old = m.Point(1)")
+    edit(text + "    tags: list = dataclasses.field(default_factory=list)\n    y: int = 0\n    z: int = dataclasses.field(default=5)\n")
+
+    assert cell("repr(old), old.tags is old.tags") == ("Point(x=1, tags=[], y=0, z=5)", True)
+    edit(text.replace("    x: int\n", "    x: int\n    label: str\n"))
+    assert cell("repr(old)") == "Point(x=1, label=<missing: this object was made before the field existed>)"

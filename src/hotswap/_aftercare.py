@@ -1,16 +1,15 @@
 """Aftercare: once a module's new code ran, the references elsewhere are put right.
 
 Closures made by old code take the new inner code, registries that class hooks
-filled name the kept class, dataclass instances made before a new field do not
-crash, and code kept across the edit reports the lines where it now sits. Each
-looks only where users keep things (given namespaces, their classes and small
-containers), never through the whole heap, and writes through the transaction.
+filled name the kept class, and code kept across the edit reports the lines where
+it now sits. Each looks only where users keep things (given namespaces, their
+classes and small containers), never through the whole heap, and writes through
+the transaction.
 """
 
 from __future__ import annotations
 
 import abc
-import dataclasses
 import enum
 import functools
 import operator
@@ -37,7 +36,6 @@ __all__ = [
     "holds_as_seen",
     "holds_no_code",
     "may_have_registered",
-    "placehold_new_fields",
     "replace_stand_ins",
 ]
 
@@ -185,44 +183,14 @@ def _take_code(value: object, owner: str, found: dict[int, types.FunctionType], 
 
 
 class _FieldAddedLater:
-    """Class-level stand-in for a dataclass field that instances made before the edit lack."""
+    """What an object made before a field without a default was added reads for it
+    (``_libraries.FieldAddedLater``): its ``repr`` and ``==`` still work."""
 
     def __repr__(self) -> str:
         return "<missing: this object was made before the field existed>"
 
 
 MISSING_FIELD = _FieldAddedLater()
-
-
-def placehold_new_fields(
-    old_fields_of: Mapping[int, frozenset[str]], namespace: dict[str, Any], txn: Transaction
-) -> None:
-    """Objects made before a field was added must not crash ``repr`` or ``==``.
-
-    ``old_fields_of`` maps id(kept class) -> its dataclass fields before the
-    reload. Instances made since set the field in ``__init__`` (their own value
-    wins); the next re-run of the class body drops the stand-in before the
-    decorator runs.
-    """
-    for old_id, old_fields in old_fields_of.items():
-        cls = next((v for v in namespace.values() if id(v) == old_id), None)
-        for name in _fields_added(cls, old_fields):
-            txn.set(cls, name, MISSING_FIELD)
-
-
-def _fields_added(cls: Any, old_fields: frozenset[str]) -> list[str]:
-    """The fields without a default that objects made before lack (and the class does not hold).
-
-    None for a class with ``__slots__``: its instances have no such attribute to fall back on.
-    """
-    fields = getattr(cls, "__dataclass_fields__", None)
-    if cls is None or not fields or not old_fields or "__slots__" in vars(cls):
-        return []
-    return [
-        name
-        for name, spec in fields.items()
-        if name not in old_fields and name not in vars(cls) and spec.default is dataclasses.MISSING
-    ]
 
 
 _PLAIN_METACLASSES = (type, abc.ABCMeta, enum.EnumMeta)

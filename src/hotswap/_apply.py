@@ -23,7 +23,6 @@ from ._aftercare import (
     closures_follow,
     follow_moved_lines,
     functions_bound_to,
-    placehold_new_fields,
     replace_stand_ins,
 )
 from ._closures import cannot_follow, makers_of_what_cannot_follow
@@ -484,7 +483,6 @@ def _upgrade_exactly(run: Run, old: types.FunctionType, new: types.FunctionType)
 def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
     """What the run did, once all of it ran: the names it upgraded, added, removed, re-bound."""
     _follow_beyond(run)
-    placehold_new_fields(run.old_fields, run.namespace, run.txn)
     bases_remade = rebuild_derived(run.kept_classes, run.txn, lambda: [run.namespace, *(run.roots() if run.roots else ())])
     _note_classes_not_kept(run)
     namespace, snapshot = run.namespace, run.snapshot

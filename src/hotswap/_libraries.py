@@ -2,11 +2,13 @@
 
 A class kept through an edit keeps its identity, so whatever a library derived
 from its old body and stored stays as it was: ``abc`` answers ``isinstance`` from
-a cache, ``typing`` lists a protocol's members once, pydantic compiles a
-validator that calls the functions the class had when it was made. Each
-library's rebuild is one entry of ``REBUILDS``: a small function of the classes
-one reload kept, consulted only when its library is imported already (hotswap
-never imports one), writing through the transaction like every other step.
+a cache, ``typing`` lists a protocol's members once, ``singledispatch`` caches
+its choice per class, dataclasses, pydantic and attrs copy a base's fields into
+each subclass, pydantic compiles a validator that calls the functions the class
+had when it was made. Each library's rebuild is one entry of ``REBUILDS``: a
+small function of what one reload kept (``Upgraded``), consulted only when its
+library is imported already (hotswap never imports one), writing through the
+transaction like every other step.
 """
 
 from __future__ import annotations
@@ -73,37 +75,6 @@ def rebuild_derived(kept: Sequence[KeptClass], txn: Transaction, namespaces: Nam
         if rebuild.library is None or rebuild.library in sys.modules:
             rebuild.run(upgraded)
     return upgraded.remake_subclasses
-
-
-def _fields_changed(k: KeptClass, fields: str) -> bool:
-    """Did the names of the fields a library lists in ``fields`` (``__dataclass_fields__``...) change?"""
-    before, now = k.before.get(fields), vars(k.cls).get(fields)
-    return before is not None and now is not None and _names(before) != _names(now)
-
-
-def _names(fields: object) -> frozenset[str]:
-    items = typing.cast(Iterable[Any], fields)
-    return frozenset(item if isinstance(item, str) else item.name for item in items)
-
-
-def remake_subclasses_of_changed_records(upgraded: Upgraded) -> None:
-    """dataclasses, pydantic and attrs copy a class's fields into its subclasses when they are made:
-    the subclasses of a kept class whose fields changed are made again (a fresh import makes them
-    from the new fields)."""
-    for k in upgraded.classes:
-        subclasses: list[type] = type.__subclasses__(k.cls)
-        if subclasses and any(_fields_changed(k, f) for f in _RECORD_FIELDS):
-            upgraded.remake_subclasses.append(k.cls)
-            for sub in subclasses:
-                if not hasattr(sys.modules.get(sub.__module__), "__file__"):
-                    upgraded.txn.notes.append((
-                        f"class {sub.__qualname__} (made in the session)",
-                        f"made from {k.cls.__qualname__} before its fields changed, it keeps the fields it "
-                        "was made with until its class statement runs again",
-                    ))
-
-
-_RECORD_FIELDS = ("__dataclass_fields__", "__pydantic_fields__", "__attrs_attrs__")
 
 
 # -- abc and typing: cached isinstance answers, protocol members ------------------
@@ -244,6 +215,40 @@ def _clear_all(clears: Iterable[Callable[[], None]]) -> None:
         clear()
 
 
+# -- dataclasses, pydantic, attrs: fields copied into subclasses ---------------------
+
+
+_RECORD_FIELDS = ("__dataclass_fields__", "__pydantic_fields__", "__attrs_attrs__")
+
+
+def _fields_changed(k: KeptClass, fields: str) -> bool:
+    """Did the names of the fields a library lists in ``fields`` (``__dataclass_fields__``...) change?"""
+    before, now = k.before.get(fields), vars(k.cls).get(fields)
+    return before is not None and now is not None and _names(before) != _names(now)
+
+
+def _names(fields: object) -> frozenset[str]:
+    items = typing.cast(Iterable[Any], fields)
+    return frozenset(item if isinstance(item, str) else item.name for item in items)
+
+
+def remake_subclasses_of_changed_records(upgraded: Upgraded) -> None:
+    """dataclasses, pydantic and attrs copy a class's fields into its subclasses when they are made:
+    the subclasses of a kept class whose fields changed are made again (a fresh import makes them
+    from the new fields)."""
+    for k in upgraded.classes:
+        subclasses: list[type] = type.__subclasses__(k.cls)
+        if subclasses and any(_fields_changed(k, f) for f in _RECORD_FIELDS):
+            upgraded.remake_subclasses.append(k.cls)
+            for sub in subclasses:
+                if not hasattr(sys.modules.get(sub.__module__), "__file__"):
+                    upgraded.txn.notes.append((
+                        f"class {sub.__qualname__} (made in the session)",
+                        f"made from {k.cls.__qualname__} before its fields changed, it keeps the fields it "
+                        "was made with until its class statement runs again",
+                    ))
+
+
 # -- fields added after objects were made --------------------------------------------
 
 
@@ -289,6 +294,30 @@ def place_added_fields(k: KeptClass, fields_before: Iterable[str], defaults: Def
         txn.set(cls, name, FieldAddedLater(cls, name, default))
         if name not in before:
             txn.notes.append((f"class {cls.__qualname__}", f"objects made before have no field {name!r}: {reading}"))
+
+
+# -- dataclasses: instances made before a field was added ----------------------------
+
+
+def dataclass_fields_for_objects_made_before(upgraded: Upgraded) -> None:
+    """A field with a default is a class attribute, which objects made before read; one with a
+    factory or none is not: those objects read the factory's value, or ``<missing: ...>``, so
+    their ``==`` and ``repr`` still work (a class with ``__slots__`` has no room for either)."""
+    for k in upgraded.classes:
+        before = k.before.get("__dataclass_fields__")
+        if before is not None and dataclasses.is_dataclass(k.cls) and "__slots__" not in vars(k.cls):
+            defaults = {f.name: _dataclass_default(f) for f in dataclasses.fields(k.cls)}
+            place_added_fields(k, typing.cast(Mapping[str, Any], before), defaults, upgraded.txn)
+
+
+def _dataclass_default(field: dataclasses.Field[Any]) -> tuple[Callable[[object], object], str]:
+    factory = field.default_factory
+    if factory is not dataclasses.MISSING:
+        return (lambda instance: factory()), "they read its default"
+    default = field.default
+    if default is not dataclasses.MISSING:
+        return (lambda instance: default), "they read its default"
+    return (lambda instance: MISSING_FIELD), f"they read it as {MISSING_FIELD!r}"
 
 
 # -- pydantic (v2): the validator and serializer, compiled from the class ----------------
@@ -445,6 +474,7 @@ def _attrs_default(attribute: Any) -> tuple[Callable[[object], object], str]:
 REBUILDS: tuple[Rebuild, ...] = (
     Rebuild("abc", forget_abc_answers),
     Rebuild(None, remake_subclasses_of_changed_records),
+    Rebuild("dataclasses", dataclass_fields_for_objects_made_before),
     Rebuild("functools", forget_dispatch_choices),
     Rebuild("pydantic", rebuild_pydantic_models),
     Rebuild("attr", attrs_fields_for_objects_made_before),

@@ -59,7 +59,6 @@ class Run:
     running: SourceVersion | None = None  # the text the module ran until now, if known
     whole: bool = False  # the whole module runs again
     class_notes: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # id(old class) -> notes
-    old_fields: dict[int, frozenset[str]] = field(default_factory=dict)  # id(class) -> dataclass fields
     # classes built from a new body and replaced by the kept class, that class hooks may have seen
     stand_ins: dict[int, tuple[object, object]] = field(default_factory=dict)
     # (class name, attribute): an attribute of a class kept in place that now holds another object
@@ -281,7 +280,6 @@ def _build_class(original: Callable[..., Any], func: Any, name: str, *bases: Any
             run.fresh_classes.append(new)
         return new
     run.claimed.add(id(old))
-    run.old_fields[id(old)] = frozenset(getattr(old, "__dataclass_fields__", ()))
     notes = len(run.txn.notes)
     mro_before = old.__mro__
     before = run.txn.keep_class_dict(old)  # what decorators then set on it is undone on failure too
