@@ -253,10 +253,26 @@ def test_an_object_made_before_a_field_was_added_reads_its_default(story, shell,
     cell("pass")
 
     assert "objects made before have no field 'note': they read its default" in capsys.readouterr().err
-    assert cell("old.note, old.model_dump()") == ("none", {"qty": 2, "note": "none", "double": 4})
+    assert cell("old.model_dump()") == {"qty": 2, "note": "none", "double": 4}  # before any read of it
+    assert cell("old.note") == "none"
     assert cell("isinstance(old, m.Order), m.Order(qty=1).note") == (True, "none")
     edit(WITH_NOTE.replace("return value + 1", "return value + 2"))  # a body: the stand-in stays
     assert cell("m.Order.model_validate({'qty': 1}).qty, old.note") == (3, "none")
+
+
+def test_an_object_made_before_a_field_was_added_holds_it_wherever_pydantic_reads_all_fields(story, cell):
+    """pydantic's serializer, ``==``, ``repr`` and copies read the object's ``__dict__`` at once."""
+    edit = story(MODEL)
+    cell("import copy\nold, other = m.Order(qty=1), m.Order(qty=1)")
+    edit(WITH_NOTE)
+
+    assert cell("other == m.Order(qty=1), m.Order(qty=1) == old") == (True, True)
+    assert cell("repr(old), old.model_dump_json()") == (
+        "Order(qty=2, note='none', double=4)", '{"qty":2,"note":"none","double":4}'
+    )
+    assert cell("copy.deepcopy(other).note, other.model_copy().note, dict(other)['note']") == ("none",) * 3
+    edit(WITH_NOTE.replace("return value + 1", "return value + 2"))  # its next edits keep them complete
+    assert cell("fresh = m.Order(qty=0)\nfresh == old, m.Order.model_dump is not None") == (True, True)
 
 
 def test_an_object_made_before_a_required_field_says_why_it_lacks_it(story, cell):

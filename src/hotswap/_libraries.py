@@ -393,6 +393,42 @@ def _objects_made_before(k: KeptClass, txn: Transaction) -> None:
     fields_before = _pydantic_fields_before(k)
     if fields_before is not None:
         place_added_fields(k, fields_before, _pydantic_defaults(cls), txn)
+    if any(isinstance(value, FieldAddedLater) for value in vars(cls).values()):
+        for name in _READ_ALL_FIELDS:
+            own = vars(cls).get(name)
+            if own is None or vars(own).get("fills_added_fields") is cls:
+                txn.set(cls, name, _filling_first(cls, name))
+
+
+# What pydantic reads from an object's ``__dict__`` all at once (its serializer, ``==``, ``repr``, copies).
+_READ_ALL_FIELDS = (
+    "model_dump", "model_dump_json", "model_copy", "__eq__", "__repr_args__", "__iter__", "__copy__",
+    "__deepcopy__", "__getstate__",
+)
+
+
+def _filling_first(cls: type, name: str) -> Callable[..., Any]:
+    """``name`` as pydantic defines it, once the object (and the other one, for ``==``) holds the
+    fields added after it was made: what a fresh object holds."""
+
+    def read_all(self: object, *args: Any, **kwargs: Any) -> Any:
+        fill_added_fields(self)
+        if args and isinstance(args[0], cls):
+            fill_added_fields(args[0])
+        return getattr(super(cls, typing.cast(Any, self)), name)(*args, **kwargs)
+
+    read_all.__name__, read_all.__qualname__ = name, f"{cls.__qualname__}.{name}"
+    vars(read_all)["fills_added_fields"] = cls
+    return read_all
+
+
+def fill_added_fields(instance: object) -> None:
+    """Store on ``instance`` what each field added after it was made gives it (its default)."""
+    own = vars(instance)
+    for klass in type(instance).__mro__:
+        for name, value in list(vars(klass).items()):
+            if isinstance(value, FieldAddedLater) and name not in own and value.default is not None:
+                value.__get__(instance, type(instance))
 
 
 def _decorators_kept(decorators: Any, kept_for: Mapping[int, object]) -> Any:
