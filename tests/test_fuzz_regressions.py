@@ -477,3 +477,15 @@ def test_deleting_the_statement_that_set_a_class_attribute_removes_it(story, cel
     edit("class Point:\n    X = 1\n")
 
     assert cell("(hasattr(m.Point, 'tag'), m.Point.X)") == (False, 1)  # X: the body's own again
+
+
+def test_isinstance_follows_a_protocol_that_gains_an_annotated_member(story, cell):
+    protocol = (
+        "import typing\n\n\n@typing.runtime_checkable\nclass Closable(typing.Protocol):\n"
+        "    def close(self): ...\n{}\n\nclass File:\n    def close(self):\n        return 1\n"
+    )
+    edit = story(protocol.format(""))
+    assert cell("f = m.File()\nisinstance(f, m.Closable)") is True
+    edit(protocol.format("\n    mode: str\n"))
+
+    assert cell("isinstance(f, m.Closable), isinstance(m.File(), m.Closable)") == (False, False)

@@ -38,8 +38,19 @@ class KeptClass(NamedTuple):
 
     @property
     def shape_changed(self) -> bool:
-        """Did it gain or lose a member or a base (what structural checks look at)?"""
-        return self.mro_before != self.cls.__mro__ or self.before.keys() != vars(self.cls).keys()
+        """Did it gain or lose a member, an annotated name (a protocol's ``mode: str``) or a base:
+        what structural checks look at?"""
+        now = vars(self.cls)
+        return (
+            self.mro_before != self.cls.__mro__
+            or self.before.keys() != now.keys()
+            or _annotated(self.before) != _annotated(now)
+        )
+
+
+def _annotated(namespace: Mapping[str, Any]) -> frozenset[str]:
+    annotations = namespace.get("__annotations__")
+    return frozenset(annotations) if isinstance(annotations, dict) else frozenset()
 
 
 Namespaces = Callable[[], Iterable[dict[str, Any]]]
