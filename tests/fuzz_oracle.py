@@ -14,9 +14,14 @@ Standard library only: the worker must not import hotswap, IPython or pytest.
 A fingerprint is a JSON value. Per module, for each public name (not
 starting with ``_``): functions -> their results on fixed sample inputs (or
 the exception type), with their free variables and first line; classes ->
-public members, each member's kind, class-level values, and every member read
-or called on a fresh instance made with no arguments; enums -> members with
-their values; other values -> a canonical form (``repr`` of plain data).
+public members, each member's kind, class-level values, its ``__slots__``, and
+every member read or called on a fresh instance made with no arguments; enums ->
+members with their values; other values -> a canonical form (``repr`` of plain
+data). Third-party classes, recognised without importing their library: a
+pydantic (v2) model adds its fields, its JSON schema and what validating sample
+input gives, and its instances their ``model_dump()`` (``BaseModel``'s own API
+is left out: it is no module's code); an attrs class adds its fields, and its
+instances their ``repr`` (compared with ``==`` too, as a dataclass's).
 
 The worker also plays "last good version": for each module, in dependency
 order, it imports the current file text; if that fails it imports the text
@@ -48,7 +53,7 @@ import json
 import sys
 import types
 
-__all__ = ["SAMPLES", "canon", "class_print", "instance_print", "module_print", "serve", "settle"]
+__all__ = ["SAMPLES", "canon", "class_print", "instance_print", "module_print", "pydantic_print", "serve", "settle"]
 
 # Sample inputs by the number of required positional arguments.
 SAMPLES = {0: [()], 1: [(1,), (3,)], 2: [(1, 2), (3, 0)]}
@@ -156,9 +161,24 @@ def member_kind(cls, name):
 
 
 def instance_print(obj, names, owned=()):
-    """Each public member read on ``obj`` (called on the sample inputs when callable)."""
+    """Each public member read on ``obj`` (called on the sample inputs when callable); for a pydantic
+    model, its ``model_dump()`` first (``"<dump>"``), for a dataclass or an attrs class, its ``repr``
+    (``"<repr>"``: the session then also compares ``==`` with a fresh one). Names in ``<>`` are these."""
     out = {}
+    if _pydantic_base(type(obj)) is not None:
+        # Before any attribute is read. The oracle's choice for an object made before a field was
+        # added (no fresh import has one): hotswap promises it "reads its default", so its dump holds
+        # the default as a fresh object's does, whether or not the field was read before (hotswap's
+        # stand-in stores the default on the object at the first read: the dump must not rely on it).
+        # Sorted: the order of the keys follows the object's own ``__dict__`` (its state), not the code.
+        try:
+            dump = obj.model_dump()
+            out["<dump>"] = canon(dict(sorted(dump.items())), owned)
+        except Exception as error:  # noqa: BLE001
+            out["<dump>"] = raised(error)
     for name in names:
+        if name.startswith("<"):
+            continue
         try:
             value = getattr(obj, name)
         except Exception as error:  # noqa: BLE001
@@ -168,7 +188,7 @@ def instance_print(obj, names, owned=()):
             out[name] = function_print(value, owned)
         else:
             out[name] = canon(value, owned)
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) or _is_attrs_class(type(obj)):
         try:
             out["<repr>"] = ["v", repr(obj)]
         except Exception as error:  # noqa: BLE001
@@ -177,7 +197,59 @@ def instance_print(obj, names, owned=()):
 
 
 def public_names(obj):
-    return [n for n in dir(obj) if not n.startswith("_")]
+    """Public names, without those of pydantic's ``BaseModel`` (its API: the same for every model,
+    some deprecated, none the module's code)."""
+    names = [n for n in dir(obj) if not n.startswith("_")]
+    base = _pydantic_base(obj if isinstance(obj, type) else type(obj))
+    if base is not None:
+        api = set(dir(base))
+        names = [n for n in names if n not in api]
+    return names
+
+
+# -- third-party classes, recognised without importing their library ---------------------
+
+# Validation samples for a pydantic model: every ``int`` field set to each value in turn.
+PYDANTIC_SAMPLES = (5, "x")
+
+
+def _pydantic_base(cls):
+    """pydantic's ``BaseModel`` when ``cls`` is a model (v2), else None."""
+    if not isinstance(cls, type):
+        return None
+    for base in cls.__mro__[1:]:
+        if base.__name__ == "BaseModel" and base.__module__ == "pydantic.main":
+            return base
+    return None
+
+
+def _is_attrs_class(cls):
+    return isinstance(cls, type) and "__attrs_attrs__" in vars(cls)
+
+
+def pydantic_print(cls, owned=()):
+    """A model's fields (name, type, default), JSON schema, and what validating sample input gives."""
+    fields = getattr(cls, "__pydantic_fields__", {})
+    out = {
+        "fields": [
+            [name, getattr(info.annotation, "__name__", repr(info.annotation)), canon(info.default, owned)]
+            for name, info in fields.items()
+        ]
+    }
+    try:
+        out["schema"] = canon(cls.model_json_schema(mode="serialization"), owned)
+    except Exception as error:  # noqa: BLE001
+        out["schema"] = raised(error)
+    validated = []
+    for value in PYDANTIC_SAMPLES:
+        data = {name: value for name, info in fields.items() if info.annotation is int}
+        try:
+            dump = cls.model_validate(data).model_dump()
+            validated.append(canon(dict(sorted(dump.items())), owned))
+        except Exception as error:  # noqa: BLE001 - ValidationError, or what a validator raised
+            validated.append(raised(error))
+    out["validate"] = validated
+    return out
 
 
 def class_print(cls, owned=()):
@@ -187,7 +259,19 @@ def class_print(cls, owned=()):
         "mro": [c.__qualname__ for c in cls.__mro__],
         "members": {},
     }
-    for name in public_names(cls):
+    if "__slots__" in vars(cls):  # its layout: instances made with other slots keep their class
+        slots = cls.__slots__
+        out["slots"] = [slots] if isinstance(slots, str) else list(slots)
+    names = public_names(cls)
+    if _pydantic_base(cls) is not None:
+        # Fields are compared on instances, in the schema and through validation; not as class
+        # attributes: pydantic keeps none, hotswap keeps a stand-in for a field added after some
+        # objects were made (they read its default through it: see instance_print).
+        out["pydantic"] = pydantic_print(cls, owned)
+        names = [n for n in names if n not in getattr(cls, "__pydantic_fields__", {})]
+    if _is_attrs_class(cls):
+        out["attrs"] = [[a.name, canon(a.default, owned)] for a in cls.__attrs_attrs__]
+    for name in names:
         kind = member_kind(cls, name)
         owner = next((c.__qualname__ for c in cls.__mro__ if name in vars(c)), None)
         entry = [kind, owner]

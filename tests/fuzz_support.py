@@ -16,8 +16,12 @@ Pieces:
   ``cached_property`` / class attributes (one reading a constant) / a nested class, a subclass
   using zero-argument ``super()`` whose base changes, a module-level instance, a dataclass, an
   enum, a ``__slots__`` class, a NamedTuple, an exception class, an ``__init_subclass__``
-  registry, statements with side effects, a ``globals()`` reader, ``from __future__ import
-  annotations``, layout-only noise and shuffled definitions. Two or three modules: ``a`` does
+  registry, a pydantic (v2) model (fields with defaults, a field validator, a model validator, a
+  computed field, a method), an attrs slotted class (``@attrs.define``: fields, methods,
+  zero-argument ``super()``), a ``@runtime_checkable`` ``typing.Protocol`` and a class checked
+  against it (``isinstance`` read on old and new instances and on ``1``), statements with side
+  effects, a ``globals()`` reader, ``from __future__ import annotations``, layout-only noise and
+  shuffled definitions. Two or three modules: ``a`` does
   ``from b import K, helper`` (and maybe ``from b import EXTRA``, a name ``b`` may lack);
   ``c`` does ``from a import f, Point``, ``from b import K`` (maybe ``from b import *``).
 * **Edits.** A *sequence* is the first version of each module, then steps; a
@@ -73,10 +77,14 @@ for what no reloader can do; by design of the grammar or of the checks:
 * A class whose memory layout changed is replaced, old instances keep the old class
   (documented): CPython refuses ``Point3.__bases__`` changes between ``(Point,)`` and
   ``(object,)``, so old instances and bound methods of a class whose MRO changed are no longer
-  compared (``_still_comparable``).
+  compared (``_still_comparable``). Likewise a class whose ``__slots__`` changed (an attrs slotted
+  class that gained or lost a field): hotswap says so and replaces it, old instances keep the old
+  class and its code; they are compared no more, even once the slots come back.
 * Old instances keep their own state (no reloader re-runs ``__init__``): every ``__init__``
-  variant gives the same state; dataclass field defaults are fixed by field name (a field added
-  later is read from its class-level default); methods read only fields the version defines;
+  variant gives the same state; dataclass, attrs and pydantic field defaults are fixed by field
+  name (a dataclass field added later is read from its class-level default; a pydantic object made
+  before a field was added reads its default, in ``model_dump()`` too, as hotswap promises; no
+  validator changes the state of ``Order()``); methods read only fields the version defines;
   old instances are compared on the members a fresh instance has (their extra attributes are
   their own state, e.g. a cached value of a removed ``cached_property``).
 * A name removed from a module is removed; a later version that defines it again gives back
@@ -216,7 +224,7 @@ class Component:
     choices: tuple[int, ...] = (1,)
     percent: int | None = 50  # None: always present
     requires: tuple[str, ...] = ()
-    needs: tuple[str, ...] | Callable[[tuple[int, ...]], tuple[str, ...]] = ()  # stdlib modules it uses
+    needs: tuple[str, ...] | Callable[[tuple[int, ...]], tuple[str, ...]] = ()  # modules it uses (an `import x` line each)
 
     def needed(self, choice: tuple[int, ...]) -> tuple[str, ...]:
         return self.needs(choice) if callable(self.needs) else self.needs
@@ -395,6 +403,74 @@ def _pt(c: tuple[int, ...], n: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+# The third-party classes (issue #23), in role "a": a pydantic v2 model, an attrs slotted class, a
+# runtime-checkable typing.Protocol and a class checked against it. Their modules are imported
+# like the standard library's (``needs``: an ``import pydantic`` / ``import attrs`` line).
+ORDER_FIELDS = (("note", "str", "'n'"), ("size", "int", "3"))  # qty: int = 1 always (the validators name it)
+
+
+def _order(c: tuple[int, ...], n: dict[str, str]) -> str:
+    """A pydantic model: fields with defaults fixed by name, a field validator whose body varies, and
+    maybe a model validator, a computed field and a plain method. ``Order()`` is the same object in
+    every variant (a field validator does not run on defaults; no model validator changes qty=1)."""
+    mask, mode, check, settle, double, label = c
+    lines = ["class Order(pydantic.BaseModel):", "    qty: int = 1"]
+    lines += [f"    {name}: {kind} = {default}" for bit, (name, kind, default) in enumerate(ORDER_FIELDS) if mask & (1 << bit)]
+    validator = ('    @pydantic.field_validator("qty", mode="before")', '    @pydantic.field_validator("qty")')[mode]
+    lines += ["", validator, "    @classmethod", "    def check(cls, value):"]
+    lines.append(("        return value + K", "        return value * 2", "        return value")[check])
+    if settle:
+        lines += ["", '    @pydantic.model_validator(mode="after")', "    def settle(self):"]
+        lines += (
+            ["        if self.qty > 9:", '            raise ValueError("too big")'],
+            ["        self.qty = min(self.qty, 8)"],
+        )[settle - 1]
+        lines.append("        return self")
+    if double:
+        lines += ["", "    @pydantic.computed_field", "    @property", "    def double(self) -> int:"]
+        lines.append(("        return self.qty * 2", "        return self.qty + K")[double - 1])
+    if label:
+        lines += ["", "    def label(self):", ('        return f"{self.qty}"', "        return [self.qty, K]")[label - 1]]
+    return "\n".join(lines)
+
+
+SLOT_FIELDS = (("x", "int", "1"), ("y", "int", "2"), ("z", "str", "'z'"))  # defaults fixed by name
+
+
+def _slot(c: tuple[int, ...], n: dict[str, str]) -> str:
+    """An attrs slotted class (``@attrs.define`` makes a new class with ``__slots__``): a field added or
+    removed changes its layout, so the class is replaced and old instances keep theirs (documented)."""
+    deco, mask, total, text = c
+    fields = [f for bit, f in enumerate(SLOT_FIELDS) if (mask + 1) & (1 << bit)]
+    lines = [("@attrs.define", "@attrs.define(order=True)", "@attrs.frozen")[deco], "class Slot:"]
+    lines += [f"    {name}: {kind} = {default}" for name, kind, default in fields]
+    if total == 1:
+        lines += ["", "    def total(self):", f"        return ({', '.join('self.' + f[0] for f in fields)},)"]
+    elif total == 2:
+        lines += ["", "    def total(self):", "        return len(attrs.fields(type(self))) + K"]
+    if text:  # zero-argument super(): the __class__ cell attrs sets on the slotted class it makes
+        lines += ["", "    def text(self):", "        return super().__str__()"]
+    return "\n".join(lines)
+
+
+def _closable(c: tuple[int, ...], n: dict[str, str]) -> str:
+    """A runtime-checkable protocol whose members vary, and a class whose methods vary: ``isinstance``
+    is read through ``File().closable()`` (on old instances too) and ``is_closable(1)``."""
+    members, close, flush, mode = c
+    lines = ["@typing.runtime_checkable", "class Closable(typing.Protocol):", "    def close(self): ..."]
+    lines += ([], ["", "    def flush(self): ..."], ["", "    mode: str"])[members]
+    lines += ["", "", "class File:"]
+    if close:
+        lines += ["    def close(self):", f"        return {close}", ""]
+    if flush:
+        lines += ["    def flush(self):", "        return None", ""]
+    if mode:
+        lines += ['    mode = "r"', ""]
+    lines += ["    def closable(self):", "        return isinstance(self, Closable)"]
+    lines += ["", "", "def is_closable(x):", "    return isinstance(x, Closable)"]
+    return "\n".join(lines)
+
+
 def _child(c: tuple[int, ...], n: dict[str, str]) -> str:
     area, extra = c
     lines = ["class Child(Point):"]
@@ -519,6 +595,9 @@ CATALOGUE: dict[str, list[Component]] = {
         Component("Plugin", 4, _plugins, (2, 3, 2), 25),
         Component("Pair", 4, _pair, (2,), 20),
         Component("Pt", 4, _pt, (2, 2), 20, needs=("typing",)),
+        Component("Order", 4, _order, (4, 2, 3, 3, 3, 3), 15, needs=("pydantic",)),
+        Component("Slot", 4, _slot, (3, 7, 3, 2), 15, needs=("attrs",)),
+        Component("Closable", 4, _closable, (3, 3, 2, 2), 15, needs=("typing",)),
     ],
     "c": COMMON
     + [
@@ -1181,6 +1260,7 @@ class Held:
     step: int
     origin: Any = None  # kind and defining class of a method; free variables of a closure
     mro: Any = None  # of an instance's (or bound method's) class, when taken
+    slots: Any = None  # and its __slots__ (None: it defines none)
     valid: bool = True
     why: str = ""
     # removal keeps it (a tombstone: a module-level function or class, an enum member, a method, an
@@ -1583,7 +1663,7 @@ class Runner:
                             # `cb = Point.size`: a method taken from the class (bound to it, for a classmethod)
                             alias = f"h{step}_{role}_{n}_cls_{member}"
                             ns[alias] = getattr(obj, member)
-                            held = Held("class method", role, n, member, alias, step, (kind, owner), info["mro"], kept=True)
+                            held = Held("class method", role, n, member, alias, step, (kind, owner), info["mro"], info.get("slots"), kept=True)
                             state.held.append(held)
                     if not isinstance(info.get("instance"), dict):
                         continue
@@ -1593,14 +1673,14 @@ class Runner:
                         continue
                     alias = f"h{step}_{role}_{n}"
                     ns[alias] = instance
-                    state.held.append(Held("instance", role, n, None, alias, step, mro=info["mro"], kept=True))
+                    state.held.append(Held("instance", role, n, None, alias, step, mro=info["mro"], slots=info.get("slots"), kept=True))
                     for member, (kind, owner, *_) in info["members"].items():
                         if kind == "function":
                             try:
                                 ns[f"{alias}_{member}"] = getattr(instance, member)
                             except Exception:  # noqa: BLE001, S112
                                 continue
-                            held = Held("method", role, n, member, f"{alias}_{member}", step, (kind, owner), info["mro"], kept=True)
+                            held = Held("method", role, n, member, f"{alias}_{member}", step, (kind, owner), info["mro"], info.get("slots"), kept=True)
                             state.held.append(held)
                 elif value[0] == "fn" and n.startswith("make_") and value[4]:
                     result = value[4].get(fuzz_oracle.SAMPLE_KEYS[1][0])
@@ -1698,7 +1778,7 @@ class Runner:
             expected_module = state.prints.get(name) or {}
             module = sys.modules.get(name)
             expected = expected_module.get(held.name)
-            why = _still_comparable(held, expected, state.flagged)
+            why = _still_comparable(held, expected, state.flagged, expected_module)
             if why in _UNTIL_IT_COMES_BACK and held.kept:
                 continue  # removal is a tombstone: compared again once a save brings it back
             if why:
@@ -1774,9 +1854,21 @@ _NAME_GONE, _MEMBER_GONE, _METHOD_GONE = (
 _UNTIL_IT_COMES_BACK = frozenset({_NAME_GONE, _MEMBER_GONE, _METHOD_GONE})
 
 
-def _still_comparable(held: Held, expected: Any, flagged: set[str]) -> str | None:
-    """Why a held object can no longer be compared (a documented limit), or None."""
+def _still_comparable(
+    held: Held, expected: Any, flagged: set[str], module_print: dict[str, Any] | None = None
+) -> str | None:
+    """Why a held object can no longer be compared (a documented limit), or None. ``module_print``:
+    the fresh fingerprint of the held object's module."""
     if expected is None:
+        if held.kind in ("method", "class method") and module_print:
+            # Its class is gone (a tombstone), but the class that defines the method may still be
+            # there: a method that changes kind there meanwhile is dropped (``Point3.size`` taken,
+            # Point3 removed while ``Point.size`` becomes ``size = 4``: when both come back, the
+            # method taken is not the new one). Compared no more, as when its class stays.
+            owner = module_print.get(held.origin[1])
+            entry = owner[2]["members"].get(held.member) if isinstance(owner, list) and owner[0] == "class" else None
+            if entry is not None and tuple(entry[:2]) != tuple(held.origin):
+                return "the method changed kind or defining class"
         return _NAME_GONE
     if held.kind == "import":
         if held.origin and held.origin[0] in flagged:
@@ -1796,6 +1888,10 @@ def _still_comparable(held: Held, expected: Any, flagged: set[str]) -> str | Non
             # Documented: CPython refuses __bases__ assignments that change the layout (here
             # Point3(Point) <-> Point3(object)); the new class replaces the name, old instances stay.
             return "its class's bases changed"
+        if info.get("slots") != held.slots:
+            # Documented: a class whose __slots__ changed (an attrs slotted class that gained or lost
+            # a field) is replaced; old instances keep the old class and its code.
+            return "its class's __slots__ changed"
         if held.kind in ("method", "class method"):
             entry = info["members"].get(held.member)
             if entry is None:

@@ -479,6 +479,17 @@ def test_deleting_the_statement_that_set_a_class_attribute_removes_it(story, cel
     assert cell("(hasattr(m.Point, 'tag'), m.Point.X)") == (False, 1)  # X: the body's own again
 
 
+def test_a_model_object_made_before_a_field_was_added_dumps_its_default(story, cell):
+    """Before the field is read: pydantic serializes and compares the object's ``__dict__``."""
+    model = "import pydantic\n\n\nclass Order(pydantic.BaseModel):\n    qty: int = 1\n"
+    edit = story(model)
+    cell("old = m.Order()")
+    edit(model + "    note: str = 'n'\n")
+
+    assert cell("old.model_dump()") == {"qty": 1, "note": "n"}
+    assert cell("old == m.Order()") is True
+
+
 def test_isinstance_follows_a_protocol_that_gains_an_annotated_member(story, cell):
     protocol = (
         "import typing\n\n\n@typing.runtime_checkable\nclass Closable(typing.Protocol):\n"
