@@ -90,6 +90,28 @@ def test_a_module_decorator_applied_in_the_session_follows_its_edits(story, cell
     assert cell("double(4), double.__name__") == (("v2", 8), "double")
 
 
+def test_a_method_a_factory_made_and_named_after_its_class_follows_the_factory(shell, modules, cell):
+    """attrs' comparison methods: closures of ``attr._make`` whose ``__module__`` and ``__qualname__``
+    are set to the class's; its module's edits reach them, and their lines follow the text."""
+    factory, users = modules.named("factory"), modules.named("users")
+    maker = """
+def make_order(owner, module):
+    def lt(a, b):
+        return a < b
+
+    lt.__qualname__ = owner + ".__lt__"
+    lt.__module__ = module
+    return lt
+"""
+    modules.write(factory, maker)
+    modules.write(users, f"from {factory} import make_order\n\n\nclass K:\n    __lt__ = make_order('K', __name__)\n")
+    cell("%autoreload 2")
+    assert cell(f"import {users} as u\nu.K.__lt__(1, 2)") is True
+    modules.write(factory, "# one line more\n" + maker.replace("return a < b", "return 'new'"))
+
+    assert cell("u.K.__lt__(1, 2), u.K.__lt__.__code__.co_firstlineno") == ("new", 4)
+
+
 def test_partial_keeps_its_identity_and_follows(story, cell):
     save = story("import functools\ndef base(a, b):\n    return a + b\nadd1 = functools.partial(base, 1)\n")
     cell("p = m.add1")

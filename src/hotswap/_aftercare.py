@@ -343,10 +343,13 @@ def closures_follow(owner: str, namespaces: Iterable[dict[str, Any]], txn: Trans
     values = [value for namespace in namespaces for value in list(namespace.values())]
     values += [item for value in values for item in _items_of_small_container(value)]
     functions = _functions_in(values, owner, homes)
-    # A wrapper made by the module's code around a function of another (``functools.wraps`` copies
-    # that function's ``__module__``: a decorator of the module applied in the session): by its code.
+    # A closure made by the module's code that says it is another module's: a wrapper around a
+    # function of the session (``functools.wraps`` copies that function's ``__module__``), a method
+    # a factory made for a class and named after it (attrs' ``__lt__``: ``__module__`` and
+    # ``__qualname__`` set to the class's). Found by its code, there and in those classes.
     nested = txn.nested_code
-    functions += [v for v in values if type(v) is types.FunctionType and v.__module__ != owner and v.__code__ in nested]
+    held = values + [v for value in values if isinstance(value, type) for v in _own_class_values(value, owner, homes)]
+    functions += [v for v in held if type(v) is types.FunctionType and v.__module__ != owner and v.__code__ in nested]
     return upgrade_closures(functions, txn)
 
 
