@@ -317,3 +317,32 @@ def test_a_changed_body_that_does_not_compile_leaves_the_module_as_it_was(story,
 
     assert cell("(m.f(), hasattr(m.Point, 'tag'))") == (1, False)
     assert "nonlocal" in capsys.readouterr().err
+
+
+PROXY = """
+class Proxy:
+    '''Like a context-bound proxy (flask's current_app) outside its context: every attribute
+    read raises, ``__class__`` included, which ``isinstance`` reads.'''
+
+    def __getattribute__(self, name):
+        raise RuntimeError(f"working outside of context: {name}")
+
+
+CURRENT = Proxy()
+"""
+
+
+def test_objects_whose_every_attribute_raises_do_not_stop_a_reload(shell, modules, cell, capsys):
+    """A proxy held by a module and by the session, where the reload looks for closures, caches and
+    registries: it is passed over, never read."""
+    proxies, m = modules.named("proxies"), modules.named("m")
+    modules.write(proxies, PROXY)
+    maker = "def make():\n    def inner():\n        return 1\n\n    return inner\n\n\nclass K:\n    app = CURRENT\n"
+    modules.write(m, f"from {proxies} import CURRENT\n\n\n{maker}")
+    cell("%autoreload 2")
+    cell(f"import {m} as mod\nfrom {proxies} import CURRENT as here\nmade, box = mod.make(), [here]")
+    edited = maker.replace("return 1", "return 2").replace("app = CURRENT", "app = CURRENT\n    X = 1")
+    modules.write(m, f"from {proxies} import CURRENT\n\n\n{edited}\n\nclass Base:\n    pass\n")
+
+    assert cell("made(), mod.Base.__name__, mod.K.X") == (2, "Base", 1)
+    assert "internal error" not in capsys.readouterr().err

@@ -14,13 +14,14 @@ import enum
 import functools
 import operator
 import types
+import typing
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeGuard
 
 from ._closures import upgrade_closures
 from ._undo import Transaction
 from ._upgrade import functions_named
-from ._vocab import HOLDS_NO_CODE, SET_BY_IMPORT
+from ._vocab import HOLDS_NO_CODE, SET_BY_IMPORT, is_class
 
 __all__ = [
     "MISSING_FIELD",
@@ -130,7 +131,7 @@ def _may_hold_caches(values: Iterable[object], owner: str, depth: int) -> list[o
     for value in values:
         if type(value) in HOLDS_NO_CODE or _plain_function(value):
             continue
-        if isinstance(value, type) and depth:
+        if is_class(value) and depth:
             if value.__module__ == owner:
                 suspects += _may_hold_caches(vars(value).values(), owner, depth - 1)
             continue
@@ -159,10 +160,13 @@ def _code_in(values: Iterable[object], owner: str, homes: frozenset[str] = froze
         if type(value) in HOLDS_NO_CODE or id(value) in seen:
             continue
         seen.add(id(value))
-        if isinstance(value, type):
+        if is_class(value):
             stack += _own_class_values(value, owner, homes)
-        else:
+            continue
+        try:
             _take_code(value, owner, found, caches)
+        except Exception:  # noqa: BLE001 - its attributes raise (a proxy outside its context): no code of ours
+            continue
     return _CodeFound(list(found.values()), list(caches.values()))
 
 
@@ -216,7 +220,7 @@ def replace_stand_ins(
     pairs = list(stand_ins)
     kept_for = {id(stand_in): kept for stand_in, kept in pairs}
     for place in _places_in(namespaces):
-        if isinstance(place, (list, dict, set)):
+        if _is_container(place):
             _replace_in(place, pairs, txn)
             if len(place) <= _SMALL:
                 for item in list(_items(place)):
@@ -245,7 +249,7 @@ def _places_in(namespaces: Iterable[dict[str, Any]]) -> Iterator[object]:
     seen: set[int] = set()
     for namespace in namespaces:
         for value in list(namespace.values()):
-            for place in [value, *vars(value).values()] if isinstance(value, type) else [value]:
+            for place in [value, *vars(value).values()] if is_class(value) else [value]:
                 if id(place) not in seen:
                     seen.add(id(place))
                     yield place
@@ -253,7 +257,12 @@ def _places_in(namespaces: Iterable[dict[str, Any]]) -> Iterator[object]:
 
 def _is_registry(place: object) -> TypeGuard[_Registry]:
     """A list, dict or set small enough to hold callbacks and classes (large ones hold data)."""
-    return isinstance(place, (list, dict, set)) and len(place) <= _SMALL
+    return _is_container(place) and len(place) <= _SMALL
+
+
+def _is_container(place: object) -> TypeGuard[_Registry]:
+    """A list, dict or set, by its type alone (see ``is_class``)."""
+    return issubclass(type(place), (list, dict, set))
 
 
 def _items(container: _Registry) -> Iterable[Any]:
@@ -348,7 +357,7 @@ def closures_follow(owner: str, namespaces: Iterable[dict[str, Any]], txn: Trans
     # a factory made for a class and named after it (attrs' ``__lt__``: ``__module__`` and
     # ``__qualname__`` set to the class's). Found by its code, there and in those classes.
     nested = txn.nested_code
-    held = values + [v for value in values if isinstance(value, type) for v in _own_class_values(value, owner, homes)]
+    held = values + [v for value in values if is_class(value) for v in _own_class_values(value, owner, homes)]
     functions += [v for v in held if type(v) is types.FunctionType and v.__module__ != owner and v.__code__ in nested]
     return upgrade_closures(functions, txn)
 
@@ -358,10 +367,11 @@ _SMALL = 10_000  # callbacks live in small lists and dicts; large containers hol
 
 def _items_of_small_container(value: object) -> list[object]:
     """The items of a list, tuple, set or dict (its values) that is small enough to look through."""
-    if isinstance(value, dict) and len(value) <= _SMALL:
-        return list(value.values())
-    if isinstance(value, (list, tuple, set, frozenset)) and len(value) <= _SMALL:
-        return list(value)
+    kind, held = type(value), typing.cast(Any, value)  # its type tested alone (see ``is_class``)
+    if issubclass(kind, dict) and len(held) <= _SMALL:
+        return list(held.values())
+    if issubclass(kind, (list, tuple, set, frozenset)) and len(held) <= _SMALL:
+        return list(held)
     return []
 
 

@@ -202,7 +202,7 @@ def forget_dispatch_choices(upgraded: Upgraded) -> None:
     dispatchers: dict[int, Callable[[], None]] = {}
     for namespace in upgraded.namespaces():
         for value in namespace.values():
-            for candidate in (value, *(vars(value).values() if isinstance(value, type) else ())):
+            for candidate in (value, *(vars(value).values() if issubclass(type(value), type) else ())):
                 clear = _dispatch_cache_clear(candidate)
                 if clear is not None:
                     dispatchers[id(candidate)] = clear
@@ -212,10 +212,11 @@ def forget_dispatch_choices(upgraded: Upgraded) -> None:
 
 def _dispatch_cache_clear(value: object) -> Callable[[], None] | None:
     """A ``singledispatch`` function's (or ``singledispatchmethod``'s) cache clearing, if it is one:
-    read from the function's own dict (no attribute hook of the user's objects runs)."""
-    if isinstance(value, functools.singledispatchmethod):
+    read from the function's own dict, its type tested by ``type()`` (no attribute hook of the
+    user's objects runs: ``isinstance`` would read a proxy's ``__class__``)."""
+    if issubclass(type(value), functools.singledispatchmethod):
         value = vars(value).get("dispatcher")
-    if not isinstance(value, types.FunctionType) or "registry" not in vars(value):
+    if type(value) is not types.FunctionType or "registry" not in vars(value):
         return None
     clear = vars(value).get("_clear_cache")
     return clear if callable(clear) else None

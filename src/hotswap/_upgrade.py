@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import functools
 import types
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,26 +57,37 @@ class UpgradeError(Exception):
     """An object cannot be upgraded in place; the message says why."""
 
 
+_CODE_KINDS = (
+    types.FunctionType,
+    type,
+    staticmethod,
+    classmethod,
+    property,
+    functools.cached_property,
+    functools.partial,
+)
+
+
 def is_code(value: object) -> bool:
-    """Objects whose identity users hold on to and that carry code: worth upgrading."""
-    return isinstance(
-        value,
-        (
-            types.FunctionType,
-            type,
-            staticmethod,
-            classmethod,
-            property,
-            functools.cached_property,
-            functools.partial,
-        ),
-    ) or (callable(value) and hasattr(value, "__wrapped__"))
+    """Objects whose identity users hold on to and that carry code: worth upgrading. Asked of
+    whatever a namespace holds, so by type, and an attribute read that raises means no: a proxy
+    bound to a context (flask's ``current_app`` outside one) raises on every read, ``__class__``
+    (which ``isinstance`` reads) included."""
+    if issubclass(type(value), _CODE_KINDS):
+        return True
+    try:
+        return callable(value) and hasattr(value, "__wrapped__")
+    except Exception:  # noqa: BLE001 - see above
+        return False
 
 
 def owned_by(value: object, owner: str) -> bool:
-    if isinstance(value, (functools.cached_property, functools.partial)):
-        return owned_by(value.func, owner)
-    return getattr(value, "__module__", None) == owner
+    if issubclass(type(value), (functools.cached_property, functools.partial)):
+        return owned_by(typing.cast(Any, value).func, owner)
+    try:
+        return getattr(value, "__module__", None) == owner
+    except Exception:  # noqa: BLE001 - an object whose attribute reads raise: not the module's code
+        return False
 
 
 def describe(value: object) -> str:
@@ -457,7 +469,7 @@ def _point_at_kept_class(ns: dict[str, object], new: type, old: type, txn: Trans
             for cell in func.__closure__ or ():
                 if _filled(cell) and cell.cell_contents is new:
                     txn.set_cell(cell, old)
-        if not isinstance(value, (type, types.FunctionType, types.ModuleType)):
+        if not issubclass(type(value), (type, types.FunctionType, types.ModuleType)):
             for name, attribute in list(_own_dict(value).items()):
                 if attribute is new:
                     txn.set(value, name, old)
@@ -473,13 +485,19 @@ def _own_dict(value: object) -> dict[str, object]:
 
 
 def _functions_in(value: object) -> list[types.FunctionType]:
-    if isinstance(value, types.FunctionType):
-        return [value]
-    if isinstance(value, (staticmethod, classmethod)):
-        return _functions_in(value.__func__)
-    if isinstance(value, property):
-        return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
-    wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
+    """The functions ``value`` is or wraps; asked of what a class holds, so by type (see ``is_code``)."""
+    kind = type(value)
+    if issubclass(kind, types.FunctionType):
+        return [typing.cast(types.FunctionType, value)]
+    if issubclass(kind, (staticmethod, classmethod)):
+        return _functions_in(typing.cast(Any, value).__func__)
+    if issubclass(kind, property):
+        accessors = typing.cast(property, value)
+        return [f for f in (accessors.fget, accessors.fset, accessors.fdel) if type(f) is types.FunctionType]
+    try:
+        wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
+    except Exception:  # noqa: BLE001 - an object whose attribute reads raise holds no function of ours
+        return []
     return _functions_in(wrapped) if wrapped is not None else []
 
 

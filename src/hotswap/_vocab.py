@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import types
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 __all__ = [
     "HOLDS_NO_CODE",
@@ -22,6 +22,7 @@ __all__ = [
     "assignment_targets",
     "attribute_of_name",
     "exported",
+    "is_class",
     "is_dunder",
 ]
 
@@ -108,3 +109,10 @@ def _flattened(target: ast.expr) -> Iterator[ast.expr]:
             yield from _flattened(element)
     else:
         yield target
+
+
+def is_class(value: object) -> TypeGuard[type]:
+    """``isinstance(value, type)`` by the value's type alone. For what the user's namespaces hold:
+    ``isinstance`` falls back on ``value.__class__``, which a proxy computes (and may raise: a
+    context-bound one outside its context)."""
+    return issubclass(type(value), type)
