@@ -351,15 +351,19 @@ def closures_follow(owner: str, namespaces: Iterable[dict[str, Any]], txn: Trans
     homes = frozenset(name for namespace in namespaces if isinstance(name := namespace.get("__name__"), str))
     values = [value for namespace in namespaces for value in list(namespace.values())]
     values += [item for value in values for item in _items_of_small_container(value)]
-    functions = _functions_in(values, owner, homes)
-    # A closure made by the module's code that says it is another module's: a wrapper around a
-    # function of the session (``functools.wraps`` copies that function's ``__module__``), a method
-    # a factory made for a class and named after it (attrs' ``__lt__``: ``__module__`` and
-    # ``__qualname__`` set to the class's). Found by its code, there and in those classes.
-    nested = txn.nested_code
-    held = values + [v for value in values if is_class(value) for v in _own_class_values(value, owner, homes)]
-    functions += [v for v in held if type(v) is types.FunctionType and v.__module__ != owner and v.__code__ in nested]
+    functions = _functions_in(values, owner, homes) + _named_elsewhere(values, owner, homes, txn.nested_code)
     return upgrade_closures(functions, txn)
+
+
+def _named_elsewhere(
+    values: list[object], owner: str, homes: frozenset[str], nested: Mapping[types.CodeType, types.CodeType]
+) -> list[types.FunctionType]:
+    """Closures made by the module's code that say they are another module's: a wrapper around a
+    function of the session (``functools.wraps`` copies that function's ``__module__``), a method a
+    factory made for a class and named after it (attrs' ``__lt__``: ``__module__`` and
+    ``__qualname__`` set to the class's). Found by their code, among the values and in their classes."""
+    held = values + [v for value in values if is_class(value) for v in _own_class_values(value, owner, homes)]
+    return [v for v in held if type(v) is types.FunctionType and v.__module__ != owner and v.__code__ in nested]
 
 
 _SMALL = 10_000  # callbacks live in small lists and dicts; large containers hold data

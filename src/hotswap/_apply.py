@@ -501,8 +501,7 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
         added=added,
         removed=removed,
         rebound=rebound,
-        remade=tuple(makers_of_what_cannot_follow(namespace, upgraded, run.txn.nested_code))
-        + tuple(n for n, value in namespace.items() if any(value is cls for cls in bases_remade)),
+        remade=_remade(run, upgraded, bases_remade),
         stayed_old=tuple(dict.fromkeys(run.txn.notes)),
         reran=tuple(run.reran),
         whole_module=whole_module,
@@ -512,6 +511,14 @@ def _outcome(run: Run, path: str, whole_module: str | None = None) -> Reloaded:
         gone={n: snapshot[n] for n in removed},
         all_changed=all_changed(snapshot, namespace),
     )
+
+
+def _remade(run: Run, upgraded: tuple[str, ...], bases_remade: list[type]) -> tuple[str, ...]:
+    """What the modules that took it must make again with it: a decorator whose wrappers cannot
+    follow in place, a class whose subclasses copied its fields (``_libraries``)."""
+    makers = makers_of_what_cannot_follow(run.namespace, upgraded, run.txn.nested_code)
+    bases = [n for n, value in run.namespace.items() if any(value is cls for cls in bases_remade)] if bases_remade else []
+    return tuple(makers + bases)
 
 
 def _upgraded(run: Run, added: tuple[str, ...]) -> tuple[str, ...]:

@@ -184,10 +184,11 @@ def _protocol_members_again(changed: type, txn: Transaction) -> None:
             continue
         members = members_of(sub)
         txn.set(sub, "__protocol_attrs__", members)
-        if "__callable_proto_members_only__" in own:
-            txn.set(sub, "__callable_proto_members_only__", all(callable(getattr(sub, m, None)) for m in members))
-        if "__non_callable_proto_members__" in own:
-            txn.set(sub, "__non_callable_proto_members__", {m for m in members if not callable(getattr(sub, m, None))})
+        not_callable = {m for m in members if not callable(getattr(sub, m, None))}
+        derived = {"__callable_proto_members_only__": not not_callable, "__non_callable_proto_members__": not_callable}
+        for name, value in derived.items():
+            if name in own:
+                txn.set(sub, name, value)
 
 
 # -- functools: the implementation singledispatch chose per class -----------------------
