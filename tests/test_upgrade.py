@@ -1042,6 +1042,29 @@ class Model:
     assert cell("m.Model.__dict__['b'].owner is m.Model is type(x)") is True
 
 
+def test_a_descriptor_that_refuses_writes_keeps_its_owner_and_the_class_is_upgraded(story, cell):
+    text = """
+class Frozen:
+    def __set_name__(self, owner, name):
+        object.__setattr__(self, "owner", owner)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("frozen")
+
+
+class Model:
+    f = Frozen()
+
+    def g(self):
+        return 1
+"""
+    edit = story(text)
+    cell("x = m.Model()")
+    edit(text.replace("return 1", "return 2").replace("    f = Frozen()", "    f = Frozen()\n    X = 1"))
+
+    assert cell("x.g(), m.Model.X, type(x) is m.Model") == (2, 1, True)
+
+
 def test_namedtuple_that_gains_a_field_is_not_half_upgraded(story, cell, capsys):
     edit = story(
         """

@@ -472,7 +472,15 @@ def _point_at_kept_class(ns: dict[str, object], new: type, old: type, txn: Trans
         if not issubclass(type(value), (type, types.FunctionType, types.ModuleType)):
             for name, attribute in list(_own_dict(value).items()):
                 if attribute is new:
-                    txn.set(value, name, old)
+                    _point_at(value, name, old, txn)
+
+
+def _point_at(holder: object, name: str, kept: type, txn: Transaction) -> None:
+    """``holder.name = kept``, unless the holder refuses writes (a frozen object keeps what it holds)."""
+    try:
+        txn.set(holder, name, kept)
+    except (AttributeError, TypeError):
+        return
 
 
 def _own_dict(value: object) -> dict[str, object]:
