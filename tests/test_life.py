@@ -9,7 +9,10 @@ stays in step with the files.
 from __future__ import annotations
 
 import logging
+import sys
 import textwrap
+
+import pytest
 
 
 def _expect_internal_error_logged(*words: str) -> None:
@@ -157,6 +160,26 @@ PROXY = textwrap.dedent("""
 """)
 
 
+@pytest.fixture
+def lazy_breaks_hotswap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An internal error on demand: hotswap's look for code among a module's values fails on a
+    ``Lazy`` whose module is not ``READY``. (Such an object once made hotswap fail for real; it
+    reads nothing of it now, so the fault is put where that read was.)"""
+    import hotswap._aftercare as aftercare
+
+    looked_for = aftercare._code_in
+
+    def fragile(values, owner, homes=frozenset()):
+        values = list(values)
+        for value in values:
+            if type(value).__name__ == "Lazy" and not sys.modules[type(value).__module__].READY:
+                raise RuntimeError("app is not set up yet")
+        return looked_for(values, owner, homes)
+
+    monkeypatch.setattr(aftercare, "_code_in", fragile)
+
+
+@pytest.mark.usefixtures("lazy_breaks_hotswap")
 def test_an_error_inside_hotswap_is_said_as_hotswaps_not_the_users(shell, modules, cell, capsys):
     modules.write(modules.name, PROXY + "\napp = Lazy('app')\n\ndef f():\n    return 1\n")
     cell("%autoreload 2")
@@ -180,6 +203,7 @@ def test_an_error_inside_hotswap_is_said_as_hotswaps_not_the_users(shell, module
     assert "internal error" not in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("lazy_breaks_hotswap")
 def test_a_dependent_hotswap_failed_on_follows_at_the_next_save(shell, modules, cell, capsys):
     core, mid, top = modules.named("core"), modules.named("mid"), modules.named("top")
     modules.write(core, "K = 1\n")
@@ -205,6 +229,7 @@ def test_a_dependent_hotswap_failed_on_follows_at_the_next_save(shell, modules, 
     assert "internal error" not in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("lazy_breaks_hotswap")
 def test_modules_left_behind_when_passing_a_change_on_failed_follow_at_the_next_save(
     shell, modules, cell, capsys
 ):

@@ -163,10 +163,7 @@ def _code_in(values: Iterable[object], owner: str, homes: frozenset[str] = froze
         if is_class(value):
             stack += _own_class_values(value, owner, homes)
             continue
-        try:
-            _take_code(value, owner, found, caches)
-        except Exception:  # noqa: BLE001 - its attributes raise (a proxy outside its context): no code of ours
-            continue
+        _take_code(value, owner, found, caches)
     return _CodeFound(list(found.values()), list(caches.values()))
 
 

@@ -528,7 +528,7 @@ def functions_named(
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, types.FunctionType) and _named_in(item, name, owner, any_name):
+        if type(item) is types.FunctionType and _named_in(item, name, owner, any_name):
             found.append(item)
         stack += _captured_by(item)
         stack += _wrapped_by(item)
@@ -545,34 +545,35 @@ def _named_in(function: types.FunctionType, name: str, owner: str, any_name: boo
 def _captured_by(item: object) -> list[object]:
     """The values a function's closure holds (a decorator without ``functools.wraps`` keeps the
     function it decorates there)."""
-    if not isinstance(item, types.FunctionType):
+    if type(item) is not types.FunctionType:
         return []
     return [c.cell_contents for c in item.__closure__ or () if _filled(c)]
 
 
 def _is_cache(item: object) -> bool:
-    """``functools.lru_cache``/``cache`` wrappers (and look-alikes): results to drop."""
+    """``functools.lru_cache``/``cache`` wrappers (and look-alikes): results to drop. Read from the
+    object's own dict and its type (see ``is_code``)."""
     return (
         callable(item)
-        and not isinstance(item, type)
-        and "__wrapped__" in getattr(item, "__dict__", {})
-        and callable(getattr(item, "cache_clear", None))
+        and not issubclass(type(item), type)
+        and "__wrapped__" in (own := _own_dict(item))
+        and callable(own.get("cache_clear", getattr(type(item), "cache_clear", None)))
     )
 
 
 def _wrapped_by(item: object) -> list[object]:
-    if isinstance(item, (staticmethod, classmethod)):
-        return [item.__func__]
-    if isinstance(item, property):
-        return [f for f in (item.fget, item.fset, item.fdel) if f is not None]
-    if isinstance(item, (functools.partial, functools.cached_property)):
-        return [item.func]
-    if isinstance(item, type) or not callable(item):
+    """What ``item`` wraps, told by its type and read from its own dict (see ``is_code``)."""
+    kind, wrapper = type(item), typing.cast(Any, item)
+    if issubclass(kind, (staticmethod, classmethod)):
+        return [wrapper.__func__]
+    if issubclass(kind, property):
+        return [f for f in (wrapper.fget, wrapper.fset, wrapper.fdel) if f is not None]
+    if issubclass(kind, (functools.partial, functools.cached_property)):
+        return [wrapper.func]
+    if issubclass(kind, type) or not callable(item):
         return []
-    held = getattr(item, "__dict__", None)
-    if not isinstance(held, dict):
-        return []
-    if isinstance(item, types.FunctionType):
+    held = _own_dict(item)
+    if kind is types.FunctionType:
         wrapped = held.get("__wrapped__")
         return [] if wrapped is None else [wrapped]
     # A callable object that wraps a function (``toolz.curry``, a class used as a decorator): what
@@ -580,7 +581,7 @@ def _wrapped_by(item: object) -> list[object]:
     return [
         value
         for name, value in held.items()
-        if name == "__wrapped__" or isinstance(value, (types.FunctionType, functools.partial))
+        if name == "__wrapped__" or issubclass(type(value), (types.FunctionType, functools.partial))
     ]
 
 
