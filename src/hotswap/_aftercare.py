@@ -24,7 +24,6 @@ from ._upgrade import functions_named
 from ._vocab import HOLDS_NO_CODE, SET_BY_IMPORT, is_class
 
 __all__ = [
-    "MISSING_FIELD",
     "CachesSeen",
     "caches_of",
     "caches_seen",
@@ -181,17 +180,6 @@ def _take_code(value: object, owner: str, found: dict[int, types.FunctionType], 
     functions, wrappers = functions_named(value, "", owner, any_name=True)
     found.update((id(f), f) for f in functions)
     caches.update((id(c), c) for c in wrappers)
-
-
-class _FieldAddedLater:
-    """What an object made before a field without a default was added reads for it
-    (``_libraries.FieldAddedLater``): its ``repr`` and ``==`` still work."""
-
-    def __repr__(self) -> str:
-        return "<missing: this object was made before the field existed>"
-
-
-MISSING_FIELD = _FieldAddedLater()
 
 
 _PLAIN_METACLASSES = (type, abc.ABCMeta, enum.EnumMeta)

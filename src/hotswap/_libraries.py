@@ -22,9 +22,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ._aftercare import MISSING_FIELD
 from ._undo import Transaction
-from ._vocab import UNBOUND
 
 __all__ = ["REBUILDS", "KeptClass", "Rebuild", "Upgraded", "rebuild_derived"]
 
@@ -236,13 +234,17 @@ _RECORD_FIELDS = ("__dataclass_fields__", "__pydantic_fields__", "__attrs_attrs_
 
 def _fields_changed(k: KeptClass, fields: str) -> bool:
     """Did the names of the fields a library lists in ``fields`` (``__dataclass_fields__``...) change?"""
-    before, now = k.before.get(fields), vars(k.cls).get(fields)
-    return before is not None and now is not None and _names(before) != _names(now)
+    before, now = _field_names(k.before, fields), _field_names(vars(k.cls), fields)
+    return before is not None and now is not None and before != now
 
 
-def _names(fields: object) -> frozenset[str]:
-    items = typing.cast(Iterable[Any], fields)
-    return frozenset(item if isinstance(item, str) else item.name for item in items)
+def _field_names(namespace: Mapping[str, Any], fields: str) -> frozenset[str] | None:
+    """The names of the fields a class's namespace lists under ``fields`` (a dict by name, as
+    dataclasses and pydantic keep them, or attrs' ``Attribute`` tuple); None if it lists none."""
+    items = namespace.get(fields)
+    if items is None:
+        return None
+    return frozenset(item if isinstance(item, str) else item.name for item in typing.cast(Iterable[Any], items))
 
 
 def remake_subclasses_of_changed_records(upgraded: Upgraded) -> None:
@@ -292,13 +294,23 @@ class FieldAddedLater:
         return f"<field {self.name!r} added after some {self.cls.__qualname__} objects were made>"
 
 
+class _Missing:
+    """What an object made before a field without a default was added reads for it: its ``repr``
+    and ``==`` still work."""
+
+    def __repr__(self) -> str:
+        return "<missing: this object was made before the field existed>"
+
+
+MISSING_FIELD = _Missing()
+
 Defaults = Mapping[str, "tuple[Callable[[object], object] | None, str]"]  # field -> (default, what reading gives)
 
 
-def place_added_fields(k: KeptClass, fields_before: Iterable[str], defaults: Defaults, txn: Transaction) -> None:
+def place_added_fields(k: KeptClass, before: frozenset[str], defaults: Defaults, txn: Transaction) -> None:
     """The fields objects made before lack get a ``FieldAddedLater`` on the class (said once, at the
     save that added them; kept through later saves while the field lasts)."""
-    cls, before = k.cls, frozenset(fields_before)
+    cls = k.cls
     for name, (default, reading) in defaults.items():
         if name in vars(cls):
             continue  # the class holds a value for it (a class attribute): old objects read that
@@ -317,10 +329,10 @@ def dataclass_fields_for_objects_made_before(upgraded: Upgraded) -> None:
     factory or none is not: those objects read the factory's value, or ``<missing: ...>``, so
     their ``==`` and ``repr`` still work (a class with ``__slots__`` has no room for either)."""
     for k in upgraded.classes:
-        before = k.before.get("__dataclass_fields__")
+        before = _field_names(k.before, "__dataclass_fields__")
         if before is not None and dataclasses.is_dataclass(k.cls) and "__slots__" not in vars(k.cls):
             defaults = {f.name: _dataclass_default(f) for f in dataclasses.fields(k.cls)}
-            place_added_fields(k, typing.cast(Mapping[str, Any], before), defaults, upgraded.txn)
+            place_added_fields(k, before, defaults, upgraded.txn)
 
 
 def _dataclass_default(field: dataclasses.Field[Any]) -> tuple[Callable[[object], object], str]:
@@ -403,7 +415,7 @@ def _names_a_class(schema: dict[str, Any], classes: set[int]) -> bool:
 
 def _objects_made_before(k: KeptClass, txn: Transaction) -> None:
     cls = k.cls
-    fields_before = _pydantic_fields_before(k)
+    fields_before = _field_names(k.before, "__pydantic_fields__")
     if fields_before is not None:
         place_added_fields(k, fields_before, _pydantic_defaults(cls), txn)
     if any(isinstance(value, FieldAddedLater) for value in vars(cls).values()):
@@ -470,11 +482,6 @@ def _kept_callable(func: object, kept_for: Mapping[int, object]) -> object:
     return kept_for.get(id(func), func)
 
 
-def _pydantic_fields_before(k: KeptClass) -> frozenset[str] | None:
-    fields = k.before.get("__pydantic_fields__", UNBOUND)
-    return None if fields is UNBOUND else frozenset(typing.cast(Mapping[str, Any], fields))
-
-
 def _pydantic_defaults(cls: Any) -> Defaults:
     def default_of(info: Any) -> Callable[[object], object]:
         def default(instance: object) -> object:
@@ -500,13 +507,11 @@ def attrs_fields_for_objects_made_before(upgraded: Upgraded) -> None:
     """attrs keeps no class attribute for a field: an object made before one was added (a class
     without ``__slots__``: with them, the layout changed and the class is not kept) reads its
     default, or ``<missing: ...>`` as dataclasses' do, so its ``==`` and ``repr`` still work."""
-    kept, txn = upgraded.classes, upgraded.txn
-    for k in kept:
-        before = k.before.get("__attrs_attrs__")
+    for k in upgraded.classes:
+        before = _field_names(k.before, "__attrs_attrs__")
         now = vars(k.cls).get("__attrs_attrs__")
         if before is not None and now is not None and "__slots__" not in vars(k.cls):
-            names = [a.name for a in typing.cast(Iterable[Any], before)]
-            place_added_fields(k, names, {a.name: _attrs_default(a) for a in now}, txn)
+            place_added_fields(k, before, {a.name: _attrs_default(a) for a in now}, upgraded.txn)
 
 
 def _attrs_default(attribute: Any) -> tuple[Callable[[object], object], str]:
