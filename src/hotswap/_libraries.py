@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ._undo import Transaction
+from ._vocab import is_class
 
 __all__ = ["REBUILDS", "KeptClass", "Rebuild", "Upgraded", "rebuild_derived"]
 
@@ -201,7 +202,7 @@ def forget_dispatch_choices(upgraded: Upgraded) -> None:
     dispatchers: dict[int, Callable[[], None]] = {}
     for namespace in upgraded.namespaces():
         for value in namespace.values():
-            for candidate in (value, *(vars(value).values() if issubclass(type(value), type) else ())):
+            for candidate in (value, *(vars(value).values() if is_class(value) else ())):
                 clear = _dispatch_cache_clear(candidate)
                 if clear is not None:
                     dispatchers[id(candidate)] = clear
